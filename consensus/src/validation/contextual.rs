@@ -1,0 +1,186 @@
+//! Checks that need the sharechain.
+
+use super::{Checked, RejectReason};
+use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
+use crate::pool::PoolParams;
+use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
+use crate::pplns::window::WindowDelta;
+use crate::retarget::{next_share_bits, RetargetInput};
+use crate::share::{PayoutScript, Share};
+use bitcoin::hashes::Hash;
+
+/// Contextual checks of a share that passed [`super::check_stateless`]. Returns the index entry
+/// to store. `now` is the validating node's clock (Unix seconds).
+pub fn check_contextual<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    share: &Share,
+    checked: &Checked,
+    now: u64,
+) -> Result<ShareInfo, RejectReason> {
+    let side = &share.side;
+    if side.timestamp > now.saturating_add(pool.max_future_secs) {
+        return Err(RejectReason::TimestampInFuture);
+    }
+
+    let (expected_bits, anchor_time, parent_cum) = if side.height == 0 {
+        // The first share of a sharechain: the anchor of the retarget, at the floor.
+        (pool.max_share_target, side.timestamp, crate::work::Work::ZERO)
+    } else {
+        let parent = view
+            .share_info(&side.prev_share)
+            .ok_or(RejectReason::MissingParent(side.prev_share))?;
+        if side.height != parent.height + 1 {
+            return Err(RejectReason::WrongHeight {
+                expected: parent.height + 1,
+                got: side.height,
+            });
+        }
+        if side.timestamp < parent.timestamp {
+            return Err(RejectReason::TimestampBeforeParent);
+        }
+        if side.parent_height.saturating_add(pool.max_parent_height_regression) < parent.parent_height {
+            return Err(RejectReason::ParentHeightRegressed);
+        }
+        let bits = next_share_bits(
+            pool,
+            &RetargetInput {
+                anchor_time: parent.anchor_time,
+                parent_height: parent.height,
+                parent_time: parent.timestamp,
+            },
+        );
+        (bits, parent.anchor_time, parent.cumulative_work)
+    };
+    if side.share_bits != expected_bits {
+        return Err(RejectReason::WrongTarget {
+            expected: expected_bits,
+            got: side.share_bits,
+        });
+    }
+
+    let uncles = check_uncles(pool, view, share)?;
+    let mut cumulative_work = parent_cum.saturating_add(checked.work);
+    for u in &uncles {
+        cumulative_work = cumulative_work.saturating_add(u.work);
+    }
+
+    let skip = if side.height == 0 {
+        checked.id
+    } else {
+        view.ancestor_at(&side.prev_share, crate::chain_view::skip_height(side.height))
+            .map(|a| a.id)
+            .ok_or(RejectReason::MissingParent(side.prev_share))?
+    };
+    let info = ShareInfo {
+        id: checked.id,
+        prev: side.prev_share,
+        height: side.height,
+        timestamp: side.timestamp,
+        share_bits: side.share_bits,
+        work: checked.work,
+        cumulative_work,
+        anchor_time,
+        parent_height: side.parent_height,
+        payout_script: side.payout_script.clone(),
+        uncles,
+        skip,
+    };
+
+    check_payouts(pool, view, share, checked, &info)?;
+    Ok(info)
+}
+
+/// Uncle rules: each uncle is known, 1..=depth below, not an ancestor, a child of an ancestor,
+/// and not already included by an ancestor. O(uncles x depth).
+fn check_uncles<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    share: &Share,
+) -> Result<Vec<UncleCredit>, RejectReason> {
+    let side = &share.side;
+    let mut credits = Vec::with_capacity(side.uncles.len());
+    if side.uncles.is_empty() {
+        return Ok(credits);
+    }
+    if side.height == 0 {
+        return Err(RejectReason::UncleNotSibling(side.uncles[0]));
+    }
+    // The parent's recent ancestors and the uncles they already included.
+    let lowest = side.height.saturating_sub(pool.uncle_depth + 1);
+    let mut recent: Vec<&ShareInfo> = Vec::with_capacity(pool.uncle_depth as usize + 2);
+    let mut cur = view
+        .share_info(&side.prev_share)
+        .ok_or(RejectReason::MissingParent(side.prev_share))?;
+    loop {
+        recent.push(cur);
+        if cur.height <= lowest || cur.height == 0 {
+            break;
+        }
+        cur = view
+            .share_info(&cur.prev)
+            .ok_or(RejectReason::MissingParent(cur.prev))?;
+    }
+    let ancestor_at = |h: u64| recent.iter().find(|a| a.height == h).map(|a| a.id);
+
+    for uncle_id in &side.uncles {
+        let uncle = view
+            .share_info(uncle_id)
+            .ok_or(RejectReason::MissingUncle(*uncle_id))?;
+        if uncle.height >= side.height || side.height - uncle.height > pool.uncle_depth {
+            return Err(RejectReason::UncleDepth(*uncle_id));
+        }
+        if ancestor_at(uncle.height) == Some(*uncle_id) {
+            return Err(RejectReason::UncleIsAncestor(*uncle_id));
+        }
+        let parent_ok = uncle.height > 0 && ancestor_at(uncle.height - 1) == Some(uncle.prev);
+        if !parent_ok {
+            return Err(RejectReason::UncleNotSibling(*uncle_id));
+        }
+        if recent
+            .iter()
+            .filter(|a| a.height > uncle.height)
+            .any(|a| a.uncles.iter().any(|u| u.id == *uncle_id))
+        {
+            return Err(RejectReason::UncleAlreadyIncluded(*uncle_id));
+        }
+        credits.push(UncleCredit {
+            id: *uncle_id,
+            script: uncle.payout_script.clone(),
+            work: uncle.work,
+        });
+    }
+    Ok(credits)
+}
+
+/// The coinbase's payout outputs must equal the split of its value over the new window.
+fn check_payouts<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    share: &Share,
+    checked: &Checked,
+    info: &ShareInfo,
+) -> Result<(), RejectReason> {
+    let delta = WindowDelta::new(view, pool, info).ok_or(RejectReason::WindowUnavailable)?;
+    let mut entries: Vec<(&PayoutScript, u128)> = Vec::with_capacity(delta.base.len() + delta.changes.len());
+    delta.for_each(|s, w| entries.push((s, w)));
+    let seed = lottery_seed(
+        share.candidate.header.prev_blockhash.as_byte_array(),
+        share.side.prev_share.as_byte_array(),
+    );
+    let params = SplitParams {
+        min_payout: pool.min_payout,
+        max_outputs: pool.max_payout_outputs,
+    };
+    let expected = split_amounts(&entries, delta.total, checked.reward, &params, &seed);
+    let outputs = &share.candidate.coinbase.output[..checked.payout_count];
+    if expected.len() != outputs.len() {
+        return Err(RejectReason::WrongPayouts);
+    }
+    for ((script, amount), out) in expected.iter().zip(outputs) {
+        if out.value.to_sat() != *amount || out.script_pubkey.as_bytes() != script.as_bytes() {
+            return Err(RejectReason::WrongPayouts);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Why a share is refused.
+
+use crate::hash::ShareHash;
+use crate::share::DecodeError;
+use bitcoin::pow::CompactTarget;
+
+/// How the network layer should treat the sender of a refused share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// We lack data to decide (parent or uncle unknown): fetch it, no penalty.
+    MissingData,
+    /// Could become valid later or depends on our clock: ignore, no penalty.
+    NotYet,
+    /// The share is invalid under the rules: the sender is at fault.
+    Invalid,
+}
+
+/// Every reason a share is refused, each produced by a test.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    // Stateless.
+    #[error("undecodable share: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("proof of work does not meet the share target")]
+    InsufficientWork,
+    #[error("share target {0:?} outside the pool's bounds")]
+    TargetOutOfBounds(CompactTarget),
+    #[error("merkle branch does not lead to the header's merkle root")]
+    MerkleRootMismatch,
+    #[error("coinbase is not a coinbase (one input spending the null outpoint)")]
+    NotCoinbase,
+    #[error("coinbase scriptSig length {0} outside 2..=100")]
+    ScriptSigLength(usize),
+    #[error("coinbase BIP34 height does not match the share's parent-chain height")]
+    Bip34HeightMismatch,
+    #[error("coinbase outputs are not laid out as payouts, commitment, witness commitment")]
+    BadOutputLayout,
+    #[error("coinbase commitment does not match the sidechain data and consensus id")]
+    CommitmentMismatch,
+    #[error("coinbase witness does not match its witness commitment")]
+    BadWitness,
+    #[error("payout outputs are not canonical (sorted, unique, non-zero, within the cap)")]
+    PayoutsNotCanonical,
+    #[error("coinbase value out of range")]
+    RewardOutOfRange,
+    #[error("payout script is not a standard output type")]
+    NonStandardPayoutScript,
+    #[error("too many uncles")]
+    TooManyUncles,
+    #[error("uncles are not strictly ascending or include the parent")]
+    UnclesNotCanonical,
+    #[error("height and parent disagree about being the first share")]
+    BadGenesis,
+    // Contextual.
+    #[error("parent share {0} is unknown")]
+    MissingParent(ShareHash),
+    #[error("uncle {0} is unknown")]
+    MissingUncle(ShareHash),
+    #[error("the view cannot provide the PPLNS window")]
+    WindowUnavailable,
+    #[error("height {got} is not parent height + 1 ({expected})")]
+    WrongHeight { expected: u64, got: u64 },
+    #[error("share target {got:?} differs from the retarget result {expected:?}")]
+    WrongTarget {
+        expected: CompactTarget,
+        got: CompactTarget,
+    },
+    #[error("timestamp is before the parent's")]
+    TimestampBeforeParent,
+    #[error("timestamp is too far in the future")]
+    TimestampInFuture,
+    #[error("parent-chain height fell too far below the parent share's")]
+    ParentHeightRegressed,
+    #[error("uncle {0} is not 1..=depth shares below")]
+    UncleDepth(ShareHash),
+    #[error("uncle {0} is an ancestor")]
+    UncleIsAncestor(ShareHash),
+    #[error("uncle {0} does not branch off this chain")]
+    UncleNotSibling(ShareHash),
+    #[error("uncle {0} was already included")]
+    UncleAlreadyIncluded(ShareHash),
+    #[error("coinbase payouts differ from the PPLNS window's")]
+    WrongPayouts,
+}
+
+impl RejectReason {
+    pub fn severity(&self) -> Severity {
+        match self {
+            RejectReason::MissingParent(_)
+            | RejectReason::MissingUncle(_)
+            | RejectReason::WindowUnavailable => Severity::MissingData,
+            RejectReason::TimestampInFuture => Severity::NotYet,
+            _ => Severity::Invalid,
+        }
+    }
+}
