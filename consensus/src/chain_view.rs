@@ -5,8 +5,8 @@
 //! simplest correct implementation, used by tests, benchmarks and the simulator.
 
 use crate::hash::ShareHash;
-use crate::pplns::WindowWeights;
 use crate::pool::PoolParams;
+use crate::pplns::WindowWeights;
 use crate::share::{PayoutScript, Share};
 use crate::work::Work;
 use bitcoin::pow::CompactTarget;
@@ -161,7 +161,24 @@ mod tests {
     #[test]
     fn skip_heights_match_core() {
         // Values from Bitcoin Core's GetSkipHeight.
-        let expect = [(0, 0), (1, 0), (2, 0), (3, 1), (4, 0), (5, 1), (6, 4), (7, 1), (8, 0), (9, 1), (10, 8), (11, 1), (12, 8), (13, 1), (100, 96), (101, 65)];
+        let expect = [
+            (0, 0),
+            (1, 0),
+            (2, 0),
+            (3, 1),
+            (4, 0),
+            (5, 1),
+            (6, 4),
+            (7, 1),
+            (8, 0),
+            (9, 1),
+            (10, 8),
+            (11, 1),
+            (12, 8),
+            (13, 1),
+            (100, 96),
+            (101, 65),
+        ];
         for (h, s) in expect {
             assert_eq!(skip_height(h), s, "height {h}");
         }

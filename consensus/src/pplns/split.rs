@@ -53,6 +53,27 @@ pub fn split_amounts<'s>(
     split_with_offset(entries, total, reward, params, |t| lottery_offset(seed, t))
 }
 
+/// Step 1 alone: `r_i = floor(C_i R / W) - floor(C_{i-1} R / W)`, zero weights skipped.
+pub fn exact_split<'s>(
+    entries: &[(&'s PayoutScript, u128)],
+    total: u128,
+    reward: u64,
+) -> Vec<(&'s PayoutScript, u64)> {
+    let mut exact = Vec::with_capacity(entries.len());
+    let mut cum: u128 = 0;
+    let mut paid_before: u128 = 0;
+    for (script, w) in entries {
+        if *w == 0 || total == 0 {
+            continue;
+        }
+        cum += w;
+        let paid = mul_div_floor(cum, reward as u128, total);
+        exact.push((*script, (paid - paid_before) as u64));
+        paid_before = paid;
+    }
+    exact
+}
+
 /// [`split_amounts`] with the lottery offset chosen by `offset(T)` (which must return a value
 /// below `T`); tests use it to average over every offset.
 fn split_with_offset<'s>(
@@ -68,22 +89,13 @@ fn split_with_offset<'s>(
     let r = reward as u128;
 
     // 1. Exact split by cumulative floors.
-    let mut exact: Vec<(&PayoutScript, u64)> = Vec::with_capacity(entries.len());
-    let mut cum: u128 = 0;
-    let mut paid_before: u128 = 0;
-    for (script, w) in entries {
-        if *w == 0 {
-            continue;
-        }
-        cum += w;
-        let paid = mul_div_floor(cum, r, total);
-        exact.push((script, (paid - paid_before) as u64));
-        paid_before = paid;
-    }
+    let exact = exact_split(entries, total, reward);
 
     // 2. Quantum and the direct / lottery partition.
     let max_outputs = params.max_outputs.max(1) as u128;
-    let q = (params.min_payout as u128).max(r.div_ceil(max_outputs)).max(1);
+    let q = (params.min_payout as u128)
+        .max(r.div_ceil(max_outputs))
+        .max(1);
     let mut small_total: u128 = exact
         .iter()
         .filter(|(_, a)| (*a as u128) < q)
@@ -106,7 +118,8 @@ fn split_with_offset<'s>(
     let in_lottery = |i: usize, a: u64| (a as u128) < q || promoted == Some(i);
 
     // 3. Prizes to the entrants covering the sample points.
-    let mut out: Vec<(&PayoutScript, u64)> = Vec::with_capacity(entries.len().min(max_outputs as usize));
+    let mut out: Vec<(&PayoutScript, u64)> =
+        Vec::with_capacity(entries.len().min(max_outputs as usize));
     let t = small_total;
     if t == 0 {
         out.extend(exact.iter().filter(|(_, a)| *a > 0).copied());
@@ -173,7 +186,11 @@ mod tests {
 
     fn weights_strategy() -> impl Strategy<Value = Vec<u128>> {
         prop::collection::vec(
-            prop_oneof![1u128..1000, 1u128..(1u128 << 40), (1u128 << 70)..(1u128 << 81)],
+            prop_oneof![
+                1u128..1000,
+                1u128..(1u128 << 40),
+                (1u128 << 70)..(1u128 << 81)
+            ],
             1..300,
         )
     }
@@ -181,7 +198,10 @@ mod tests {
     #[test]
     fn worked_example_from_the_spec() {
         // docs/consensus.md, "Worked example".
-        let p = SplitParams { min_payout: 10_000, max_outputs: 4 };
+        let p = SplitParams {
+            min_payout: 10_000,
+            max_outputs: 4,
+        };
         let out = run(&[600, 250, 100, 30, 15, 5], 100_000, p, [0; 32]);
         // Exact: 60000, 25000, 10000, 3000, 1500, 500. Q = max(10000, 25000) = 25000.
         // Direct: #0 60000, #1 25000. Lottery T = 15000 < Q: #0 joins, T = 75000, P = 3,
@@ -194,14 +214,20 @@ mod tests {
 
     #[test]
     fn no_lottery_when_everyone_is_large() {
-        let p = SplitParams { min_payout: 1, max_outputs: 100 };
+        let p = SplitParams {
+            min_payout: 1,
+            max_outputs: 100,
+        };
         let out = run(&[1, 1, 1], 10, p, [0; 32]);
         assert_eq!(out, vec![(0, 3), (1, 3), (2, 4)]);
     }
 
     #[test]
     fn reward_below_min_payout_is_still_paid_in_full() {
-        let p = SplitParams { min_payout: 546, max_outputs: 10 };
+        let p = SplitParams {
+            min_payout: 546,
+            max_outputs: 10,
+        };
         let out = run(&[5, 5], 100, p, [3; 32]);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1, 100);
@@ -232,12 +258,13 @@ mod tests {
             weights in weights_strategy(),
             reward in 1u64..2_100_000_000_000_000,
         ) {
-            // With the lottery out of the way (Q = 1), outputs are the exact split.
-            let p = SplitParams { min_payout: 1, max_outputs: 1000 };
             let total: u128 = weights.iter().sum();
-            if weights.len() <= 1000 && reward as u128 >= weights.len() as u128 * 1000 {
-                let out = run(&weights, reward, p, [0; 32]);
-                for (i, a) in out {
+            let s = scripts(weights.len());
+            let entries: Vec<(&PayoutScript, u128)> = s.iter().zip(weights.iter().copied()).collect();
+            let out = exact_split(&entries, total, reward);
+            prop_assert_eq!(out.iter().map(|(_, a)| *a as u128).sum::<u128>(), reward as u128);
+            {
+                for (i, (_, a)) in out.into_iter().enumerate() {
                     // |a - w R / W| < 1  <=>  |a W - w R| < W
                     let lhs = crate::work::U256::from(a as u128) * crate::work::U256::from(total);
                     let rhs = crate::work::full_mul(crate::work::U256::from(weights[i]), crate::work::U256::from(reward as u128));

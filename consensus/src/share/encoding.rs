@@ -1,6 +1,8 @@
 //! The canonical share encoding (layout in the parent module's docs).
 
-use super::{BitcoinCandidate, PayoutScript, Share, SideData, FORMAT_VERSION, MAX_PAYOUT_SCRIPT_LEN};
+use super::{
+    BitcoinCandidate, PayoutScript, Share, SideData, FORMAT_VERSION, MAX_PAYOUT_SCRIPT_LEN,
+};
 use crate::hash::ShareHash;
 use crate::pool::limits::MAX_UNCLES;
 use bitcoin::block::Header;

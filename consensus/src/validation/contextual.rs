@@ -25,7 +25,11 @@ pub fn check_contextual<V: ChainView + ?Sized>(
 
     let (expected_bits, anchor_time, parent_cum) = if side.height == 0 {
         // The first share of a sharechain: the anchor of the retarget, at the floor.
-        (pool.max_share_target, side.timestamp, crate::work::Work::ZERO)
+        (
+            pool.max_share_target,
+            side.timestamp,
+            crate::work::Work::ZERO,
+        )
     } else {
         let parent = view
             .share_info(&side.prev_share)
@@ -39,7 +43,11 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         if side.timestamp < parent.timestamp {
             return Err(RejectReason::TimestampBeforeParent);
         }
-        if side.parent_height.saturating_add(pool.max_parent_height_regression) < parent.parent_height {
+        if side
+            .parent_height
+            .saturating_add(pool.max_parent_height_regression)
+            < parent.parent_height
+        {
             return Err(RejectReason::ParentHeightRegressed);
         }
         let bits = next_share_bits(
@@ -68,9 +76,12 @@ pub fn check_contextual<V: ChainView + ?Sized>(
     let skip = if side.height == 0 {
         checked.id
     } else {
-        view.ancestor_at(&side.prev_share, crate::chain_view::skip_height(side.height))
-            .map(|a| a.id)
-            .ok_or(RejectReason::MissingParent(side.prev_share))?
+        view.ancestor_at(
+            &side.prev_share,
+            crate::chain_view::skip_height(side.height),
+        )
+        .map(|a| a.id)
+        .ok_or(RejectReason::MissingParent(side.prev_share))?
     };
     let info = ShareInfo {
         id: checked.id,
@@ -162,7 +173,8 @@ fn check_payouts<V: ChainView + ?Sized>(
     info: &ShareInfo,
 ) -> Result<(), RejectReason> {
     let delta = WindowDelta::new(view, pool, info).ok_or(RejectReason::WindowUnavailable)?;
-    let mut entries: Vec<(&PayoutScript, u128)> = Vec::with_capacity(delta.base.len() + delta.changes.len());
+    let mut entries: Vec<(&PayoutScript, u128)> =
+        Vec::with_capacity(delta.base.len() + delta.changes.len());
     delta.for_each(|s, w| entries.push((s, w)));
     let seed = lottery_seed(
         share.candidate.header.prev_blockhash.as_byte_array(),

@@ -2,7 +2,9 @@
 
 use super::RejectReason;
 use crate::chain::address::is_standard_payout_script;
-use crate::coinbase::{is_witness_commitment, parse_commitment_script, read_bip34_height, MAX_COINBASE_SCRIPT_SIG};
+use crate::coinbase::{
+    is_witness_commitment, parse_commitment_script, read_bip34_height, MAX_COINBASE_SCRIPT_SIG,
+};
 use crate::hash::ShareHash;
 use crate::pool::PoolParams;
 use crate::share::Share;
@@ -41,7 +43,10 @@ pub fn check_stateless(pool: &PoolParams, share: &Share) -> Result<Checked, Reje
         return Err(RejectReason::UnclesNotCanonical);
     }
     let target = side.target();
-    if target < pool.min_target() || target > pool.max_target() || target.to_compact() != side.share_bits {
+    if target < pool.min_target()
+        || target > pool.max_target()
+        || target.to_compact() != side.share_bits
+    {
         return Err(RejectReason::TargetOutOfBounds(side.share_bits));
     }
 
@@ -74,7 +79,9 @@ pub fn check_stateless(pool: &PoolParams, share: &Share) -> Result<Checked, Reje
     let Some(commitment) = parse_commitment_script(commitment_out.script_pubkey.as_bytes()) else {
         return Err(RejectReason::BadOutputLayout);
     };
-    if commitment_out.value.to_sat() != 0 || (has_wc && outputs[commitment_index + 1].value.to_sat() != 0) {
+    if commitment_out.value.to_sat() != 0
+        || (has_wc && outputs[commitment_index + 1].value.to_sat() != 0)
+    {
         return Err(RejectReason::BadOutputLayout);
     }
     let payouts = &outputs[..commitment_index];

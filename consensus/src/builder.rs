@@ -1,0 +1,219 @@
+//! Building the next share on a tip: the pure half of job building. Given the parent, a
+//! template and who to pay, it fixes the sidechain data (height, retargeted bits, timestamp),
+//! computes the exact payouts of the new window, and lays out the coinbase for Stratum. The
+//! miner then only varies extranonce, version bits, time and nonce.
+
+use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
+use crate::coinbase::{build_coinbase, CoinbaseError, CoinbaseSpec, StratumCoinbase};
+use crate::hash::ShareHash;
+use crate::pool::PoolParams;
+use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
+use crate::pplns::window::WindowDelta;
+use crate::retarget::{next_share_bits, RetargetInput};
+use crate::share::{BitcoinCandidate, PayoutScript, Share, SideData};
+use crate::template::BlockTemplate;
+use crate::work::Work;
+use bitcoin::block::{Header, Version};
+use bitcoin::hashes::Hash;
+use bitcoin::TxMerkleNode;
+
+/// What the next share is built from.
+#[derive(Clone, Debug)]
+pub struct ShareJobInput<'a> {
+    /// Tip to build on; `None` starts a new sharechain.
+    pub parent: Option<ShareHash>,
+    /// Uncles to include (validated by the caller's choice; sorted here).
+    pub uncles: Vec<ShareHash>,
+    pub payout_script: PayoutScript,
+    /// The node's clock; raised to the parent's timestamp if behind it.
+    pub now: u64,
+    pub software_version: u32,
+    pub template: &'a BlockTemplate,
+    /// Bytes of extranonce1 + extranonce2 the coinbase reserves.
+    pub extranonce_len: usize,
+    pub tag: &'a [u8],
+}
+
+/// Why a job cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("parent or uncle {0} is not in the chain view")]
+    Unknown(ShareHash),
+    #[error("the chain view cannot provide the parent's PPLNS window")]
+    WindowUnavailable,
+    #[error(transparent)]
+    Coinbase(#[from] CoinbaseError),
+}
+
+/// A share job: everything fixed except what the miner rolls.
+#[derive(Clone, Debug)]
+pub struct ShareJob {
+    pub side: SideData,
+    pub coinbase: StratumCoinbase,
+    pub merkle_branch: Vec<TxMerkleNode>,
+    pub payouts: Vec<(PayoutScript, u64)>,
+    pub version: Version,
+    pub prev_blockhash: bitcoin::BlockHash,
+    /// Parent-chain target bits (the header's), not the share target.
+    pub parent_bits: bitcoin::CompactTarget,
+    /// Earliest header time the parent chain accepts.
+    pub min_time: u64,
+}
+
+impl ShareJob {
+    /// The share for a given extranonce and header fields.
+    pub fn share(
+        &self,
+        extranonce: &[u8],
+        version: Version,
+        time: u32,
+        nonce: u32,
+    ) -> Result<Share, bitcoin::consensus::encode::Error> {
+        let coinbase = self.coinbase.complete(extranonce)?;
+        let merkle_root = crate::share::merkle_root_from_branch(
+            coinbase.compute_txid().to_raw_hash(),
+            &self.merkle_branch,
+        );
+        Ok(Share {
+            candidate: BitcoinCandidate {
+                header: Header {
+                    version,
+                    prev_blockhash: self.prev_blockhash,
+                    merkle_root,
+                    time,
+                    bits: self.parent_bits,
+                    nonce,
+                },
+                coinbase,
+                merkle_branch: self.merkle_branch.clone(),
+            },
+            side: self.side.clone(),
+        })
+    }
+}
+
+/// Builds the job for the next share.
+pub fn build_share_job<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    input: &ShareJobInput<'_>,
+) -> Result<ShareJob, BuildError> {
+    let template = input.template;
+    let parent = match input.parent {
+        Some(id) => Some(view.share_info(&id).ok_or(BuildError::Unknown(id))?),
+        None => None,
+    };
+    let (height, bits, timestamp, anchor_time) = match parent {
+        None => (0, pool.max_share_target, input.now, input.now),
+        Some(p) => {
+            let bits = next_share_bits(
+                pool,
+                &RetargetInput {
+                    anchor_time: p.anchor_time,
+                    parent_height: p.height,
+                    parent_time: p.timestamp,
+                },
+            );
+            (
+                p.height + 1,
+                bits,
+                input.now.max(p.timestamp),
+                p.anchor_time,
+            )
+        }
+    };
+    let mut uncles = input.uncles.clone();
+    uncles.sort();
+    uncles.dedup();
+    let mut uncle_credits = Vec::with_capacity(uncles.len());
+    for u in &uncles {
+        let info = view.share_info(u).ok_or(BuildError::Unknown(*u))?;
+        uncle_credits.push(UncleCredit {
+            id: *u,
+            script: info.payout_script.clone(),
+            work: info.work,
+        });
+    }
+    let prev_share = input.parent.unwrap_or_else(ShareHash::genesis_parent);
+    let work = crate::work::Target::from_compact(bits).work();
+    // A provisional index entry: the payouts need the new share's credits, not its id.
+    let provisional = ShareInfo {
+        id: ShareHash::all_zeros(),
+        prev: prev_share,
+        height,
+        timestamp,
+        share_bits: bits,
+        work,
+        cumulative_work: Work::ZERO,
+        anchor_time,
+        parent_height: template.height,
+        payout_script: input.payout_script.clone(),
+        uncles: uncle_credits,
+        skip: ShareHash::all_zeros(),
+    };
+    let delta = WindowDelta::new(view, pool, &provisional).ok_or(BuildError::WindowUnavailable)?;
+    let mut entries = Vec::with_capacity(delta.base.len() + delta.changes.len());
+    delta.for_each(|s, w| entries.push((s, w)));
+    let seed = lottery_seed(
+        template.prev_blockhash.as_byte_array(),
+        prev_share.as_byte_array(),
+    );
+    let params = SplitParams {
+        min_payout: pool.min_payout,
+        max_outputs: pool.max_payout_outputs,
+    };
+    let payouts: Vec<(PayoutScript, u64)> = split_amounts(
+        &entries,
+        delta.total,
+        template.coinbase_value,
+        &params,
+        &seed,
+    )
+    .into_iter()
+    .map(|(s, a)| (s.clone(), a))
+    .collect();
+
+    let side = SideData {
+        prev_share,
+        height,
+        share_bits: bits,
+        timestamp,
+        parent_height: template.height,
+        software_version: input.software_version,
+        payout_script: input.payout_script.clone(),
+        uncles,
+    };
+    let coinbase = build_coinbase(&CoinbaseSpec {
+        parent_height: template.height,
+        payouts: &payouts,
+        commitment: side.commitment(&pool.consensus_id()),
+        witness_commitment: template.witness_commitment.as_ref(),
+        extranonce_len: input.extranonce_len,
+        tag: input.tag,
+    })?;
+    Ok(ShareJob {
+        side,
+        coinbase,
+        merkle_branch: template.merkle_branch(),
+        payouts,
+        version: template.version,
+        prev_blockhash: template.prev_blockhash,
+        parent_bits: template.bits,
+        min_time: template.mintime,
+    })
+}
+
+/// Rolls nonces until the share meets its own target (tests, simulations and the reference
+/// miner). Returns `None` if the whole nonce range fails.
+pub fn grind(pool: &PoolParams, job: &ShareJob, extranonce: &[u8], time: u32) -> Option<Share> {
+    let mut share = job.share(extranonce, job.version, time, 0).ok()?;
+    let target = job.side.target();
+    let algo = pool.chain.pow_algo();
+    for nonce in 0..=u32::MAX {
+        share.candidate.header.nonce = nonce;
+        if target.is_met_by(&algo.hash(&share.candidate.header_bytes())) {
+            return Some(share);
+        }
+    }
+    None
+}

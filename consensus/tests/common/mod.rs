@@ -1,0 +1,159 @@
+//! Shared test harness: synthetic templates, payout scripts and a miner that builds valid shares
+//! on a `MemoryChain` with the real builder and real proof of work (regtest targets).
+#![allow(dead_code)]
+
+use bitcoin::hashes::Hash;
+use otedama_consensus::builder::{build_share_job, grind, ShareJob, ShareJobInput};
+use otedama_consensus::chain::Chain;
+use otedama_consensus::coinbase::{build_coinbase, CoinbaseSpec};
+use otedama_consensus::pool::{PoolParams, Preset};
+use otedama_consensus::template::{witness_commitment_script, BlockTemplate};
+use otedama_consensus::{MemoryChain, PayoutScript, Share, ShareHash};
+
+pub const T0: u64 = 1_800_000_000;
+
+/// Regtest pool with a short window so tests see shares leave it.
+pub fn pool(window: u64) -> PoolParams {
+    let mut p = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+    p.pplns_window = window;
+    p.min_payout = 1000;
+    p.max_payout_outputs = 50;
+    p
+}
+
+/// A distinct P2WPKH script per miner.
+pub fn script(i: u32) -> PayoutScript {
+    let mut s = vec![0x00, 0x14];
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&i.to_be_bytes());
+    h[19] = 0x5a;
+    s.extend_from_slice(&h);
+    PayoutScript::new(&s)
+}
+
+/// An empty-block template at a parent-chain height.
+pub fn template(height: u32, value: u64) -> BlockTemplate {
+    let mut prev = [0u8; 32];
+    prev[..4].copy_from_slice(&height.to_le_bytes());
+    BlockTemplate {
+        version: bitcoin::block::Version::from_consensus(0x2000_0000),
+        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev),
+        bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
+        height,
+        curtime: T0,
+        mintime: T0,
+        coinbase_value: value,
+        transactions: vec![],
+        txids: vec![],
+        wtxids: vec![],
+        witness_commitment: Some(witness_commitment_script(&[])),
+        mweb: None,
+        longpollid: None,
+    }
+}
+
+pub struct Miner {
+    pub pool: PoolParams,
+    pub chain: MemoryChain,
+    pub extranonce: u64,
+}
+
+impl Miner {
+    pub fn new(pool: PoolParams) -> Miner {
+        Miner {
+            pool,
+            chain: MemoryChain::new(),
+            extranonce: 0,
+        }
+    }
+
+    pub fn job(
+        &self,
+        parent: Option<ShareHash>,
+        who: u32,
+        now: u64,
+        uncles: Vec<ShareHash>,
+    ) -> ShareJob {
+        let t = template(100 + (now.saturating_sub(T0) / 600) as u32, 5_000_000_000);
+        build_share_job(
+            &self.pool,
+            &self.chain,
+            &ShareJobInput {
+                parent,
+                uncles,
+                payout_script: script(who),
+                now,
+                software_version: 1,
+                template: &t,
+                extranonce_len: 8,
+                tag: b"/otedama-test/",
+            },
+        )
+        .expect("job")
+    }
+
+    /// Grinds a share for a job (each call uses a fresh extranonce, so ids differ).
+    pub fn grind(&mut self, job: &ShareJob) -> Share {
+        self.extranonce += 1;
+        grind(
+            &self.pool,
+            job,
+            &self.extranonce.to_le_bytes(),
+            job.side.timestamp as u32,
+        )
+        .expect("grind")
+    }
+
+    /// Mines and inserts a valid share; returns its id.
+    pub fn mine(
+        &mut self,
+        parent: Option<ShareHash>,
+        who: u32,
+        now: u64,
+        uncles: Vec<ShareHash>,
+    ) -> ShareHash {
+        let job = self.job(parent, who, now, uncles);
+        let share = self.grind(&job);
+        let info = self
+            .chain
+            .validate_and_insert(&self.pool, &share, now)
+            .unwrap_or_else(|e| panic!("own share rejected: {e}"));
+        info.id
+    }
+
+    /// A linear chain of `n` shares from `parent`, miners round-robin over `miners`.
+    pub fn extend(
+        &mut self,
+        mut parent: Option<ShareHash>,
+        n: u64,
+        miners: u32,
+        start: u64,
+    ) -> Vec<ShareHash> {
+        let mut ids = Vec::new();
+        let base = parent
+            .and_then(|p| self.chain.infos.get(&p))
+            .map_or(0, |i| i.height + 1);
+        for k in 0..n {
+            let h = base + k;
+            let id = self.mine(parent, (h % miners as u64) as u32, start + 10 * k, vec![]);
+            ids.push(id);
+            parent = Some(id);
+        }
+        ids
+    }
+}
+
+/// Re-lays the coinbase of a job after its side data or payouts were changed by a test, so the
+/// commitment stays right and only the intended rule breaks.
+pub fn rebuild(pool: &PoolParams, job: &mut ShareJob, witness: bool) {
+    let wc = witness_commitment_script(&[]);
+    job.coinbase = build_coinbase(&CoinbaseSpec {
+        parent_height: job.side.parent_height,
+        payouts: &job.payouts,
+        commitment: job.side.commitment(&pool.consensus_id()),
+        witness_commitment: if witness { Some(&wc) } else { None },
+        extranonce_len: 8,
+        tag: b"/otedama-test/",
+    })
+    .expect("coinbase");
+}

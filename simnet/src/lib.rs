@@ -1,0 +1,1 @@
+//! Deterministic network simulator for Otedama nodes (arrives in a later issue).
