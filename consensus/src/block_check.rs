@@ -32,15 +32,19 @@ pub enum BlockError {
     DuplicateTransaction,
 }
 
-/// Checks a serialized block (without any MWEB extension) and returns its hash.
-pub fn check_block(bytes: &[u8], algo: PowAlgo, now: u64) -> Result<BlockHash, BlockError> {
+/// Checks a serialized block (without any MWEB extension) and returns its hash. Like Core's
+/// `CheckBlock(fCheckPOW)`, the proof of work can be left out (`algo = None`) to check the
+/// structure of a block whose header was not mined.
+pub fn check_block(bytes: &[u8], algo: Option<PowAlgo>, now: u64) -> Result<BlockHash, BlockError> {
     let block: Block =
         bitcoin::consensus::deserialize(bytes).map_err(|e| BlockError::Decode(e.to_string()))?;
     let header: [u8; 80] = bitcoin::consensus::serialize(&block.header)
         .try_into()
         .map_err(|_| BlockError::Decode("header".into()))?;
-    if !Target::from_compact(block.header.bits).is_met_by(&algo.hash(&header)) {
-        return Err(BlockError::HighHash);
+    if let Some(algo) = algo {
+        if !Target::from_compact(block.header.bits).is_met_by(&algo.hash(&header)) {
+            return Err(BlockError::HighHash);
+        }
     }
     if block.header.time as u64 > now.saturating_add(MAX_FUTURE_BLOCK_TIME) {
         return Err(BlockError::TimeTooNew);

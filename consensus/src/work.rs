@@ -140,6 +140,10 @@ pub fn mul_div_floor(a: u128, b: u128, c: u128) -> u128 {
         return 0;
     }
     if let Some(p) = a.checked_mul(b) {
+        // Hardware 64-bit division when everything fits: the common case for window weights.
+        if let (Ok(p64), Ok(c64)) = (u64::try_from(p), u64::try_from(c)) {
+            return (p64 / c64) as u128;
+        }
         return p / c;
     }
     let q = full_mul(U256::from(a), U256::from(b)) / U512::from(c);

@@ -170,35 +170,28 @@ impl<'a> WindowDelta<'a> {
         })
     }
 
-    /// Merged entries in script order, zero weights skipped.
+    /// Merged entries in script order, zero weights skipped. Unchanged runs of the base are
+    /// walked with range scans, so no script comparison is spent on them.
     pub fn for_each<'s>(&'s self, mut f: impl FnMut(&'s PayoutScript, u128)) {
-        let mut changes = self.changes.iter().peekable();
-        for (script, w) in self.base.iter() {
-            while let Some((cs, d)) = changes.peek() {
-                if *cs < script {
-                    if *d > 0 {
-                        f(cs, *d as u128);
-                    }
-                    changes.next();
-                } else {
-                    break;
-                }
+        use std::ops::Bound::{Excluded, Unbounded};
+        let base = &self.base.weights;
+        let mut lower: std::ops::Bound<&PayoutScript> = Unbounded;
+        for (script, change) in &self.changes {
+            for (s, w) in base.range::<PayoutScript, _>((lower, Excluded(*script))) {
+                f(s, *w);
             }
-            let mut weight = w as i128;
-            if let Some((cs, d)) = changes.peek() {
-                if *cs == script {
-                    weight += d;
-                    changes.next();
-                }
+            let (key, old) = match base.get_key_value(*script) {
+                Some((k, w)) => (k, *w as i128),
+                None => (*script, 0),
+            };
+            let new = old + change;
+            if new > 0 {
+                f(key, new as u128);
             }
-            if weight > 0 {
-                f(script, weight as u128);
-            }
+            lower = Excluded(*script);
         }
-        for (cs, d) in changes {
-            if *d > 0 {
-                f(cs, *d as u128);
-            }
+        for (s, w) in base.range::<PayoutScript, _>((lower, Unbounded)) {
+            f(s, *w);
         }
     }
 }
