@@ -268,6 +268,7 @@ mod tests {
         );
         assert_eq!(tx.input[0].witness.len(), 1);
         assert_eq!(tx.output.len(), 3);
+        assert!(cb.complete(&en[..11]).is_err());
     }
 
     #[test]

@@ -239,7 +239,8 @@ mod tests {
     fn every_parameter_changes_the_id() {
         let base = PoolParams::preset(Chain::Litecoin, Preset::Main);
         let id = base.consensus_id();
-        let variants: Vec<Box<dyn Fn(&mut PoolParams)>> = vec![
+        type Edit = Box<dyn Fn(&mut PoolParams)>;
+        let variants: Vec<Edit> = vec![
             Box::new(|p| p.chain = Chain::LitecoinTestnet),
             Box::new(|p| p.name.push('x')),
             Box::new(|p| p.share_period_secs += 1),
