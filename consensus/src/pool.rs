@@ -75,9 +75,6 @@ pub struct PoolParams {
     pub min_payout: u64,
     /// Seconds a share's timestamp may be ahead of the validating node's clock.
     pub max_future_secs: u64,
-    /// How far (in parent-chain blocks) a share's parent-chain height may fall below its parent
-    /// share's, tolerating short parent-chain reorgs.
-    pub max_parent_height_regression: u32,
 }
 
 /// Why parameters are unusable.
@@ -131,7 +128,6 @@ impl PoolParams {
             max_payout_outputs: outputs,
             min_payout,
             max_future_secs: 60,
-            max_parent_height_regression: 3,
         }
     }
 
@@ -207,7 +203,6 @@ impl PoolParams {
         v.extend_from_slice(&self.max_payout_outputs.to_le_bytes());
         v.extend_from_slice(&self.min_payout.to_le_bytes());
         v.extend_from_slice(&self.max_future_secs.to_le_bytes());
-        v.extend_from_slice(&self.max_parent_height_regression.to_le_bytes());
         v
     }
 
@@ -253,7 +248,6 @@ mod tests {
             Box::new(|p| p.max_payout_outputs += 1),
             Box::new(|p| p.min_payout += 1),
             Box::new(|p| p.max_future_secs += 1),
-            Box::new(|p| p.max_parent_height_regression += 1),
         ];
         for (i, change) in variants.iter().enumerate() {
             let mut p = base.clone();

@@ -137,8 +137,9 @@ pub(super) fn decode_share(bytes: &[u8]) -> Result<Share, DecodeError> {
     let cb_bytes = r.take(cb_len)?;
     let coinbase: Transaction =
         deserialize(cb_bytes).map_err(|e| DecodeError::BadCoinbase(e.to_string()))?;
-    // Transaction encoding has a few redundant forms (e.g. a segwit marker with no witness);
-    // insist on the one `serialize` writes.
+    // Safeguard: the `bitcoin` decoder already refuses the redundant transaction forms we know
+    // (segwit marker with no witness, non-minimal lengths), but canonical means one encoding, so
+    // insist on the bytes `serialize` writes whatever a future decoder version accepts.
     if serialize(&coinbase) != cb_bytes {
         return Err(DecodeError::NonCanonical);
     }

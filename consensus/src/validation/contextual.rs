@@ -43,13 +43,6 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         if side.timestamp < parent.timestamp {
             return Err(RejectReason::TimestampBeforeParent);
         }
-        if side
-            .parent_height
-            .saturating_add(pool.max_parent_height_regression)
-            < parent.parent_height
-        {
-            return Err(RejectReason::ParentHeightRegressed);
-        }
         let bits = next_share_bits(
             pool,
             &RetargetInput {

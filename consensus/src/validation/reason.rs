@@ -69,8 +69,6 @@ pub enum RejectReason {
     TimestampBeforeParent,
     #[error("timestamp is too far in the future")]
     TimestampInFuture,
-    #[error("parent-chain height fell too far below the parent share's")]
-    ParentHeightRegressed,
     #[error("uncle {0} is not 1..=depth shares below")]
     UncleDepth(ShareHash),
     #[error("uncle {0} is an ancestor")]

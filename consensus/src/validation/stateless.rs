@@ -20,7 +20,9 @@ pub struct Checked {
     pub reward: u64,
     /// Number of leading coinbase outputs that are payouts.
     pub payout_count: usize,
-    /// Whether the proof of work also meets the parent chain's target: the share is a block.
+    /// Whether the proof of work also meets the header's own `bits`. The miner chose those bits:
+    /// before treating the share as a block, the node checks them (and the parent block) against
+    /// its full node.
     pub is_block: bool,
 }
 
