@@ -156,6 +156,21 @@ fn assert_contextual_ok(chain: &MemoryChain, pool: &PoolParams, share: &Share, n
 
 /// One way of breaking a coinbase.
 type TxEdit = Box<dyn Fn(&mut bitcoin::Transaction)>;
+
+/// Applies each coinbase edit to a copy of `ok`, reseals it, and expects `reason`.
+fn expect_each_coinbase_edit(
+    pool: &PoolParams,
+    ok: &Share,
+    edits: Vec<TxEdit>,
+    reason: RejectReason,
+) {
+    for edit in edits {
+        let mut share = ok.clone();
+        edit(coinbase_mut(&mut share));
+        reseal(pool, &mut share);
+        expect_stateless(pool, &share, reason.clone());
+    }
+}
 /// One way of breaking a job.
 type JobEdit = Box<dyn Fn(&mut ShareJob)>;
 
@@ -326,12 +341,7 @@ fn not_coinbase() {
         // No input.
         Box::new(|tx| tx.input.clear()),
     ];
-    for edit in edits {
-        let mut share = ok.clone();
-        edit(coinbase_mut(&mut share));
-        reseal(&pool, &mut share);
-        expect_stateless(&pool, &share, RejectReason::NotCoinbase);
-    }
+    expect_each_coinbase_edit(&pool, &ok, edits, RejectReason::NotCoinbase);
 }
 
 #[test]
@@ -419,12 +429,7 @@ fn bad_output_layout() {
         // No outputs at all.
         Box::new(|tx| tx.output.clear()),
     ];
-    for edit in edits {
-        let mut share = ok.clone();
-        edit(coinbase_mut(&mut share));
-        reseal(&pool, &mut share);
-        expect_stateless(&pool, &share, RejectReason::BadOutputLayout);
-    }
+    expect_each_coinbase_edit(&pool, &ok, edits, RejectReason::BadOutputLayout);
 }
 
 #[test]
@@ -470,12 +475,7 @@ fn payouts_not_canonical() {
                 .collect();
         }),
     ];
-    for edit in edits {
-        let mut share = ok.clone();
-        edit(coinbase_mut(&mut share));
-        reseal(&pool, &mut share);
-        expect_stateless(&pool, &share, RejectReason::PayoutsNotCanonical);
-    }
+    expect_each_coinbase_edit(&pool, &ok, edits, RejectReason::PayoutsNotCanonical);
 
     // Exactly the cap passes the stateless rules.
     let mut share = ok.clone();

@@ -111,30 +111,7 @@ fn pre_mweb_template_builds_a_valid_share_and_block() {
         hex::encode(t.witness_commitment.as_ref().unwrap().as_bytes()),
         "6a24aa21a9ede2f61c3f71d1defd3fa999dfa36953755c690689799962b48bebd836974e8cf9"
     );
-    let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
-    let chain = MemoryChain::new();
-    let script = PayoutScript::from(
-        otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
-            &rltc_address(),
-        )
-        .unwrap(),
-    );
-    let job = build_share_job(
-        &pool,
-        &chain,
-        &ShareJobInput {
-            parent: None,
-            uncles: vec![],
-            payout_script: script.clone(),
-            now: t.curtime,
-            software_version: 1,
-            template: &t,
-            extranonce_len: 12,
-            tag: b"/otedama/",
-        },
-    )
-    .unwrap();
+    let (pool, script, job) = first_share_job(&t);
     assert_eq!(job.payouts, vec![(script, 5_000_000_000)]);
     let share = grind(&pool, &job, &[0u8; 12], t.curtime as u32).unwrap();
     let checked = check_stateless(&pool, &share).unwrap();
@@ -165,30 +142,7 @@ fn first_mweb_template_keeps_hogex_last_and_appends_the_extension_block() {
     );
     assert_eq!(root.to_byte_array(), merkle_root(&leaves));
     // Build a share and a block: header, txs (HogEx last), 0x01, the MWEB block.
-    let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
-    let chain = MemoryChain::new();
-    let script = PayoutScript::from(
-        otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
-            &rltc_address(),
-        )
-        .unwrap(),
-    );
-    let job = build_share_job(
-        &pool,
-        &chain,
-        &ShareJobInput {
-            parent: None,
-            uncles: vec![],
-            payout_script: script,
-            now: t.curtime,
-            software_version: 1,
-            template: &t,
-            extranonce_len: 12,
-            tag: b"/otedama/",
-        },
-    )
-    .unwrap();
+    let (pool, _, job) = first_share_job(&t);
     assert_eq!(
         job.payouts.iter().map(|(_, a)| a).sum::<u64>(),
         1_250_005_530
@@ -200,6 +154,41 @@ fn first_mweb_template_keeps_hogex_last_and_appends_the_extension_block() {
     assert!(block.ends_with(mweb));
     let last_tx = t.transactions.last().unwrap();
     assert!(block[..block.len() - mweb.len() - 1].ends_with(last_tx));
+}
+
+/// The job for the first share of a new litecoin-regtest sharechain on a template, paying one
+/// regtest address.
+fn first_share_job(
+    t: &BlockTemplate,
+) -> (
+    PoolParams,
+    PayoutScript,
+    otedama_consensus::builder::ShareJob,
+) {
+    let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
+    let script = PayoutScript::from(
+        otedama_consensus::chain::address::parse_address(
+            Chain::LitecoinRegtest.params(),
+            &rltc_address(),
+        )
+        .unwrap(),
+    );
+    let job = build_share_job(
+        &pool,
+        &MemoryChain::new(),
+        &ShareJobInput {
+            parent: None,
+            uncles: vec![],
+            payout_script: script.clone(),
+            now: t.curtime,
+            software_version: 1,
+            template: t,
+            extranonce_len: 12,
+            tag: b"/otedama/",
+        },
+    )
+    .unwrap();
+    (pool, script, job)
 }
 
 /// A regtest bech32 address of a fixed key hash.
