@@ -15,6 +15,8 @@ pub mod pplns;
 pub mod retarget;
 pub mod share;
 pub mod template;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod validation;
 pub mod work;
 

@@ -2,15 +2,14 @@
 //! on a `MemoryChain` with the real builder and real proof of work (regtest targets).
 #![allow(dead_code)]
 
-use bitcoin::hashes::Hash;
 use otedama_consensus::builder::{build_share_job, grind, ShareJob, ShareJobInput};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::coinbase::{build_coinbase, CoinbaseSpec};
 use otedama_consensus::pool::{PoolParams, Preset};
-use otedama_consensus::template::{witness_commitment_script, BlockTemplate};
-use otedama_consensus::{MemoryChain, PayoutScript, Share, ShareHash};
+use otedama_consensus::template::witness_commitment_script;
+use otedama_consensus::{MemoryChain, Share, ShareHash};
 
-pub const T0: u64 = 1_800_000_000;
+pub use otedama_consensus::testkit::T0;
 
 /// Regtest pool with a short window so tests see shares leave it.
 pub fn pool(window: u64) -> PoolParams {
@@ -21,36 +20,7 @@ pub fn pool(window: u64) -> PoolParams {
     p
 }
 
-/// A distinct P2WPKH script per miner.
-pub fn script(i: u32) -> PayoutScript {
-    let mut s = vec![0x00, 0x14];
-    let mut h = [0u8; 20];
-    h[..4].copy_from_slice(&i.to_be_bytes());
-    h[19] = 0x5a;
-    s.extend_from_slice(&h);
-    PayoutScript::new(&s)
-}
-
-/// An empty-block template at a parent-chain height.
-pub fn template(height: u32, value: u64) -> BlockTemplate {
-    let mut prev = [0u8; 32];
-    prev[..4].copy_from_slice(&height.to_le_bytes());
-    BlockTemplate {
-        version: bitcoin::block::Version::from_consensus(0x2000_0000),
-        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev),
-        bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
-        height,
-        curtime: T0,
-        mintime: T0,
-        coinbase_value: value,
-        transactions: vec![],
-        txids: vec![],
-        wtxids: vec![],
-        witness_commitment: Some(witness_commitment_script(&[])),
-        mweb: None,
-        longpollid: None,
-    }
-}
+pub use otedama_consensus::testkit::{script, template};
 
 pub struct Miner {
     pub pool: PoolParams,

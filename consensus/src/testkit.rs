@@ -1,0 +1,81 @@
+//! Building blocks for tests and simulations in every crate: synthetic templates, distinct
+//! payout scripts, and a share maker that runs the real builder and grinds real proof of work
+//! (on regtest targets half of all hashes meet a share target, so grinding is instant).
+//! Enabled by the `testkit` feature; never part of a node's consensus path.
+
+use crate::builder::{build_share_job, grind, ShareJobInput};
+use crate::chain_view::ChainView;
+use crate::pool::PoolParams;
+use crate::share::{PayoutScript, Share};
+use crate::template::{witness_commitment_script, BlockTemplate};
+use crate::ShareHash;
+use bitcoin::hashes::Hash;
+
+/// A Unix time in 2027, the start of every test chain.
+pub const T0: u64 = 1_800_000_000;
+
+/// A distinct P2WPKH script per miner number.
+pub fn script(i: u32) -> PayoutScript {
+    let mut s = vec![0x00, 0x14];
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&i.to_be_bytes());
+    h[19] = 0x5a;
+    s.extend_from_slice(&h);
+    PayoutScript::new(&s)
+}
+
+/// An empty-block regtest template at a parent-chain height.
+pub fn template(height: u32, value: u64) -> BlockTemplate {
+    let mut prev = [0u8; 32];
+    prev[..4].copy_from_slice(&height.to_le_bytes());
+    BlockTemplate {
+        version: bitcoin::block::Version::from_consensus(0x2000_0000),
+        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev),
+        bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
+        height,
+        curtime: T0,
+        mintime: T0,
+        coinbase_value: value,
+        transactions: vec![],
+        txids: vec![],
+        wtxids: vec![],
+        witness_commitment: Some(witness_commitment_script(&[])),
+        mweb: None,
+        longpollid: None,
+    }
+}
+
+/// Builds and grinds a valid share on `view` (which must hold `parent` and `uncles`), paying
+/// miner `who`, at time `now`; `extranonce` makes otherwise equal shares distinct.
+pub fn make_share<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    parent: Option<ShareHash>,
+    who: u32,
+    now: u64,
+    uncles: Vec<ShareHash>,
+    extranonce: u64,
+) -> Option<Share> {
+    let t = template(100 + (now.saturating_sub(T0) / 600) as u32, 5_000_000_000);
+    let job = build_share_job(
+        pool,
+        view,
+        &ShareJobInput {
+            parent,
+            uncles,
+            payout_script: script(who),
+            now,
+            software_version: 1,
+            template: &t,
+            extranonce_len: 8,
+            tag: b"/otedama-test/",
+        },
+    )
+    .ok()?;
+    grind(
+        pool,
+        &job,
+        &extranonce.to_le_bytes(),
+        job.side.timestamp as u32,
+    )
+}

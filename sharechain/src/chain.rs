@@ -1,0 +1,159 @@
+//! The sharechain: the store's single writer. Takes shares from any source in any order and
+//! says what happened to each.
+
+use crate::orphans::{OrphanPool, MAX_ORPHANS};
+use crate::state::ChainState;
+use crate::store::{Store, StoreError};
+use otedama_consensus::validation::{check_contextual, check_stateless, RejectReason, Severity};
+use otedama_consensus::{PoolParams, Share, ShareHash, ShareInfo};
+use std::path::Path;
+
+/// What happened to an inserted share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Became the best tip; `reorg_depth` shares of the old best chain were left (0: extended).
+    NewBest { id: ShareHash, reorg_depth: u64 },
+    /// Valid, on a chain with less work than the best.
+    SideChain { id: ShareHash },
+    /// Held until `missing` (parent or uncle) arrives.
+    Orphan { id: ShareHash, missing: ShareHash },
+    /// Already known.
+    Duplicate { id: ShareHash },
+    /// Refused for a consensus reason.
+    Invalid { id: ShareHash, reason: RejectReason },
+}
+
+/// Shares kept below the best tip's window: a margin for reorgs and uncles, and for peers that
+/// sync from us (a day of 10 s shares beyond the window).
+pub const DEFAULT_KEEP_BELOW_WINDOW: u64 = 8640;
+
+pub struct Sharechain {
+    pool: PoolParams,
+    store: Store,
+    state: ChainState,
+    orphans: OrphanPool,
+}
+
+impl Sharechain {
+    /// Opens the store and loads the shares that can still matter: every share within
+    /// `window + margin` of the highest stored height. Nothing is revalidated or replayed.
+    pub fn open(path: &Path, pool: PoolParams) -> Result<Sharechain, StoreError> {
+        let store = Store::open(path, &pool.consensus_id())?;
+        let mut state = ChainState::new(pool.clone());
+        if let Some(max) = store.max_height()? {
+            let from = max.saturating_sub(pool.pplns_window + pool.uncle_depth + 16);
+            let infos = store.infos_from_height(from)?;
+            let best = store.best()?;
+            state.load(&pool, infos, best);
+            tracing::info!(
+                shares = state.len(),
+                from_height = from,
+                "sharechain loaded"
+            );
+        }
+        Ok(Sharechain {
+            pool,
+            store,
+            state,
+            orphans: OrphanPool::new(MAX_ORPHANS),
+        })
+    }
+
+    pub fn pool(&self) -> &PoolParams {
+        &self.pool
+    }
+
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn orphans(&self) -> &OrphanPool {
+        &self.orphans
+    }
+
+    pub fn best(&self) -> Option<&ShareInfo> {
+        self.state.best_info()
+    }
+
+    /// Inserts one share, then every orphan it completes. Returns the outcomes in order: the
+    /// share's own first.
+    pub fn insert(&mut self, share: Share, now: u64) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        let mut queue = vec![share];
+        while let Some(share) = queue.pop() {
+            let outcome = self.insert_one(share, now)?;
+            if let InsertOutcome::NewBest { id, .. } | InsertOutcome::SideChain { id } = &outcome {
+                queue.extend(self.orphans.take_waiting_for(id));
+            }
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    fn insert_one(&mut self, share: Share, now: u64) -> Result<InsertOutcome, StoreError> {
+        let id = share.id();
+        if self.state.contains(&id) || self.orphans.contains(&id) {
+            return Ok(InsertOutcome::Duplicate { id });
+        }
+        let checked = match check_stateless(&self.pool, &share) {
+            Ok(c) => c,
+            Err(reason) => return Ok(InsertOutcome::Invalid { id, reason }),
+        };
+        let info = match check_contextual(&self.pool, &self.state, &share, &checked, now) {
+            Ok(info) => info,
+            Err(reason) => {
+                let missing = match &reason {
+                    RejectReason::MissingParent(m) | RejectReason::MissingUncle(m) => Some(*m),
+                    _ => None,
+                };
+                if let (Some(missing), Severity::MissingData) = (missing, reason.severity()) {
+                    self.orphans.add(id, share, missing);
+                    return Ok(InsertOutcome::Orphan { id, missing });
+                }
+                return Ok(InsertOutcome::Invalid { id, reason });
+            }
+        };
+        let old_best = self.state.best();
+        let better = otedama_consensus::fork_choice::is_better(self.state.best_info(), &info);
+        // Durable first: a crash after this write leaves the share and the new best in the
+        // store; the in-memory state is rebuilt from it at start-up.
+        self.store
+            .put_share(&share, &info, if better { Some(&info.id) } else { None })?;
+        self.state.insert(&self.pool, info);
+        if better {
+            let reorg_depth = match old_best {
+                Some(old) if old != share.side.prev_share => {
+                    self.state.fork_depth(&old, &id).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            if reorg_depth > 0 {
+                tracing::info!(%id, reorg_depth, "sharechain reorganised");
+            }
+            Ok(InsertOutcome::NewBest { id, reorg_depth })
+        } else {
+            Ok(InsertOutcome::SideChain { id })
+        }
+    }
+
+    /// Deletes shares more than `keep_below_window` below the best tip's window, from the store
+    /// and the index. Returns how many were deleted.
+    pub fn prune(&mut self, keep_below_window: u64) -> Result<usize, StoreError> {
+        let Some(best) = self.state.best_info() else {
+            return Ok(0);
+        };
+        let keep_from = best
+            .height
+            .saturating_sub(self.pool.pplns_window + keep_below_window);
+        if keep_from == 0 {
+            return Ok(0);
+        }
+        let n = self.store.prune_below(keep_from)?;
+        self.state.prune_below(keep_from);
+        Ok(n)
+    }
+}

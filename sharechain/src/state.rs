@@ -1,0 +1,165 @@
+//! The in-memory chain state: index entries of every share that can still matter, the leaves
+//! (tips), and the PPLNS window weights of each leaf, maintained incrementally.
+
+use otedama_consensus::chain_view::ChainView;
+use otedama_consensus::pplns::{window_after, WindowWeights};
+use otedama_consensus::{PoolParams, ShareHash, ShareInfo};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+/// Index, leaves and their windows. Implements [`ChainView`] for contextual validation.
+#[derive(Default)]
+pub struct ChainState {
+    infos: HashMap<ShareHash, ShareInfo>,
+    /// Shares with no known child, each with its window weights.
+    leaf_windows: HashMap<ShareHash, WindowWeights>,
+    best: Option<ShareHash>,
+    pool: Option<PoolParams>,
+}
+
+impl ChainView for ChainState {
+    fn share_info(&self, id: &ShareHash) -> Option<&ShareInfo> {
+        self.infos.get(id)
+    }
+
+    fn window_weights(&self, id: &ShareHash) -> Option<Cow<'_, WindowWeights>> {
+        if let Some(w) = self.leaf_windows.get(id) {
+            return Some(Cow::Borrowed(w));
+        }
+        // A share that already has children: a side branch forking below a tip. Rare; rebuilt
+        // from the index (O(window)).
+        let pool = self.pool.as_ref()?;
+        let info = self.infos.get(id)?;
+        WindowWeights::from_scratch(self, pool, info).map(Cow::Owned)
+    }
+}
+
+impl ChainState {
+    pub fn new(pool: PoolParams) -> ChainState {
+        ChainState {
+            pool: Some(pool),
+            ..ChainState::default()
+        }
+    }
+
+    pub fn best(&self) -> Option<ShareHash> {
+        self.best
+    }
+
+    pub fn best_info(&self) -> Option<&ShareInfo> {
+        self.best.and_then(|b| self.infos.get(&b))
+    }
+
+    pub fn contains(&self, id: &ShareHash) -> bool {
+        self.infos.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.infos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.infos.is_empty()
+    }
+
+    pub fn leaves(&self) -> impl Iterator<Item = &ShareHash> {
+        self.leaf_windows.keys()
+    }
+
+    /// Window weights of the best tip: the payouts of the next share are a split of these.
+    pub fn best_window(&self) -> Option<&WindowWeights> {
+        self.best.and_then(|b| self.leaf_windows.get(&b))
+    }
+
+    /// Adds a validated share; returns whether it became the best tip.
+    pub fn insert(&mut self, pool: &PoolParams, info: ShareInfo) -> bool {
+        let window = window_after(&*self, pool, &info)
+            .map(Cow::into_owned)
+            .unwrap_or_else(|| {
+                // The parent's window is unavailable only when its ancestors were pruned below
+                // the window; then the share's window is what is known.
+                let mut w = WindowWeights::default();
+                w.add_share(&info, pool.uncle_penalty_percent);
+                w
+            });
+        let better = otedama_consensus::fork_choice::is_better(self.best_info(), &info);
+        // The parent stops being a leaf (its window stays derivable from the index).
+        self.leaf_windows.remove(&info.prev);
+        self.leaf_windows.insert(info.id, window);
+        if better {
+            self.best = Some(info.id);
+        }
+        self.infos.insert(info.id, info);
+        better
+    }
+
+    /// Loads index entries from the store at start-up (parents before children), without
+    /// validation: they were validated before they were stored.
+    pub fn load(&mut self, pool: &PoolParams, infos: Vec<ShareInfo>, best: Option<ShareHash>) {
+        let mut has_child: HashSet<ShareHash> = HashSet::with_capacity(infos.len());
+        for info in &infos {
+            has_child.insert(info.prev);
+        }
+        for info in infos {
+            self.infos.insert(info.id, info);
+        }
+        let leaves: Vec<ShareHash> = self
+            .infos
+            .keys()
+            .filter(|id| !has_child.contains(*id))
+            .copied()
+            .collect();
+        for leaf in leaves {
+            if let Some(info) = self.infos.get(&leaf) {
+                let w = WindowWeights::from_scratch(&*self, pool, info).unwrap_or_else(|| {
+                    // Ancestors older than the loaded range contribute nothing we can see.
+                    partial_window(self, pool, info)
+                });
+                self.leaf_windows.insert(leaf, w);
+            }
+        }
+        self.best = best.filter(|b| self.infos.contains_key(b));
+    }
+
+    /// The common ancestor of two shares and the depth of `from` above it.
+    pub fn fork_depth(&self, from: &ShareHash, to: &ShareHash) -> Option<u64> {
+        let mut a = self.infos.get(from)?;
+        let mut b = self.infos.get(to)?;
+        let start = a.height;
+        while a.id != b.id {
+            if a.height >= b.height {
+                a = self.infos.get(&a.prev)?;
+            } else {
+                b = self.infos.get(&b.prev)?;
+            }
+        }
+        Some(start - a.height)
+    }
+
+    /// Drops index entries below `height` (after the store pruned them).
+    pub fn prune_below(&mut self, height: u64) {
+        self.infos.retain(|_, i| i.height >= height);
+        self.leaf_windows
+            .retain(|id, _| self.infos.contains_key(id));
+    }
+}
+
+/// The window over the ancestors that are loaded (used only when older ones were pruned).
+fn partial_window(state: &ChainState, pool: &PoolParams, tip: &ShareInfo) -> WindowWeights {
+    let mut w = WindowWeights::default();
+    let mut cur = Some(tip);
+    let mut n = 0;
+    while let Some(info) = cur {
+        if n == pool.pplns_window {
+            break;
+        }
+        w.add_share(info, pool.uncle_penalty_percent);
+        n += 1;
+        cur = if info.height == 0 {
+            None
+        } else {
+            state.infos.get(&info.prev)
+        };
+    }
+    w
+}

@@ -1,0 +1,260 @@
+//! The RocksDB store: typed column families, every state change one atomic `WriteBatch`.
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `shares` | share id | canonical share encoding (consensus crate) |
+//! | `index` | share id | `ShareInfo` ([`crate::codec`]): what start-up loads instead of revalidating |
+//! | `height` | big-endian height, id | empty: range scans by height (start-up, pruning, sync) |
+//! | `meta` | `version`, `consensus_id`, `best` | store layout version, pool, best tip |
+//!
+//! The store has one writer: the [`crate::Sharechain`] that owns it. Readers elsewhere get data
+//! through it.
+
+use crate::codec::{self, CodecError};
+use bitcoin::hashes::Hash;
+use otedama_consensus::{ConsensusId, Share, ShareHash, ShareInfo};
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, DB};
+use std::path::Path;
+
+/// Layout version of the whole store; a store of another version is refused, not guessed at.
+pub const STORE_VERSION: u32 = 1;
+
+const CF_SHARES: &str = "shares";
+const CF_INDEX: &str = "index";
+const CF_HEIGHT: &str = "height";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 4] = [CF_SHARES, CF_INDEX, CF_HEIGHT, CF_META];
+
+const META_VERSION: &[u8] = b"version";
+const META_CONSENSUS_ID: &[u8] = b"consensus_id";
+const META_BEST: &[u8] = b"best";
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("corrupt {what} record (key {key}): {source}")]
+    Corrupt {
+        what: &'static str,
+        key: String,
+        source: CodecError,
+    },
+    #[error("corrupt share record {key}: {reason}")]
+    CorruptShare { key: String, reason: String },
+    #[error("store layout version {found}, this software reads version {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error(
+        "store belongs to pool {found}, not to this pool {expected}: use another data directory"
+    )]
+    ForeignPool { found: String, expected: String },
+}
+
+fn corrupt(what: &'static str, key: &[u8], source: CodecError) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        key: hex_short(key),
+        source,
+    }
+}
+
+fn hex_short(key: &[u8]) -> String {
+    let mut s = String::with_capacity(key.len() * 2);
+    for b in key {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A sharechain store in one directory.
+pub struct Store {
+    db: DB,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` for the pool `consensus_id`. A store of
+    /// another layout version or another pool is refused with a clear error.
+    pub fn open(path: &Path, consensus_id: &ConsensusId) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // Shares are hashes and scripts: they do not compress; keep the write path simple.
+        opts.set_compression_type(rocksdb::DBCompressionType::None);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let store = Store { db };
+        store.check_or_init_meta(consensus_id)?;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        // The column families are created at open; their absence is impossible after it.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| unreachable!("column family {name} opened at start"))
+    }
+
+    fn check_or_init_meta(&self, consensus_id: &ConsensusId) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, META_VERSION)? {
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(meta, META_VERSION, STORE_VERSION.to_le_bytes());
+                batch.put_cf(meta, META_CONSENSUS_ID, consensus_id.as_byte_array());
+                self.db.write(batch)?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_slice())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| {
+                        corrupt("meta version", META_VERSION, CodecError::Truncated(v.len()))
+                    })?;
+                if found != STORE_VERSION {
+                    return Err(StoreError::Version {
+                        found,
+                        expected: STORE_VERSION,
+                    });
+                }
+                let stored = self.db.get_cf(meta, META_CONSENSUS_ID)?.ok_or_else(|| {
+                    corrupt(
+                        "meta consensus id",
+                        META_CONSENSUS_ID,
+                        CodecError::Truncated(0),
+                    )
+                })?;
+                let stored = codec::decode_hash(&stored)
+                    .map_err(|e| corrupt("meta consensus id", META_CONSENSUS_ID, e))?;
+                if stored.as_byte_array() != consensus_id.as_byte_array() {
+                    return Err(StoreError::ForeignPool {
+                        found: ConsensusId::from_byte_array(stored.to_byte_array()).to_string(),
+                        expected: consensus_id.to_string(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores a validated share and its index entry, and the new best tip if it changed, in one
+    /// atomic batch: after a crash either all of it is there or none.
+    pub fn put_share(
+        &self,
+        share: &Share,
+        info: &ShareInfo,
+        new_best: Option<&ShareHash>,
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let id = info.id.as_byte_array();
+        batch.put_cf(self.cf(CF_SHARES), id, share.encode());
+        batch.put_cf(self.cf(CF_INDEX), id, codec::encode_info(info));
+        batch.put_cf(
+            self.cf(CF_HEIGHT),
+            codec::height_key(info.height, &info.id),
+            [],
+        );
+        if let Some(best) = new_best {
+            batch.put_cf(self.cf(CF_META), META_BEST, best.as_byte_array());
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    pub fn share(&self, id: &ShareHash) -> Result<Option<Share>, StoreError> {
+        match self.db.get_cf(self.cf(CF_SHARES), id.as_byte_array())? {
+            None => Ok(None),
+            Some(bytes) => Share::decode(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::CorruptShare {
+                    key: id.to_string(),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    pub fn info(&self, id: &ShareHash) -> Result<Option<ShareInfo>, StoreError> {
+        match self.db.get_cf(self.cf(CF_INDEX), id.as_byte_array())? {
+            None => Ok(None),
+            Some(bytes) => codec::decode_info(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt("index", id.as_byte_array(), e)),
+        }
+    }
+
+    pub fn best(&self) -> Result<Option<ShareHash>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), META_BEST)? {
+            None => Ok(None),
+            Some(v) => codec::decode_hash(&v)
+                .map(Some)
+                .map_err(|e| corrupt("meta best tip", META_BEST, e)),
+        }
+    }
+
+    /// Index entries of every share at `min_height` or above, in height order: what start-up
+    /// loads (the live windows plus a margin), without touching older shares.
+    pub fn infos_from_height(&self, min_height: u64) -> Result<Vec<ShareInfo>, StoreError> {
+        let start = codec::height_key(min_height, &ShareHash::all_zeros());
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HEIGHT), mode) {
+            let (key, _) = item?;
+            let (_, id) = codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
+            let info = self
+                .info(&id)?
+                .ok_or_else(|| corrupt("index", id.as_byte_array(), CodecError::Truncated(0)))?;
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    /// Highest height in the store, if any share is stored.
+    pub fn max_height(&self) -> Result<Option<u64>, StoreError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::End);
+        match it.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, _) = item?;
+                let (h, _) =
+                    codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
+                Ok(Some(h))
+            }
+        }
+    }
+
+    /// Deletes every share below `height` in one batch; returns how many.
+    pub fn prune_below(&self, height: u64) -> Result<usize, StoreError> {
+        let end = codec::height_key(height, &ShareHash::all_zeros());
+        let mut batch = WriteBatch::default();
+        let mut n = 0;
+        for item in self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::Start) {
+            let (key, _) = item?;
+            if key.as_ref() >= end.as_slice() {
+                break;
+            }
+            let (_, id) = codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
+            batch.delete_cf(self.cf(CF_SHARES), id.as_byte_array());
+            batch.delete_cf(self.cf(CF_INDEX), id.as_byte_array());
+            batch.delete_cf(self.cf(CF_HEIGHT), &key);
+            n += 1;
+        }
+        self.db.write(batch)?;
+        Ok(n)
+    }
+
+    /// Test and repair hook: overwrites a raw index value (used to prove corrupt data gives a
+    /// clear error).
+    #[doc(hidden)]
+    pub fn put_raw_index(&self, id: &ShareHash, value: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .put_cf(self.cf(CF_INDEX), id.as_byte_array(), value)?;
+        Ok(())
+    }
+
+    #[doc(hidden)]
+    pub fn put_raw_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db.put_cf(self.cf(CF_META), key, value)?;
+        Ok(())
+    }
+}

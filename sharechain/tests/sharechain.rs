@@ -1,0 +1,266 @@
+//! The sharechain on real RocksDB in temporary directories: in-order and any-order insertion,
+//! reorgs, orphans, restart, pruning, and refusal of corrupt or foreign stores.
+
+use otedama_consensus::chain::Chain;
+use otedama_consensus::pool::{PoolParams, Preset};
+use otedama_consensus::pplns::WindowWeights;
+use otedama_consensus::testkit::{make_share, T0};
+use otedama_consensus::{ChainView, MemoryChain, Share, ShareHash};
+use otedama_sharechain::{InsertOutcome, Sharechain, StoreError};
+use proptest::prelude::*;
+
+fn pool(window: u64) -> PoolParams {
+    let mut p = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+    p.pplns_window = window;
+    p.min_payout = 1000;
+    p.max_payout_outputs = 50;
+    p
+}
+
+/// A share tree built on a reference `MemoryChain`: a main chain of `len` shares and side
+/// branches of `branch_len` forking every `every` shares, the main chain always strictly ahead.
+fn tree(p: &PoolParams, len: u64, every: u64, branch_len: u64) -> (Vec<Share>, MemoryChain) {
+    let mut mem = MemoryChain::new();
+    let mut shares = Vec::new();
+    let mut parent: Option<ShareHash> = None;
+    let mut nonce = 0u64;
+    let mut add = |mem: &mut MemoryChain,
+                   parent: Option<ShareHash>,
+                   who: u32,
+                   now: u64,
+                   shares: &mut Vec<Share>| {
+        nonce += 1;
+        let s = make_share(p, mem, parent, who, now, vec![], nonce).expect("share");
+        mem.validate_and_insert(p, &s, now).expect("valid");
+        shares.push(s.clone());
+        s.id()
+    };
+    for h in 0..len {
+        let id = add(&mut mem, parent, (h % 5) as u32, T0 + 10 * h, &mut shares);
+        if h > 0 && h % every == 0 && h + branch_len + 1 < len {
+            let mut b = Some(id);
+            for k in 0..branch_len {
+                b = Some(add(
+                    &mut mem,
+                    b,
+                    7 + k as u32,
+                    T0 + 10 * h + 5 + k,
+                    &mut shares,
+                ));
+            }
+        }
+        parent = Some(id);
+    }
+    (shares, mem)
+}
+
+fn open(dir: &std::path::Path, p: &PoolParams) -> Sharechain {
+    Sharechain::open(dir, p.clone()).expect("open")
+}
+
+fn insert_all(chain: &mut Sharechain, shares: &[Share]) -> Vec<InsertOutcome> {
+    let mut out = Vec::new();
+    for s in shares {
+        out.extend(chain.insert(s.clone(), T0 + 1_000_000).expect("insert"));
+    }
+    out
+}
+
+fn best_window_from_scratch(chain: &Sharechain) -> WindowWeights {
+    let best = chain.best().expect("best").clone();
+    WindowWeights::from_scratch(chain.state(), chain.pool(), &best).expect("window")
+}
+
+#[test]
+fn in_order_insert_restart_and_prune() {
+    let p = pool(30);
+    let (shares, mem) = tree(&p, 120, 1000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut chain = open(dir.path(), &p);
+        let outcomes = insert_all(&mut chain, &shares);
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, InsertOutcome::NewBest { reorg_depth: 0, .. })));
+        assert_eq!(chain.best().unwrap().id, mem.best.unwrap());
+        assert_eq!(
+            chain.state().best_window().unwrap(),
+            &mem.windows[&mem.best.unwrap()]
+        );
+        // Duplicates are recognised.
+        let again = chain.insert(shares[5].clone(), T0).unwrap();
+        assert!(matches!(again[0], InsertOutcome::Duplicate { .. }));
+    }
+    // Restart: the same tip and window, loaded without revalidation.
+    let mut chain = open(dir.path(), &p);
+    assert_eq!(chain.best().unwrap().id, mem.best.unwrap());
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &mem.windows[&mem.best.unwrap()]
+    );
+    assert_eq!(
+        chain.store().share(&shares[3].id()).unwrap().unwrap(),
+        shares[3]
+    );
+    // Prune to the window plus 10 below the tip (height 119): heights below 79 go.
+    let pruned = chain.prune(10).unwrap();
+    assert_eq!(pruned, 79);
+    assert!(chain.store().share(&shares[10].id()).unwrap().is_none());
+    // The chain continues after pruning and a restart.
+    drop(chain);
+    let mut chain = open(dir.path(), &p);
+    let next = make_share(
+        &p,
+        chain.state(),
+        Some(mem.best.unwrap()),
+        3,
+        T0 + 1300,
+        vec![],
+        99,
+    )
+    .unwrap();
+    let out = chain.insert(next, T0 + 1300).unwrap();
+    assert!(
+        matches!(out[0], InsertOutcome::NewBest { reorg_depth: 0, .. }),
+        "{out:?}"
+    );
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &best_window_from_scratch(&chain)
+    );
+}
+
+#[test]
+fn longer_side_chain_overtakes_with_the_right_reorg_depth_and_payouts() {
+    let p = pool(40);
+    let mut mem = MemoryChain::new();
+    let mut ids = Vec::new();
+    let mut shares = Vec::new();
+    let mut parent = None;
+    for h in 0..20u64 {
+        let s = make_share(&p, &mem, parent, (h % 3) as u32, T0 + 10 * h, vec![], h).unwrap();
+        mem.validate_and_insert(&p, &s, T0 + 10 * h).unwrap();
+        parent = Some(s.id());
+        ids.push(s.id());
+        shares.push(s);
+    }
+    // A branch from height 11 that ends two shares longer than the main chain (deep reorg: 8).
+    let mut b = Some(ids[11]);
+    let mut branch = Vec::new();
+    for k in 0..10u64 {
+        let s = make_share(&p, &mem, b, 9, T0 + 115 + 10 * k, vec![], 1000 + k).unwrap();
+        mem.validate_and_insert(&p, &s, T0 + 400).unwrap();
+        b = Some(s.id());
+        branch.push(s);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    insert_all(&mut chain, &shares);
+    let outcomes = insert_all(&mut chain, &branch);
+    // Branch shares 12..=19 tie or trail; the 9th (height 20) overtakes, leaving 8 main shares.
+    assert!(
+        outcomes[..8]
+            .iter()
+            .all(|o| matches!(o, InsertOutcome::SideChain { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[8],
+        InsertOutcome::NewBest {
+            id: branch[8].id(),
+            reorg_depth: 8
+        }
+    );
+    assert_eq!(chain.best().unwrap().id, branch[9].id());
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &best_window_from_scratch(&chain)
+    );
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &mem.windows[&branch[9].id()]
+    );
+}
+
+#[test]
+fn corrupt_and_foreign_stores_are_refused_clearly() {
+    let p = pool(30);
+    let (shares, _) = tree(&p, 5, 1000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut chain = open(dir.path(), &p);
+        insert_all(&mut chain, &shares);
+    }
+    // Another pool's store.
+    let other = PoolParams::preset(Chain::BitcoinRegtest, Preset::Mini);
+    let mut other = other;
+    other.pplns_window = 31;
+    match Sharechain::open(dir.path(), other) {
+        Err(StoreError::ForeignPool { .. }) => {}
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("foreign store opened"),
+    }
+    // A truncated index value.
+    {
+        let chain = open(dir.path(), &p);
+        chain
+            .store()
+            .put_raw_index(&shares[3].id(), &[1, 2, 3])
+            .unwrap();
+    }
+    let err = Sharechain::open(dir.path(), p.clone())
+        .err()
+        .expect("corrupt store opened");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, StoreError::Corrupt { what: "index", .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("index") && msg.contains("ends early"), "{msg}");
+    // A store of another layout version.
+    let dir2 = tempfile::tempdir().unwrap();
+    {
+        let chain = open(dir2.path(), &p);
+        chain
+            .store()
+            .put_raw_meta(b"version", &99u32.to_le_bytes())
+            .unwrap();
+    }
+    match Sharechain::open(dir2.path(), p.clone()) {
+        Err(StoreError::Version {
+            found: 99,
+            expected: 1,
+        }) => {}
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("versioned store opened"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Any insertion order, orphans included, ends at the same best tip and the same payouts.
+    #[test]
+    fn any_insertion_order_gives_the_same_result(seed in any::<u64>()) {
+        let p = pool(25);
+        let (shares, mem) = tree(&p, 60, 7, 3);
+        let mut order: Vec<usize> = (0..shares.len()).collect();
+        // Fisher-Yates with a seeded xorshift.
+        let mut x = seed | 1;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = open(dir.path(), &p);
+        let shuffled: Vec<Share> = order.iter().map(|&i| shares[i].clone()).collect();
+        let outcomes = insert_all(&mut chain, &shuffled);
+        prop_assert!(outcomes.iter().all(|o| !matches!(o, InsertOutcome::Invalid { .. })), "{:?}", outcomes);
+        prop_assert_eq!(chain.orphans().len(), 0);
+        prop_assert_eq!(chain.state().len(), shares.len());
+        prop_assert_eq!(chain.best().unwrap().id, mem.best.unwrap());
+        prop_assert_eq!(chain.state().best_window().unwrap(), &mem.windows[&mem.best.unwrap()]);
+        prop_assert_eq!(chain.state().best_window().unwrap(), &best_window_from_scratch(&chain));
+        let _ = mem.share_info(&shares[0].id());
+    }
+}
