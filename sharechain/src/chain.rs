@@ -23,6 +23,9 @@ pub enum InsertOutcome {
     Invalid { id: ShareHash, reason: RejectReason },
 }
 
+/// Most headers one `headers_after` reply carries (p2poolv2 and Bitcoin Core use 1500-2000).
+pub const MAX_HEADERS_PER_REPLY: usize = 1500;
+
 /// Shares kept below the best tip's window: a margin for reorgs and uncles, and for peers that
 /// sync from us (a day of 10 s shares beyond the window).
 pub const DEFAULT_KEEP_BELOW_WINDOW: u64 = 8640;
@@ -138,6 +141,72 @@ impl Sharechain {
         } else {
             Ok(InsertOutcome::SideChain { id })
         }
+    }
+
+    /// A block locator for the best chain: the last 10 shares, then exponentially sparser back
+    /// to the oldest loaded share (Bitcoin's scheme): O(log n) ids that let a peer find where
+    /// our chains part.
+    pub fn locator(&self) -> Vec<ShareHash> {
+        use otedama_consensus::ChainView;
+        let Some(best) = self.state.best_info() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut height = best.height;
+        let mut step = 1u64;
+        while let Some(a) = self.state.ancestor_at(&best.id, height) {
+            out.push(a.id);
+            if height == 0 {
+                break;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            height = height.saturating_sub(step);
+        }
+        out
+    }
+
+    /// Index entries of the best chain after the first locator entry that is on it, at most
+    /// `max` (capped at [`MAX_HEADERS_PER_REPLY`]). An empty or unknown locator starts at the
+    /// oldest loaded share.
+    pub fn headers_after(&self, locator: &[ShareHash], max: usize) -> Vec<ShareInfo> {
+        use otedama_consensus::ChainView;
+        let max = max.min(MAX_HEADERS_PER_REPLY);
+        let Some(best) = self.state.best_info() else {
+            return Vec::new();
+        };
+        let on_best = |id: &ShareHash| {
+            let info = self.state.share_info(id)?;
+            (self.state.ancestor_at(&best.id, info.height)?.id == *id).then_some(info.height)
+        };
+        let start = match locator.iter().find_map(on_best) {
+            Some(h) => h + 1,
+            None => {
+                // Oldest loaded ancestor: loaded heights are contiguous up to the tip, so
+                // binary-search the first height whose ancestor is known.
+                let (mut lo, mut hi) = (0u64, best.height);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.state.ancestor_at(&best.id, mid).is_some() {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                lo
+            }
+        };
+        let mut out = Vec::new();
+        let mut h = start;
+        while h <= best.height && out.len() < max {
+            match self.state.ancestor_at(&best.id, h) {
+                Some(a) => out.push(a.clone()),
+                None => break,
+            }
+            h += 1;
+        }
+        out
     }
 
     /// Deletes shares more than `keep_below_window` below the best tip's window, from the store

@@ -16,4 +16,4 @@ pub mod store;
 
 pub use chain::{InsertOutcome, Sharechain};
 pub use otedama_consensus as consensus;
-pub use store::{Store, StoreError, STORE_VERSION};
+pub use store::{FoundBlock, Store, StoreError, STORE_VERSION};

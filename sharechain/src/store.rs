@@ -6,6 +6,8 @@
 //! | `index` | share id | `ShareInfo` ([`crate::codec`]): what start-up loads instead of revalidating |
 //! | `height` | big-endian height, id | empty: range scans by height (start-up, pruning, sync) |
 //! | `meta` | `version`, `consensus_id`, `best` | store layout version, pool, best tip |
+//! | `blocks` | share id | [`FoundBlock`]: shares that were parent-chain blocks |
+//! | `peers` | peer key | the P2P layer's address book entry (opaque bytes, <= 4 KiB) |
 //!
 //! The store has one writer: the [`crate::Sharechain`] that owns it. Readers elsewhere get data
 //! through it.
@@ -23,7 +25,9 @@ const CF_SHARES: &str = "shares";
 const CF_INDEX: &str = "index";
 const CF_HEIGHT: &str = "height";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 4] = [CF_SHARES, CF_INDEX, CF_HEIGHT, CF_META];
+const CF_BLOCKS: &str = "blocks";
+const CF_PEERS: &str = "peers";
+const COLUMN_FAMILIES: [&str; 6] = [CF_SHARES, CF_INDEX, CF_HEIGHT, CF_META, CF_BLOCKS, CF_PEERS];
 
 const META_VERSION: &[u8] = b"version";
 const META_CONSENSUS_ID: &[u8] = b"consensus_id";
@@ -65,6 +69,60 @@ fn hex_short(key: &[u8]) -> String {
     }
     s
 }
+
+/// A share that met the parent chain's target, as recorded when it was found or received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundBlock {
+    pub share: ShareHash,
+    pub parent_height: u32,
+    /// Coinbase value the block pays (sum of its payout outputs).
+    pub reward: u64,
+    /// Unix time it was recorded.
+    pub time: u64,
+}
+
+impl FoundBlock {
+    const LEN: usize = 1 + 32 + 4 + 8 + 8;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(Self::LEN);
+        v.push(1);
+        v.extend_from_slice(self.share.as_byte_array());
+        v.extend_from_slice(&self.parent_height.to_le_bytes());
+        v.extend_from_slice(&self.reward.to_le_bytes());
+        v.extend_from_slice(&self.time.to_le_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<FoundBlock, CodecError> {
+        if b.len() != Self::LEN {
+            return Err(CodecError::Truncated(b.len()));
+        }
+        if b[0] != 1 {
+            return Err(CodecError::UnknownFormat(b[0]));
+        }
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&b[1..33]);
+        let mut u4 = [0u8; 4];
+        u4.copy_from_slice(&b[33..37]);
+        let mut u8a = [0u8; 8];
+        u8a.copy_from_slice(&b[37..45]);
+        let mut u8b = [0u8; 8];
+        u8b.copy_from_slice(&b[45..53]);
+        Ok(FoundBlock {
+            share: ShareHash::from_byte_array(h),
+            parent_height: u32::from_le_bytes(u4),
+            reward: u64::from_le_bytes(u8a),
+            time: u64::from_le_bytes(u8b),
+        })
+    }
+}
+
+/// An address-book entry: peer key and the P2P layer's bytes.
+pub type PeerEntry = (Vec<u8>, Vec<u8>);
+
+/// Largest address-book entry the store accepts.
+pub const MAX_PEER_ENTRY: usize = 4096;
 
 /// A sharechain store in one directory.
 pub struct Store {
@@ -241,6 +299,86 @@ impl Store {
         }
         self.db.write(batch)?;
         Ok(n)
+    }
+
+    /// Share ids from `from` up to `to` (inclusive), at most `limit`, in height order.
+    pub fn ids_by_height(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ShareHash)>, StoreError> {
+        let start = codec::height_key(from, &ShareHash::all_zeros());
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HEIGHT), mode) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            let (h, id) = codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
+            if h > to {
+                break;
+            }
+            out.push((h, id));
+        }
+        Ok(out)
+    }
+
+    pub fn put_found_block(&self, block: &FoundBlock) -> Result<(), StoreError> {
+        self.db.put_cf(
+            self.cf(CF_BLOCKS),
+            block.share.as_byte_array(),
+            block.encode(),
+        )?;
+        Ok(())
+    }
+
+    /// Every recorded block, newest first.
+    pub fn found_blocks(&self) -> Result<Vec<FoundBlock>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_BLOCKS), IteratorMode::Start) {
+            let (key, value) = item?;
+            out.push(FoundBlock::decode(&value).map_err(|e| corrupt("found block", &key, e))?);
+        }
+        out.sort_by(|a, b| {
+            b.time
+                .cmp(&a.time)
+                .then(b.parent_height.cmp(&a.parent_height))
+        });
+        Ok(out)
+    }
+
+    /// Saves an address-book entry (bounded in size).
+    pub fn put_peer(&self, key: &[u8], entry: &[u8]) -> Result<(), StoreError> {
+        if key.len() > 256 || entry.len() > MAX_PEER_ENTRY {
+            return Err(corrupt(
+                "peer",
+                key,
+                CodecError::OutOfRange("peer entry size"),
+            ));
+        }
+        self.db.put_cf(self.cf(CF_PEERS), key, entry)?;
+        Ok(())
+    }
+
+    pub fn remove_peer(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.db.delete_cf(self.cf(CF_PEERS), key)?;
+        Ok(())
+    }
+
+    /// The address book, at most `limit` entries.
+    pub fn peers(&self, limit: usize) -> Result<Vec<PeerEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_PEERS), IteratorMode::Start)
+            .take(limit)
+        {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
     }
 
     /// Test and repair hook: overwrites a raw index value (used to prove corrupt data gives a

@@ -1,6 +1,7 @@
 //! The sharechain on real RocksDB in temporary directories: in-order and any-order insertion,
 //! reorgs, orphans, restart, pruning, and refusal of corrupt or foreign stores.
 
+use bitcoin::hashes::Hash;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
 use otedama_consensus::pplns::WindowWeights;
@@ -179,6 +180,56 @@ fn longer_side_chain_overtakes_with_the_right_reorg_depth_and_payouts() {
     assert_eq!(
         chain.state().best_window().unwrap(),
         &mem.windows[&branch[9].id()]
+    );
+}
+
+#[test]
+fn locator_headers_found_blocks_and_address_book() {
+    let p = pool(30);
+    let (shares, mem) = tree(&p, 200, 1000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    insert_all(&mut chain, &shares);
+    let loc = chain.locator();
+    // 10 dense entries, then doubling steps down to genesis: about 10 + log2(190).
+    assert_eq!(loc[0], mem.best.unwrap());
+    assert_eq!(*loc.last().unwrap(), shares[0].id());
+    assert!(loc.len() <= 20, "{}", loc.len());
+    // A peer that has the chain up to height 149 gets 150.. onwards, capped by `max`.
+    let peer_loc = vec![shares[149].id()];
+    let h = chain.headers_after(&peer_loc, 20);
+    assert_eq!(h.len(), 20);
+    assert_eq!(h[0].height, 150);
+    assert_eq!(h[19].id, shares[169].id());
+    // Unknown locator: from the oldest loaded share; a huge max is capped.
+    let all = chain.headers_after(&[ShareHash::all_zeros()], usize::MAX);
+    assert_eq!(all.len(), 200);
+    assert_eq!(all[0].height, 0);
+    // Height range from the store.
+    let ids = chain.store().ids_by_height(10, 14, 100).unwrap();
+    assert_eq!(
+        ids.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        vec![10, 11, 12, 13, 14]
+    );
+    // Found blocks and peers persist.
+    let fb = otedama_sharechain::FoundBlock {
+        share: shares[7].id(),
+        parent_height: 107,
+        reward: 5_000_000_000,
+        time: T0 + 70,
+    };
+    chain.store().put_found_block(&fb).unwrap();
+    chain
+        .store()
+        .put_peer(b"peer-a", b"/ip4/127.0.0.1/tcp/1")
+        .unwrap();
+    assert!(chain.store().put_peer(b"peer-b", &vec![0u8; 5000]).is_err());
+    drop(chain);
+    let chain = open(dir.path(), &p);
+    assert_eq!(chain.store().found_blocks().unwrap(), vec![fb]);
+    assert_eq!(
+        chain.store().peers(10).unwrap(),
+        vec![(b"peer-a".to_vec(), b"/ip4/127.0.0.1/tcp/1".to_vec())]
     );
 }
 
