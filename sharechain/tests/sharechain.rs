@@ -315,3 +315,59 @@ proptest! {
         let _ = mem.share_info(&shares[0].id());
     }
 }
+
+#[test]
+fn reorg_with_uncles_on_both_branches_keeps_payouts_exact() {
+    let p = pool(40);
+    let mut mem = MemoryChain::new();
+    let mut all = Vec::new();
+    let mine = |mem: &mut MemoryChain,
+                    parent: Option<ShareHash>,
+                    who: u32,
+                    now: u64,
+                    uncles: Vec<ShareHash>,
+                    n: u64,
+                    all: &mut Vec<Share>| {
+        let s = make_share(&p, mem, parent, who, now, uncles, n).expect("share");
+        mem.validate_and_insert(&p, &s, now).expect("valid");
+        all.push(s.clone());
+        s.id()
+    };
+    let mut parent = None;
+    for h in 0..10u64 {
+        parent = Some(mine(
+            &mut mem,
+            parent,
+            (h % 3) as u32,
+            T0 + 10 * h,
+            vec![],
+            h,
+            &mut all,
+        ));
+    }
+    let a10 = mine(&mut mem, parent, 1, T0 + 100, vec![], 100, &mut all);
+    let b10 = mine(&mut mem, parent, 2, T0 + 101, vec![], 101, &mut all);
+    // Each branch includes the other's first share as an uncle.
+    let a11 = mine(&mut mem, Some(a10), 1, T0 + 110, vec![b10], 102, &mut all);
+    let b11 = mine(&mut mem, Some(b10), 2, T0 + 111, vec![a10], 103, &mut all);
+    let b12 = mine(&mut mem, Some(b11), 2, T0 + 120, vec![], 104, &mut all);
+    let b13 = mine(&mut mem, Some(b12), 2, T0 + 130, vec![], 105, &mut all);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    let outcomes = insert_all(&mut chain, &all);
+    assert_eq!(chain.best().unwrap().id, b13);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, InsertOutcome::NewBest { reorg_depth: 2, .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &best_window_from_scratch(&chain)
+    );
+    assert_eq!(chain.state().best_window().unwrap(), &mem.windows[&b13]);
+    // The uncle credits of both branches are in the index.
+    assert_eq!(chain.state().share_info(&a11).unwrap().uncles[0].id, b10);
+    assert_eq!(chain.state().share_info(&b11).unwrap().uncles[0].id, a10);
+}
