@@ -7,6 +7,11 @@ use otedama_consensus::{PoolParams, ShareHash, ShareInfo};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+/// Leaves more than this many shares below the best tip lose their cached window (a stale branch
+/// nobody builds on); it is rebuilt from the index if one is ever extended. Bounds the cache to
+/// the live tips: 16 shares is beyond any uncle depth and a few minutes of a competing branch.
+pub const LEAF_WINDOW_KEEP: u64 = 16;
+
 /// Index, leaves and their windows. Implements [`ChainView`] for contextual validation.
 #[derive(Default)]
 pub struct ChainState {
@@ -88,9 +93,18 @@ impl ChainState {
         self.leaf_windows.insert(info.id, window);
         if better {
             self.best = Some(info.id);
+            let floor = info.height.saturating_sub(LEAF_WINDOW_KEEP);
+            let infos = &self.infos;
+            self.leaf_windows
+                .retain(|id, _| infos.get(id).is_none_or(|i| i.height >= floor));
         }
         self.infos.insert(info.id, info);
         better
+    }
+
+    /// Number of cached leaf windows (bounded by [`LEAF_WINDOW_KEEP`]).
+    pub fn cached_windows(&self) -> usize {
+        self.leaf_windows.len()
     }
 
     /// Loads index entries from the store at start-up (parents before children), without
