@@ -40,7 +40,8 @@ pub struct ShareInfo {
     pub payout_script: PayoutScript,
     pub uncles: Vec<UncleCredit>,
     /// Ancestor for O(log n) ancestor lookups (Bitcoin Core's skip list), at
-    /// [`skip_height`]`(height)`; the share's own id at height 0.
+    /// [`skip_height`]`(height)` when that ancestor was known, else a nearer ancestor (the
+    /// parent); the share's own id at height 0. A local index shortcut, not consensus.
     pub skip: ShareHash,
 }
 

@@ -136,11 +136,18 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
+        // The small `meta` family is written with every new best tip and never fills its
+        // memtable, which would keep every WAL file alive up to RocksDB's multi-GB default and
+        // make a restart replay all of it (measured: 4.4 GB, 10 s at 750k shares). 64 MB bounds
+        // the replay to well under a second and forces the small families to flush.
+        opts.set_max_total_wal_size(64 << 20);
         // Shares are hashes and scripts: they do not compress; keep the write path simple.
+        let mut cf_opts = Options::default();
+        cf_opts.set_compression_type(rocksdb::DBCompressionType::None);
         opts.set_compression_type(rocksdb::DBCompressionType::None);
         let cfs = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts.clone()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let store = Store { db };
         store.check_or_init_meta(consensus_id)?;

@@ -322,12 +322,12 @@ fn reorg_with_uncles_on_both_branches_keeps_payouts_exact() {
     let mut mem = MemoryChain::new();
     let mut all = Vec::new();
     let mine = |mem: &mut MemoryChain,
-                    parent: Option<ShareHash>,
-                    who: u32,
-                    now: u64,
-                    uncles: Vec<ShareHash>,
-                    n: u64,
-                    all: &mut Vec<Share>| {
+                parent: Option<ShareHash>,
+                who: u32,
+                now: u64,
+                uncles: Vec<ShareHash>,
+                n: u64,
+                all: &mut Vec<Share>| {
         let s = make_share(&p, mem, parent, who, now, uncles, n).expect("share");
         mem.validate_and_insert(&p, &s, now).expect("valid");
         all.push(s.clone());

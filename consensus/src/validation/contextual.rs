@@ -69,12 +69,14 @@ pub fn check_contextual<V: ChainView + ?Sized>(
     let skip = if side.height == 0 {
         checked.id
     } else {
+        // The skip pointer is an index shortcut, not consensus: when the ancestor at the skip
+        // height is not loaded (pruned, or below what start-up loads), the parent serves,
+        // because `ancestor_at` follows a pointer only towards a height it has checked.
         view.ancestor_at(
             &side.prev_share,
             crate::chain_view::skip_height(side.height),
         )
-        .map(|a| a.id)
-        .ok_or(RejectReason::MissingParent(side.prev_share))?
+        .map_or(side.prev_share, |a| a.id)
     };
     let info = ShareInfo {
         id: checked.id,
