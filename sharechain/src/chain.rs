@@ -143,6 +143,48 @@ impl Sharechain {
         }
     }
 
+    /// Uncles the next share on the best tip may include: known shares 1..=depth below the next
+    /// height, off the best chain, whose parent is on it, not yet included by the best chain;
+    /// most work first, at most `max_uncles`, returned in id order as the rules require.
+    pub fn uncle_candidates(&self) -> Vec<ShareHash> {
+        use otedama_consensus::ChainView;
+        let Some(best) = self.state.best_info() else {
+            return Vec::new();
+        };
+        let next = best.height + 1;
+        let lowest = next.saturating_sub(self.pool.uncle_depth).max(1);
+        let mut included = std::collections::HashSet::new();
+        let mut chain_ids = std::collections::HashMap::new();
+        let mut cur = Some(best);
+        while let Some(c) = cur {
+            if c.height + 1 < lowest {
+                break;
+            }
+            chain_ids.insert(c.height, c.id);
+            included.extend(c.uncles.iter().map(|u| u.id));
+            cur = if c.height == 0 {
+                None
+            } else {
+                self.state.share_info(&c.prev)
+            };
+        }
+        let mut found: Vec<&ShareInfo> = self
+            .state
+            .infos_in_heights(lowest, best.height)
+            .filter(|i| chain_ids.get(&i.height) != Some(&i.id))
+            .filter(|i| chain_ids.get(&(i.height - 1)) == Some(&i.prev))
+            .filter(|i| !included.contains(&i.id))
+            .collect();
+        found.sort_by(|a, b| b.work.cmp(&a.work).then(a.id.cmp(&b.id)));
+        let mut ids: Vec<ShareHash> = found
+            .into_iter()
+            .take(self.pool.max_uncles)
+            .map(|i| i.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// A block locator for the best chain: the last 10 shares, then exponentially sparser back
     /// to the oldest loaded share (Bitcoin's scheme): O(log n) ids that let a peer find where
     /// our chains part.

@@ -102,6 +102,14 @@ impl ChainState {
         better
     }
 
+    /// Index entries with heights in `from..=to` (a scan of the index: callers ask for a few
+    /// heights near the tip).
+    pub fn infos_in_heights(&self, from: u64, to: u64) -> impl Iterator<Item = &ShareInfo> {
+        self.infos
+            .values()
+            .filter(move |i| i.height >= from && i.height <= to)
+    }
+
     /// Number of cached leaf windows (bounded by [`LEAF_WINDOW_KEEP`]).
     pub fn cached_windows(&self) -> usize {
         self.leaf_windows.len()

@@ -234,6 +234,43 @@ fn locator_headers_found_blocks_and_address_book() {
 }
 
 #[test]
+fn uncle_candidates_are_recent_stale_siblings_not_yet_included() {
+    let p = pool(40);
+    let (shares, mut mem) = tree(&p, 12, 1000, 0);
+    let tip = mem.best.unwrap();
+    let parent = shares[10].id();
+    // Two stale siblings of the tip (children of height 10), one of height 9.
+    let s1 = make_share(&p, &mem, Some(parent), 8, T0 + 111, vec![], 501).unwrap();
+    let s2 = make_share(&p, &mem, Some(parent), 9, T0 + 112, vec![], 502).unwrap();
+    let s3 = make_share(&p, &mem, Some(shares[8].id()), 9, T0 + 95, vec![], 503).unwrap();
+    for s in [&s1, &s2, &s3] {
+        mem.validate_and_insert(&p, s, T0 + 200).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    insert_all(&mut chain, &shares);
+    insert_all(&mut chain, &[s1.clone(), s2.clone(), s3.clone()]);
+    assert_eq!(chain.best().unwrap().id, tip);
+    let mut expect = vec![s1.id(), s2.id(), s3.id()];
+    expect.sort();
+    assert_eq!(chain.uncle_candidates(), expect);
+    // A share including them is valid, and afterwards they are no longer candidates.
+    let next = make_share(
+        &p,
+        chain.state(),
+        Some(tip),
+        1,
+        T0 + 120,
+        expect.clone(),
+        504,
+    )
+    .unwrap();
+    let out = chain.insert(next, T0 + 200).unwrap();
+    assert!(matches!(out[0], InsertOutcome::NewBest { .. }), "{out:?}");
+    assert!(chain.uncle_candidates().is_empty());
+}
+
+#[test]
 fn corrupt_and_foreign_stores_are_refused_clearly() {
     let p = pool(30);
     let (shares, _) = tree(&p, 5, 1000, 0);
@@ -367,6 +404,9 @@ fn reorg_with_uncles_on_both_branches_keeps_payouts_exact() {
         &best_window_from_scratch(&chain)
     );
     assert_eq!(chain.state().best_window().unwrap(), &mem.windows[&b13]);
+    // The next share on b13 may include a11 (off the best chain, parent a10 is not on it: no)
+    // -- nothing qualifies: a10 was included by b11 and a11's parent is off the best chain.
+    assert!(chain.uncle_candidates().is_empty());
     // The uncle credits of both branches are in the index.
     assert_eq!(chain.state().share_info(&a11).unwrap().uncles[0].id, b10);
     assert_eq!(chain.state().share_info(&b11).unwrap().uncles[0].id, a10);
