@@ -10,7 +10,7 @@ use otedama_consensus::builder::{build_share_job, grind, ShareJobInput};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
 use otedama_consensus::pplns::{payout_outputs, SplitParams, WindowWeights};
-use otedama_consensus::template::{witness_commitment_script, BlockTemplate};
+use otedama_consensus::template::BlockTemplate;
 use otedama_consensus::validation::{check_contextual, check_stateless};
 use otedama_consensus::{ChainView, MemoryChain, PayoutScript};
 use std::hint::black_box;
@@ -28,21 +28,7 @@ fn script(i: u32) -> PayoutScript {
 }
 
 fn template() -> BlockTemplate {
-    BlockTemplate {
-        version: bitcoin::block::Version::from_consensus(0x2000_0000),
-        prev_blockhash: bitcoin::hashes::Hash::all_zeros(),
-        bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
-        height: 1000,
-        curtime: T0,
-        mintime: T0,
-        coinbase_value: 312_500_000,
-        transactions: vec![],
-        txids: vec![],
-        wtxids: vec![],
-        witness_commitment: Some(witness_commitment_script(&[])),
-        mweb: None,
-        longpollid: None,
-    }
+    otedama_consensus::testkit::template(1000, 312_500_000)
 }
 
 /// Median time per call over `rounds` batches of `iters` calls.

@@ -3,7 +3,7 @@
 //! (on regtest targets half of all hashes meet a share target, so grinding is instant).
 //! Enabled by the `testkit` feature; never part of a node's consensus path.
 
-use crate::builder::{build_share_job, grind, ShareJobInput};
+use crate::builder::{build_share_job, grind, ShareJob, ShareJobInput};
 use crate::chain_view::ChainView;
 use crate::pool::PoolParams;
 use crate::share::{PayoutScript, Share};
@@ -45,19 +45,18 @@ pub fn template(height: u32, value: u64) -> BlockTemplate {
     }
 }
 
-/// Builds and grinds a valid share on `view` (which must hold `parent` and `uncles`), paying
-/// miner `who`, at time `now`; `extranonce` makes otherwise equal shares distinct.
-pub fn make_share<V: ChainView + ?Sized>(
+/// The job for a share on `view` paying miner `who` at time `now`, on a template whose parent
+/// height advances every 600 s of `now`.
+pub fn make_job<V: ChainView + ?Sized>(
     pool: &PoolParams,
     view: &V,
     parent: Option<ShareHash>,
     who: u32,
     now: u64,
     uncles: Vec<ShareHash>,
-    extranonce: u64,
-) -> Option<Share> {
+) -> Option<ShareJob> {
     let t = template(100 + (now.saturating_sub(T0) / 600) as u32, 5_000_000_000);
-    let job = build_share_job(
+    build_share_job(
         pool,
         view,
         &ShareJobInput {
@@ -71,7 +70,21 @@ pub fn make_share<V: ChainView + ?Sized>(
             tag: b"/otedama-test/",
         },
     )
-    .ok()?;
+    .ok()
+}
+
+/// Builds and grinds a valid share on `view` (which must hold `parent` and `uncles`), paying
+/// miner `who`, at time `now`; `extranonce` makes otherwise equal shares distinct.
+pub fn make_share<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    parent: Option<ShareHash>,
+    who: u32,
+    now: u64,
+    uncles: Vec<ShareHash>,
+    extranonce: u64,
+) -> Option<Share> {
+    let job = make_job(pool, view, parent, who, now, uncles)?;
     grind(
         pool,
         &job,

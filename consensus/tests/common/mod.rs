@@ -1,8 +1,8 @@
 //! Shared test harness: synthetic templates, payout scripts and a miner that builds valid shares
 //! on a `MemoryChain` with the real builder and real proof of work (regtest targets).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use otedama_consensus::builder::{build_share_job, grind, ShareJob, ShareJobInput};
+use otedama_consensus::builder::{grind, ShareJob};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::coinbase::{build_coinbase, CoinbaseSpec};
 use otedama_consensus::pool::{PoolParams, Preset};
@@ -20,7 +20,7 @@ pub fn pool(window: u64) -> PoolParams {
     p
 }
 
-pub use otedama_consensus::testkit::{script, template};
+pub use otedama_consensus::testkit::script;
 
 pub struct Miner {
     pub pool: PoolParams,
@@ -44,22 +44,8 @@ impl Miner {
         now: u64,
         uncles: Vec<ShareHash>,
     ) -> ShareJob {
-        let t = template(100 + (now.saturating_sub(T0) / 600) as u32, 5_000_000_000);
-        build_share_job(
-            &self.pool,
-            &self.chain,
-            &ShareJobInput {
-                parent,
-                uncles,
-                payout_script: script(who),
-                now,
-                software_version: 1,
-                template: &t,
-                extranonce_len: 8,
-                tag: b"/otedama-test/",
-            },
-        )
-        .expect("job")
+        otedama_consensus::testkit::make_job(&self.pool, &self.chain, parent, who, now, uncles)
+            .expect("job")
     }
 
     /// Grinds a share for a job (each call uses a fresh extranonce, so ids differ).
