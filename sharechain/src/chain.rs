@@ -185,6 +185,34 @@ impl Sharechain {
         ids
     }
 
+    /// A detached view of the best tip for job building ([`crate::snapshot::TipSnapshot`]).
+    pub fn tip_snapshot(&self) -> Option<crate::snapshot::TipSnapshot> {
+        use otedama_consensus::ChainView;
+        let tip = self.state.best_info()?.clone();
+        let window = self.state.window_weights(&tip.id)?.into_owned();
+        let next = tip.height + 1;
+        let leaving = if next >= self.pool.pplns_window {
+            Some(
+                self.state
+                    .ancestor_at(&tip.id, next - self.pool.pplns_window)?
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        let uncles = self
+            .uncle_candidates()
+            .iter()
+            .filter_map(|id| self.state.share_info(id).cloned())
+            .collect();
+        Some(crate::snapshot::TipSnapshot {
+            tip,
+            window,
+            leaving,
+            uncles,
+        })
+    }
+
     /// A block locator for the best chain: the last 10 shares, then exponentially sparser back
     /// to the oldest loaded share (Bitcoin's scheme): O(log n) ids that let a peer find where
     /// our chains part.

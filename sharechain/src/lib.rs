@@ -11,9 +11,11 @@
 pub mod chain;
 pub mod codec;
 pub mod orphans;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 
 pub use chain::{InsertOutcome, Sharechain};
 pub use otedama_consensus as consensus;
+pub use snapshot::TipSnapshot;
 pub use store::{FoundBlock, Store, StoreError, STORE_VERSION};

@@ -110,9 +110,12 @@ fn in_order_insert_restart_and_prune() {
     // The chain continues after pruning and a restart.
     drop(chain);
     let mut chain = open(dir.path(), &p);
+    // Built from the detached snapshot, which carries the share leaving the window.
+    let snap = chain.tip_snapshot().unwrap();
+    assert!(snap.leaving.is_some());
     let next = make_share(
         &p,
-        chain.state(),
+        &snap,
         Some(mem.best.unwrap()),
         3,
         T0 + 1300,
