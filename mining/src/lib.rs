@@ -1,3 +1,13 @@
-//! Full-node clients, job building, Stratum server and embedded workers (filled by a later issue).
+//! Mining: the full-node link, job building, the Stratum v1 server and block submission.
+//!
+//! * [`node_rpc`]: Bitcoin Core / Litecoin Core JSON-RPC client and the template source.
+//! * [`job`]: what miners work on ([`job::Job`], [`job::JobSource`]).
+//! * [`board`]: the job board: templates + sharechain tip -> jobs per payout script.
+//! * [`stratum`]: the Stratum v1 server.
+
+pub mod board;
+pub mod job;
+pub mod node_rpc;
+pub mod stratum;
 
 pub use otedama_consensus as consensus;

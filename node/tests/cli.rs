@@ -97,10 +97,34 @@ fn unknown_chain_is_rejected() {
 }
 
 #[test]
-fn running_without_a_command_says_it_is_not_implemented() {
+fn running_without_the_full_node_settings_says_which_flag_is_missing() {
     let out = node(&[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("--help"), "{stderr}");
-    assert!(stderr.contains("consensus-id"), "{stderr}");
+    assert!(stderr.contains("--node-rpc"), "{stderr}");
+    let out = node(&[
+        "--node-rpc",
+        "http://127.0.0.1:1",
+        "--node-rpc-cookie",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--payout-address"), "{stderr}");
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_clearly() {
+    let dir = std::env::temp_dir().join(format!("otedama-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("node.toml");
+    std::fs::write(&file, "chain = \"litecoin-regtest\"\nstratum-port = 1\n").unwrap();
+    let out = node(&["--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("node.toml") && stderr.contains("stratum-port"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -113,16 +113,7 @@ fn in_order_insert_restart_and_prune() {
     // Built from the detached snapshot, which carries the share leaving the window.
     let snap = chain.tip_snapshot().unwrap();
     assert!(snap.leaving.is_some());
-    let next = make_share(
-        &p,
-        &snap,
-        Some(mem.best.unwrap()),
-        3,
-        T0 + 1300,
-        vec![],
-        99,
-    )
-    .unwrap();
+    let next = make_share(&p, &snap, Some(mem.best.unwrap()), 3, T0 + 1300, vec![], 99).unwrap();
     let out = chain.insert(next, T0 + 1300).unwrap();
     assert!(
         matches!(out[0], InsertOutcome::NewBest { reorg_depth: 0, .. }),

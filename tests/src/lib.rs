@@ -1,1 +1,5 @@
 //! Helpers for end-to-end tests with real full nodes (those tests arrive with the mining issue).
+//!
+//! * [`litecoind`]: regtest Litecoin Core daemons and a blocking JSON-RPC client for them.
+
+pub mod litecoind;

@@ -1,0 +1,887 @@
+//! A JSON-RPC 1.0 client for Bitcoin Core and Litecoin Core (the Bitcoin Core dialect), over a
+//! small HTTP/1.1 client on [`tokio::net::TcpStream`]: one connection per request, HTTP basic
+//! auth (user and password, or the node's cookie file, read again at every request so that a
+//! restarted node's new cookie is picked up).
+
+use bitcoin::BlockHash;
+use otedama_consensus::template::RawTemplate;
+use otedama_consensus::Chain;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response body read (a mainnet `getblocktemplate` is a few MB of hex).
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
+/// Largest response head (status line and headers) read.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+/// Request timeout of [`RpcConfig::new`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest timeout of a long-polling [`NodeRpc::get_block_template`]: Core answers a long poll
+/// when the tip changes, or when the mempool changed and at least a minute has passed.
+pub const LONGPOLL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How to authenticate to the node's RPC server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RpcAuth {
+    /// `-rpcuser`/`-rpcpassword` or an `-rpcauth` entry.
+    UserPass { user: String, pass: String },
+    /// The node's cookie file (`DATADIR/[CHAIN/].cookie`, `__cookie__:PASSWORD`), written when
+    /// the node starts without `-rpcpassword` and rewritten with a new password at every start.
+    Cookie(PathBuf),
+}
+
+impl fmt::Debug for RpcAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RpcAuth::UserPass { user, .. } => f
+                .debug_struct("UserPass")
+                .field("user", user)
+                .field("pass", &"<hidden>")
+                .finish(),
+            RpcAuth::Cookie(path) => f.debug_tuple("Cookie").field(path).finish(),
+        }
+    }
+}
+
+/// Where the node is and how to talk to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcConfig {
+    /// `http://HOST:PORT` with an optional path (`/wallet/NAME`); plain HTTP only, as Core serves.
+    pub url: String,
+    pub auth: RpcAuth,
+    /// Limit for one whole request (connect, send, reply); long polls use at least
+    /// [`LONGPOLL_TIMEOUT`].
+    pub timeout: Duration,
+}
+
+impl RpcConfig {
+    /// A config with [`DEFAULT_TIMEOUT`].
+    pub fn new(url: impl Into<String>, auth: RpcAuth) -> RpcConfig {
+        RpcConfig {
+            url: url.into(),
+            auth,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Everything that can go wrong talking to the full node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeRpcError {
+    #[error("invalid full node RPC URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "cannot connect to the full node at {url} ({source}): is it running with -server and \
+         -rpcport (and -rpcbind/-rpcallowip when not on this machine)?"
+    )]
+    Unreachable {
+        url: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the full node at {url} refused the RPC credentials (HTTP 401): check \
+         --node-rpc-user/--node-rpc-password or --node-rpc-cookie"
+    )]
+    Auth { url: String },
+    #[error(
+        "cannot read the full node's RPC cookie file {} ({source}): is the node running, and \
+         is this the cookie of its datadir and chain (e.g. DATADIR/regtest/.cookie)?",
+        path.display()
+    )]
+    CookieUnreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the full node at {url} is overloaded (HTTP 503, work queue depth exceeded): raise its \
+         -rpcworkqueue/-rpcthreads or send it fewer requests"
+    )]
+    WorkQueueFull { url: String },
+    #[error("the full node answered {method} with error {code}: {message}{}", rpc_hint(*code))]
+    Rpc {
+        method: String,
+        code: i64,
+        message: String,
+    },
+    #[error(
+        "the full node is on the wrong chain: Otedama is configured for {expected} \
+         (getblockchaininfo.chain {:?}), but the node is on {found}; point --node-rpc-url at a \
+         node of that chain or change --chain",
+        core_chain_name(*expected)
+    )]
+    WrongChain { expected: Chain, found: String },
+    #[error("the full node at {url} did not answer {method} within {after:?}")]
+    Timeout {
+        url: String,
+        method: String,
+        after: Duration,
+    },
+    #[error("unexpected reply from the full node: {0}")]
+    Protocol(String),
+}
+
+/// Core's `RPC_CLIENT_NOT_CONNECTED`.
+pub const RPC_CLIENT_NOT_CONNECTED: i64 = -9;
+/// Core's `RPC_CLIENT_IN_INITIAL_DOWNLOAD`.
+pub const RPC_CLIENT_IN_INITIAL_DOWNLOAD: i64 = -10;
+/// Core's `RPC_IN_WARMUP` (loading the block index after a start).
+pub const RPC_IN_WARMUP: i64 = -28;
+
+fn rpc_hint(code: i64) -> &'static str {
+    match code {
+        RPC_CLIENT_NOT_CONNECTED => " (the node has no peers yet: check its network/-connect)",
+        RPC_CLIENT_IN_INITIAL_DOWNLOAD => " (the node is still syncing the chain: wait for it)",
+        RPC_IN_WARMUP => " (the node is starting up: wait for it)",
+        _ => "",
+    }
+}
+
+impl NodeRpcError {
+    /// The node has no peers (-9): it refuses templates, which could be stale.
+    pub fn is_not_connected(&self) -> bool {
+        self.rpc_code() == Some(RPC_CLIENT_NOT_CONNECTED)
+    }
+
+    /// The node is in initial block download (-10): its tip is not the chain's.
+    pub fn is_initial_sync(&self) -> bool {
+        self.rpc_code() == Some(RPC_CLIENT_IN_INITIAL_DOWNLOAD)
+    }
+
+    /// The node is still loading after a start (-28).
+    pub fn is_warming_up(&self) -> bool {
+        self.rpc_code() == Some(RPC_IN_WARMUP)
+    }
+
+    /// The JSON-RPC error code, for [`NodeRpcError::Rpc`].
+    pub fn rpc_code(&self) -> Option<i64> {
+        match self {
+            NodeRpcError::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// `getblockchaininfo`, the fields Otedama uses.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct BlockchainInfo {
+    /// `main`, `test`, `testnet4`, `signet` or `regtest`.
+    pub chain: String,
+    pub blocks: u64,
+    #[serde(default)]
+    pub headers: u64,
+    pub initialblockdownload: bool,
+    #[serde(deserialize_with = "de_block_hash")]
+    pub bestblockhash: BlockHash,
+    #[serde(default)]
+    pub verificationprogress: f64,
+}
+
+/// `getnetworkinfo`, the fields Otedama uses.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct NetworkInfo {
+    /// E.g. 210201 for Litecoin Core 0.21.2.1.
+    pub version: u64,
+    /// E.g. `/LitecoinCore:0.21.2.1/`.
+    pub subversion: String,
+    pub connections: u32,
+}
+
+fn de_block_hash<'de, D: Deserializer<'de>>(d: D) -> Result<BlockHash, D::Error> {
+    let s = String::deserialize(d)?;
+    BlockHash::from_str(&s).map_err(serde::de::Error::custom)
+}
+
+/// The `getblockchaininfo.chain` value of a node of `chain`.
+pub fn core_chain_name(chain: Chain) -> &'static str {
+    match chain {
+        Chain::Bitcoin | Chain::Litecoin => "main",
+        Chain::BitcoinTestnet4 => "testnet4",
+        Chain::BitcoinSignet => "signet",
+        Chain::BitcoinRegtest | Chain::LitecoinRegtest => "regtest",
+        Chain::LitecoinTestnet => "test",
+    }
+}
+
+/// Genesis block hashes (RPC byte order): Bitcoin and Litecoin both call their main chain
+/// `main`, so the chain name alone cannot tell them apart.
+const GENESIS: [(Chain, &str); 7] = [
+    (
+        Chain::Bitcoin,
+        "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+    ),
+    (
+        Chain::BitcoinTestnet4,
+        "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
+    ),
+    (
+        // Every signet (the default and custom ones) shares this genesis block.
+        Chain::BitcoinSignet,
+        "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+    ),
+    (
+        Chain::BitcoinRegtest,
+        "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+    ),
+    (
+        Chain::Litecoin,
+        "12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2",
+    ),
+    (
+        Chain::LitecoinTestnet,
+        "4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0",
+    ),
+    (
+        Chain::LitecoinRegtest,
+        "530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9",
+    ),
+];
+
+/// The genesis block hash of `chain`, as RPC shows it.
+pub fn genesis_hash(chain: Chain) -> &'static str {
+    GENESIS
+        .iter()
+        .find(|(c, _)| *c == chain)
+        .map(|(_, h)| *h)
+        .unwrap_or_else(|| unreachable!("GENESIS lists every chain"))
+}
+
+/// The `params` of a `getblocktemplate` request for `chain`: rules `segwit`, plus `mweb` for
+/// Litecoin (Litecoin Core refuses a request without it, Bitcoin Core one with it).
+pub fn template_request(chain: Chain, longpollid: Option<&str>) -> Value {
+    let rules: &[&str] = if chain.params().has_mweb {
+        &["segwit", "mweb"]
+    } else {
+        &["segwit"]
+    };
+    let mut request = json!({ "rules": rules });
+    if let Some(id) = longpollid {
+        request["longpollid"] = Value::from(id);
+    }
+    json!([request])
+}
+
+/// The JSON-RPC client. Cheap to clone (clones share the connection settings).
+#[derive(Clone, Debug)]
+pub struct NodeRpc {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: String,
+    /// Host to connect to (IPv6 without brackets).
+    host: String,
+    port: u16,
+    /// `Host:` header value.
+    host_header: String,
+    path: String,
+    auth: RpcAuth,
+    timeout: Duration,
+    next_id: AtomicU64,
+}
+
+fn parse_url(url: &str) -> Result<(String, u16, String, String), NodeRpcError> {
+    let bad = |reason: &str| NodeRpcError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some(_) => {
+            return Err(bad(
+                "only http:// is supported (Core's RPC server speaks plain HTTP; use an SSH \
+                 tunnel for a remote node)",
+            ))
+        }
+        None => url,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.contains('@') {
+        return Err(bad(
+            "put credentials in --node-rpc-user/--node-rpc-password, not in the URL",
+        ));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed '[' in the host"))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad("missing port (e.g. http://127.0.0.1:9332)"))?;
+        (host, port)
+    } else {
+        authority
+            .rsplit_once(':')
+            .ok_or_else(|| bad("missing port (e.g. http://127.0.0.1:9332)"))?
+    };
+    if host.is_empty() {
+        return Err(bad("missing host"));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(bad("the path contains spaces or control characters"));
+    }
+    Ok((host.to_owned(), port, authority.to_owned(), path.to_owned()))
+}
+
+/// Standard base64 with padding (RFC 4648), for the basic auth header.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Why reading a response failed.
+enum ReadError {
+    /// The connection failed or closed before a complete response: the node went away.
+    Io(io::Error),
+    /// Not HTTP as Core speaks it, or over the size limits.
+    Malformed(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> ReadError {
+        ReadError::Io(e)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one HTTP/1.1 response (the request said `Connection: close`): status and body, by
+/// `Content-Length`, chunked, or to the end of the stream, never over the size limits.
+async fn read_response(stream: &mut TcpStream) -> Result<(u16, Vec<u8>), ReadError> {
+    let mut buf = Vec::with_capacity(16 << 10);
+    let mut chunk = vec![0u8; 64 << 10];
+    let header_end = loop {
+        if let Some(pos) = find(&buf, b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if buf.len() > MAX_HEADER_BYTES {
+            return Err(ReadError::Malformed(format!(
+                "response headers over {MAX_HEADER_BYTES} bytes"
+            )));
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("connection closed after {} bytes of response", buf.len()),
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..header_end])
+        .map_err(|_| ReadError::Malformed("response headers are not UTF-8".into()))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .strip_prefix("HTTP/1.")
+        .and_then(|s| s.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ReadError::Malformed(format!("not an HTTP status line: {status_line:?}")))?;
+    let mut content_length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("content-length") {
+            let len: usize = value
+                .parse()
+                .map_err(|_| ReadError::Malformed(format!("bad Content-Length {value:?}")))?;
+            if len > MAX_RESPONSE_BYTES {
+                return Err(ReadError::Malformed(format!(
+                    "response of {len} bytes is over the {MAX_RESPONSE_BYTES}-byte limit"
+                )));
+            }
+            content_length = Some(len);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if value.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if !value.eq_ignore_ascii_case("identity") {
+                return Err(ReadError::Malformed(format!(
+                    "unsupported Transfer-Encoding {value:?}"
+                )));
+            }
+        }
+    }
+    let mut body = buf.split_off(header_end);
+    if let Some(len) = content_length {
+        body.reserve(len.saturating_sub(body.len()));
+    }
+    // With chunked encoding the raw stream (sizes and all) is read to its end, then decoded.
+    let want = match content_length {
+        Some(len) if !chunked => len,
+        _ => usize::MAX,
+    };
+    while body.len() < want {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            if want != usize::MAX {
+                return Err(ReadError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "connection closed after {} of {want} body bytes",
+                        body.len()
+                    ),
+                )));
+            }
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+        if body.len() > MAX_RESPONSE_BYTES + (MAX_RESPONSE_BYTES >> 4) {
+            return Err(ReadError::Malformed(format!(
+                "response over the {MAX_RESPONSE_BYTES}-byte limit"
+            )));
+        }
+    }
+    body.truncate(want);
+    if chunked {
+        body = dechunk(&body).map_err(ReadError::Malformed)?;
+    }
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(ReadError::Malformed(format!(
+            "response over the {MAX_RESPONSE_BYTES}-byte limit"
+        )));
+    }
+    Ok((status, body))
+}
+
+/// Decodes a complete chunked body (RFC 9112 section 7.1; trailers ignored).
+fn dechunk(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    loop {
+        let line_end = find(rest, b"\r\n").ok_or("chunked body: missing chunk size line")?;
+        let line = std::str::from_utf8(&rest[..line_end]).map_err(|_| "chunk size not UTF-8")?;
+        let size_hex = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|_| format!("chunked body: bad chunk size {size_hex:?}"))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+            return Err("chunked body: truncated chunk".into());
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+#[derive(Deserialize)]
+struct RpcErrorObject {
+    code: i64,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Reply<T> {
+    #[serde(default = "Option::default")]
+    result: Option<T>,
+    #[serde(default)]
+    error: Option<RpcErrorObject>,
+    #[serde(default)]
+    id: Value,
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    if body.len() > 200 {
+        format!("{shown:?}...")
+    } else {
+        format!("{shown:?}")
+    }
+}
+
+impl NodeRpc {
+    /// Checks the URL; connects nothing (every request opens its own connection).
+    pub fn new(config: RpcConfig) -> Result<NodeRpc, NodeRpcError> {
+        let (host, port, host_header, path) = parse_url(&config.url)?;
+        Ok(NodeRpc {
+            inner: Arc::new(Inner {
+                url: format!("http://{host_header}{path}"),
+                host,
+                port,
+                host_header,
+                path,
+                auth: config.auth,
+                timeout: config.timeout,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The node's URL, normalised (`http://HOST:PORT/PATH`).
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The request timeout from the config.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Calls `method` with the config's timeout.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, NodeRpcError> {
+        self.call_with_timeout(method, params, Some(self.inner.timeout))
+            .await
+    }
+
+    /// Calls `method`; `timeout: None` waits as long as the node takes (for long polls that
+    /// are abandoned by other means).
+    pub async fn call_with_timeout<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<T, NodeRpcError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let body =
+            json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params}).to_string();
+        let exchange = self.exchange(body.as_bytes());
+        let (status, body) = match timeout {
+            Some(after) => tokio::time::timeout(after, exchange).await.map_err(|_| {
+                NodeRpcError::Timeout {
+                    url: self.inner.url.clone(),
+                    method: method.to_owned(),
+                    after,
+                }
+            })??,
+            None => exchange.await?,
+        };
+        let url = || self.inner.url.clone();
+        match status {
+            401 => return Err(NodeRpcError::Auth { url: url() }),
+            403 => {
+                return Err(NodeRpcError::Protocol(format!(
+                    "HTTP 403 from {}: the node does not accept RPC from this address; check its \
+                     -rpcallowip",
+                    url()
+                )))
+            }
+            503 => return Err(NodeRpcError::WorkQueueFull { url: url() }),
+            _ => {}
+        }
+        let reply: Reply<T> = match serde_json::from_slice(&body) {
+            Ok(reply) => reply,
+            Err(e) => {
+                // A JSON-RPC error reply with a result of an unexpected type still has its error.
+                if let Ok(Reply::<Value> {
+                    error: Some(err), ..
+                }) = serde_json::from_slice(&body)
+                {
+                    return Err(NodeRpcError::Rpc {
+                        method: method.to_owned(),
+                        code: err.code,
+                        message: err.message,
+                    });
+                }
+                return Err(NodeRpcError::Protocol(if status == 200 {
+                    format!("{method}: reply does not parse ({e}): {}", excerpt(&body))
+                } else {
+                    format!("{method}: HTTP {status}: {}", excerpt(&body))
+                }));
+            }
+        };
+        if let Some(err) = reply.error {
+            return Err(NodeRpcError::Rpc {
+                method: method.to_owned(),
+                code: err.code,
+                message: err.message,
+            });
+        }
+        if status != 200 {
+            return Err(NodeRpcError::Protocol(format!(
+                "{method}: HTTP {status} without a JSON-RPC error: {}",
+                excerpt(&body)
+            )));
+        }
+        if !(reply.id.is_null() || reply.id == id) {
+            return Err(NodeRpcError::Protocol(format!(
+                "{method}: reply id {} does not match request id {id}",
+                reply.id
+            )));
+        }
+        match reply.result {
+            Some(result) => Ok(result),
+            // `null` (or no result at all): fine when `T` accepts null (`Option`, `Value`, `()`).
+            None => T::deserialize(Value::Null).map_err(|e| {
+                NodeRpcError::Protocol(format!("{method}: null result where a value is due ({e})"))
+            }),
+        }
+    }
+
+    fn auth_header(&self) -> Result<String, NodeRpcError> {
+        let credentials = match &self.inner.auth {
+            RpcAuth::UserPass { user, pass } => format!("{user}:{pass}"),
+            RpcAuth::Cookie(path) => {
+                let cookie = std::fs::read_to_string(path).map_err(|source| {
+                    NodeRpcError::CookieUnreadable {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                let cookie = cookie.trim();
+                if !cookie.contains(':') {
+                    return Err(NodeRpcError::CookieUnreadable {
+                        path: path.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "not USER:PASSWORD (expected __cookie__:...)",
+                        ),
+                    });
+                }
+                cookie.to_owned()
+            }
+        };
+        Ok(base64(credentials.as_bytes()))
+    }
+
+    /// Connects, sends one POST, reads the response.
+    async fn exchange(&self, body: &[u8]) -> Result<(u16, Vec<u8>), NodeRpcError> {
+        let inner = &*self.inner;
+        let auth = self.auth_header()?;
+        let unreachable = |source: io::Error| NodeRpcError::Unreachable {
+            url: inner.url.clone(),
+            source,
+        };
+        let mut stream = TcpStream::connect((inner.host.as_str(), inner.port))
+            .await
+            .map_err(unreachable)?;
+        let _ = stream.set_nodelay(true);
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            inner.path,
+            inner.host_header,
+            body.len()
+        );
+        let mut request = Vec::with_capacity(head.len() + body.len());
+        request.extend_from_slice(head.as_bytes());
+        request.extend_from_slice(body);
+        stream.write_all(&request).await.map_err(unreachable)?;
+        match read_response(&mut stream).await {
+            Ok(response) => Ok(response),
+            Err(ReadError::Io(e)) => Err(unreachable(e)),
+            Err(ReadError::Malformed(e)) => {
+                Err(NodeRpcError::Protocol(format!("{}: {e}", inner.url)))
+            }
+        }
+    }
+
+    /// `getblocktemplate` for `chain` (see [`template_request`]). With a `longpollid` (from the
+    /// previous template) the node answers only once the tip changes, or the mempool changed
+    /// and a minute has passed; the timeout is then at least [`LONGPOLL_TIMEOUT`].
+    ///
+    /// Core keeps serving an abandoned long poll (one RPC thread each) until the tip changes;
+    /// [`TemplateSource`](super::source) therefore long-polls without this timeout.
+    pub async fn get_block_template(
+        &self,
+        chain: Chain,
+        longpollid: Option<&str>,
+    ) -> Result<RawTemplate, NodeRpcError> {
+        let timeout = match longpollid {
+            Some(_) => self.inner.timeout.max(LONGPOLL_TIMEOUT),
+            None => self.inner.timeout,
+        };
+        self.call_with_timeout(
+            "getblocktemplate",
+            template_request(chain, longpollid),
+            Some(timeout),
+        )
+        .await
+    }
+
+    /// `submitblock`: `Ok(None)` when the node accepted the block, `Ok(Some(reason))` when it
+    /// did not (BIP22: e.g. `duplicate`, `inconclusive`, `bad-cb-amount`, `high-hash`).
+    pub async fn submit_block(&self, block_hex: &str) -> Result<Option<String>, NodeRpcError> {
+        self.call("submitblock", json!([block_hex])).await
+    }
+
+    pub async fn get_blockchain_info(&self) -> Result<BlockchainInfo, NodeRpcError> {
+        self.call("getblockchaininfo", json!([])).await
+    }
+
+    pub async fn get_network_info(&self) -> Result<NetworkInfo, NodeRpcError> {
+        self.call("getnetworkinfo", json!([])).await
+    }
+
+    pub async fn get_best_block_hash(&self) -> Result<BlockHash, NodeRpcError> {
+        let s: String = self.call("getbestblockhash", json!([])).await?;
+        BlockHash::from_str(&s)
+            .map_err(|e| NodeRpcError::Protocol(format!("getbestblockhash: {s:?}: {e}")))
+    }
+
+    pub async fn get_block_hash(&self, height: u64) -> Result<BlockHash, NodeRpcError> {
+        let s: String = self.call("getblockhash", json!([height])).await?;
+        BlockHash::from_str(&s)
+            .map_err(|e| NodeRpcError::Protocol(format!("getblockhash: {s:?}: {e}")))
+    }
+
+    /// Checks that the node is on `chain`: `getblockchaininfo.chain` (see [`core_chain_name`])
+    /// and the genesis block (Bitcoin and Litecoin both say `main`). Returns the chain info.
+    pub async fn check_chain(&self, chain: Chain) -> Result<BlockchainInfo, NodeRpcError> {
+        let info = self.get_blockchain_info().await?;
+        if info.chain != core_chain_name(chain) {
+            return Err(NodeRpcError::WrongChain {
+                expected: chain,
+                found: format!("chain {:?}", info.chain),
+            });
+        }
+        let genesis = self.get_block_hash(0).await?.to_string();
+        if genesis != genesis_hash(chain) {
+            let known = GENESIS
+                .iter()
+                .find(|(_, h)| *h == genesis)
+                .map(|(c, _)| format!(" ({c})"))
+                .unwrap_or_default();
+            return Err(NodeRpcError::WrongChain {
+                expected: chain,
+                found: format!("chain {:?} with genesis block {genesis}{known}", info.chain),
+            });
+        }
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let ok = |u: &str| parse_url(u).unwrap_or_else(|e| panic!("{u}: {e}"));
+        assert_eq!(
+            ok("http://127.0.0.1:9332"),
+            (
+                "127.0.0.1".into(),
+                9332,
+                "127.0.0.1:9332".into(),
+                "/".into()
+            )
+        );
+        assert_eq!(ok("localhost:8332/").1, 8332);
+        assert_eq!(ok("HTTP://node:1/wallet/w").3, "/wallet/w");
+        assert_eq!(ok("http://[::1]:18443").0, "::1");
+        for bad in [
+            "https://127.0.0.1:9332",
+            "http://127.0.0.1",
+            "http://u:p@127.0.0.1:1",
+            "http://:1",
+            "http://h:0",
+            "http://h:65536",
+            "http://[::1:5",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(NodeRpcError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(
+            dechunk(b"4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\n").as_deref(),
+            Ok(&b"Wikipedia"[..])
+        );
+        assert!(dechunk(b"5\r\nabc").is_err());
+    }
+
+    #[test]
+    fn template_rules_follow_the_chain() {
+        assert_eq!(
+            template_request(Chain::LitecoinRegtest, None),
+            json!([{"rules": ["segwit", "mweb"]}])
+        );
+        assert_eq!(
+            template_request(Chain::Bitcoin, Some("abc")),
+            json!([{"rules": ["segwit"], "longpollid": "abc"}])
+        );
+    }
+
+    #[test]
+    fn every_chain_has_a_genesis_and_name() {
+        for chain in Chain::ALL {
+            assert_eq!(genesis_hash(chain).len(), 64);
+            assert!(!core_chain_name(chain).is_empty());
+        }
+    }
+
+    #[test]
+    fn messages_are_actionable() {
+        let e = NodeRpcError::Rpc {
+            method: "getblocktemplate".into(),
+            code: -9,
+            message: "Litecoin Core is not connected!".into(),
+        };
+        assert!(e.is_not_connected() && !e.is_initial_sync());
+        assert!(e.to_string().contains("no peers"), "{e}");
+        let e = NodeRpcError::WrongChain {
+            expected: Chain::Litecoin,
+            found: "chain \"regtest\"".into(),
+        };
+        assert!(e.to_string().contains("\"main\""), "{e}");
+        let dbg = format!(
+            "{:?}",
+            RpcAuth::UserPass {
+                user: "u".into(),
+                pass: "secret".into()
+            }
+        );
+        assert!(!dbg.contains("secret"), "{dbg}");
+    }
+}

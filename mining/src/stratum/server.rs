@@ -1,0 +1,130 @@
+//! The listener: accepts connections and runs one task per miner.
+
+use super::config::StratumConfig;
+use super::session::{serve_connection, ExtranonceAllocator, Shared};
+use super::stats::StratumStats;
+use super::username::script_address;
+use crate::job::{FoundShare, JobSource};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Time connections get to close after shutdown before they are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// A bound Stratum server, not yet serving.
+pub struct StratumServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl StratumServer {
+    /// Checks the configuration and binds `config.listen`.
+    pub async fn bind(
+        config: StratumConfig,
+        jobs: Arc<dyn JobSource>,
+        found: mpsc::Sender<FoundShare>,
+        stats: Arc<StratumStats>,
+    ) -> io::Result<StratumServer> {
+        config
+            .check()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let default_address = script_address(config.chain, &config.default_payout)
+            .unwrap_or_else(|| hex::encode(config.default_payout.as_bytes()));
+        let extranonces = Arc::new(ExtranonceAllocator::new(config.extranonce1_size));
+        Ok(StratumServer {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                config,
+                jobs,
+                found,
+                stats,
+                extranonces,
+                default_address,
+            }),
+        })
+    }
+
+    /// The address actually bound (the port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let shared = self.shared;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+        let mut tasks = JoinSet::new();
+        tracing::info!(addr = %self.local_addr, "stratum server listening");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((sock, peer)) => match limit.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            tasks.spawn(serve_connection(
+                                shared.clone(),
+                                sock,
+                                peer,
+                                stop_rx.clone(),
+                                permit,
+                            ));
+                        }
+                        Err(_) => {
+                            shared.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, "stratum connection limit reached; closing");
+                            drop(sock);
+                        }
+                    },
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "stratum accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done {
+                        if e.is_panic() {
+                            tracing::error!(error = %e, "stratum connection task panicked");
+                        }
+                    }
+                }
+            }
+        }
+        drop(self.listener);
+        let _ = stop_tx.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tasks.abort_all();
+        }
+        tracing::info!("stratum server stopped");
+        Ok(())
+    }
+}
+
+/// Binds `config.listen` and serves Stratum until `shutdown` completes. Use
+/// [`StratumServer::bind`] and [`StratumServer::run`] to learn the bound address first.
+pub async fn serve(
+    config: StratumConfig,
+    jobs: Arc<dyn JobSource>,
+    found: mpsc::Sender<FoundShare>,
+    stats: Arc<StratumStats>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    StratumServer::bind(config, jobs, found, stats)
+        .await?
+        .run(shutdown)
+        .await
+}

@@ -1,0 +1,290 @@
+//! Node configuration: command-line flags, optionally a TOML file with the same keys
+//! (`--config FILE`); flags win over the file, the file over defaults.
+
+use clap::Parser;
+use otedama_consensus::chain::Chain;
+use otedama_consensus::pool::Preset;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Chain names accepted by `--chain` (the names `Chain::from_name` understands).
+pub const CHAIN_NAMES: [&str; 7] = [
+    "bitcoin",
+    "bitcoin-testnet4",
+    "bitcoin-signet",
+    "bitcoin-regtest",
+    "litecoin",
+    "litecoin-testnet",
+    "litecoin-regtest",
+];
+
+/// Pool preset names accepted by `--pool`.
+pub const POOL_NAMES: [&str; 2] = ["main", "mini"];
+
+/// Otedama peer: a fully decentralized PPLNS mining pool node. Runs next to your own full node
+/// (Bitcoin Core or Litecoin Core) and serves Stratum to your rigs.
+#[derive(Parser, Debug, Default)]
+#[command(name = "otedama-node", version)]
+pub struct Args {
+    /// Parent chain to mine [default: litecoin-regtest].
+    #[arg(long, value_name = "CHAIN", value_parser = CHAIN_NAMES, global = true)]
+    pub chain: Option<String>,
+
+    /// Sharechain preset (consensus parameters shared by every peer of that pool) [default: main].
+    #[arg(long, value_name = "POOL", value_parser = POOL_NAMES, global = true)]
+    pub pool: Option<String>,
+
+    /// Directory for the sharechain store and node state [default: ./otedama-data/CHAIN-POOL].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Full node JSON-RPC URL, e.g. http://127.0.0.1:9332.
+    #[arg(long, value_name = "URL", global = true)]
+    pub node_rpc: Option<String>,
+
+    /// Full node RPC user (with --node-rpc-password).
+    #[arg(long, value_name = "USER", global = true)]
+    pub node_rpc_user: Option<String>,
+
+    /// Full node RPC password.
+    #[arg(long, value_name = "PASSWORD", global = true)]
+    pub node_rpc_password: Option<String>,
+
+    /// Full node cookie file (instead of user and password), e.g. ~/.litecoin/.cookie.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub node_rpc_cookie: Option<PathBuf>,
+
+    /// Address paid for shares from rigs whose username is not an address of this chain.
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub payout_address: Option<String>,
+
+    /// Stratum listen address [default: 127.0.0.1:3333].
+    #[arg(long, value_name = "HOST:PORT", global = true)]
+    pub stratum: Option<SocketAddr>,
+
+    /// TOML file with any of the keys above (chain, pool, data-dir, node-rpc, node-rpc-user,
+    /// node-rpc-password, node-rpc-cookie, payout-address, stratum).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print the chain, pool preset and consensus id, then exit.
+    ConsensusId,
+}
+
+/// The same keys in a file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileConfig {
+    pub chain: Option<String>,
+    pub pool: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub node_rpc: Option<String>,
+    pub node_rpc_user: Option<String>,
+    pub node_rpc_password: Option<String>,
+    pub node_rpc_cookie: Option<PathBuf>,
+    pub payout_address: Option<String>,
+    pub stratum: Option<SocketAddr>,
+}
+
+/// How the full node is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeAuth {
+    UserPass { user: String, password: String },
+    Cookie(PathBuf),
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub chain: Chain,
+    pub preset: Preset,
+    pub data_dir: PathBuf,
+    pub node_rpc: String,
+    pub node_auth: NodeAuth,
+    pub payout_address: String,
+    pub stratum: SocketAddr,
+}
+
+/// A configuration problem, said in terms of the flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown {what} {value:?} (one of: {choices})")]
+    Unknown {
+        what: &'static str,
+        value: String,
+        choices: String,
+    },
+    #[error("--node-rpc URL is required (e.g. http://127.0.0.1:9332 for Litecoin Core)")]
+    MissingRpc,
+    #[error("full node credentials needed: --node-rpc-cookie PATH, or --node-rpc-user and --node-rpc-password")]
+    MissingAuth,
+    #[error("--payout-address is required: the address your own shares pay")]
+    MissingPayout,
+    #[error("--payout-address {address:?} is not a {chain} address: {reason}")]
+    BadPayout {
+        address: String,
+        chain: String,
+        reason: String,
+    },
+}
+
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Chain and preset alone (enough for `consensus-id`).
+pub fn chain_and_preset(args: &Args, file: &FileConfig) -> Result<(Chain, Preset), ConfigError> {
+    let chain_name = args
+        .chain
+        .clone()
+        .or(file.chain.clone())
+        .unwrap_or_else(|| "litecoin-regtest".into());
+    let chain = Chain::from_name(&chain_name).ok_or_else(|| ConfigError::Unknown {
+        what: "chain",
+        value: chain_name.clone(),
+        choices: CHAIN_NAMES.join(", "),
+    })?;
+    let pool_name = args
+        .pool
+        .clone()
+        .or(file.pool.clone())
+        .unwrap_or_else(|| "main".into());
+    let preset = Preset::from_name(&pool_name).ok_or_else(|| ConfigError::Unknown {
+        what: "pool",
+        value: pool_name.clone(),
+        choices: POOL_NAMES.join(", "),
+    })?;
+    Ok((chain, preset))
+}
+
+/// Merges flags over the file and checks everything a running node needs.
+pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
+    let (chain, preset) = chain_and_preset(&args, &file)?;
+    let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| {
+        PathBuf::from("otedama-data").join(format!("{}-{}", chain.name(), preset.name()))
+    });
+    let node_rpc = args
+        .node_rpc
+        .or(file.node_rpc)
+        .ok_or(ConfigError::MissingRpc)?;
+    let cookie = args.node_rpc_cookie.or(file.node_rpc_cookie);
+    let user = args.node_rpc_user.or(file.node_rpc_user);
+    let password = args.node_rpc_password.or(file.node_rpc_password);
+    let node_auth = match (cookie, user, password) {
+        (Some(c), _, _) => NodeAuth::Cookie(c),
+        (None, Some(user), Some(password)) => NodeAuth::UserPass { user, password },
+        _ => return Err(ConfigError::MissingAuth),
+    };
+    let payout_address = args
+        .payout_address
+        .or(file.payout_address)
+        .ok_or(ConfigError::MissingPayout)?;
+    otedama_consensus::chain::address::parse_address(chain.params(), &payout_address).map_err(
+        |e| ConfigError::BadPayout {
+            address: payout_address.clone(),
+            chain: chain.name().into(),
+            reason: e.to_string(),
+        },
+    )?;
+    let stratum = args
+        .stratum
+        .or(file.stratum)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3333)));
+    Ok(Config {
+        chain,
+        preset,
+        data_dir,
+        node_rpc,
+        node_auth,
+        payout_address,
+        stratum,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rltc() -> String {
+        use bitcoin::bech32::{segwit, Hrp};
+        segwit::encode_v0(Hrp::parse("rltc").unwrap(), &[7; 20]).unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: FileConfig = toml::from_str(&format!(
+            "chain = \"litecoin-regtest\"\npool = \"mini\"\nnode-rpc = \"http://127.0.0.1:1\"\n\
+             node-rpc-user = \"u\"\nnode-rpc-password = \"p\"\npayout-address = \"{}\"\n\
+             stratum = \"127.0.0.1:4444\"\n",
+            rltc()
+        ))
+        .unwrap();
+        let args = Args {
+            pool: Some("main".into()),
+            ..Args::default()
+        };
+        let c = resolve(args, file).unwrap();
+        assert_eq!(c.chain, Chain::LitecoinRegtest);
+        assert_eq!(c.preset, Preset::Main);
+        assert_eq!(c.stratum.port(), 4444);
+        assert_eq!(
+            c.node_auth,
+            NodeAuth::UserPass {
+                user: "u".into(),
+                password: "p".into()
+            }
+        );
+    }
+
+    #[test]
+    fn clear_errors_for_missing_or_wrong_settings() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        assert!(resolve(base(), FileConfig::default()).is_ok());
+        let mut a = base();
+        a.node_rpc = None;
+        assert!(matches!(
+            resolve(a, FileConfig::default()),
+            Err(ConfigError::MissingRpc)
+        ));
+        let mut a = base();
+        a.node_rpc_cookie = None;
+        assert!(matches!(
+            resolve(a, FileConfig::default()),
+            Err(ConfigError::MissingAuth)
+        ));
+        let mut a = base();
+        a.chain = Some("litecoin".into());
+        let err = resolve(a, FileConfig::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a litecoin address"),
+            "{err}"
+        );
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+}

@@ -1,0 +1,587 @@
+//! Regtest `litecoind` daemons for tests: started in temporary directories on free loopback
+//! ports, stopped (and their directories removed) on drop, panics included; plus a minimal
+//! blocking JSON-RPC client to drive them.
+//!
+//! Every daemon accepts both user/password ([`RPC_USER`], [`RPC_PASSWORD`], as an `-rpcauth`
+//! entry) and its cookie file ([`Litecoind::cookie_path`]), since a node given `-rpcpassword`
+//! writes no cookie. MWEB stays off (`-vbparams=mweb:...`) unless a test passes its own
+//! `-vbparams`.
+//!
+//! Needs `/usr/lib/litecoin/litecoind` (`apt-get install -y litecoind`); tests call
+//! [`available`] first, which skips them when it is missing, unless `OTEDAMA_REQUIRE_FULL_NODES`
+//! is set.
+
+use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const LITECOIND: &str = "/usr/lib/litecoin/litecoind";
+/// When set, a missing [`LITECOIND`] fails the tests instead of skipping them.
+pub const REQUIRE_ENV: &str = "OTEDAMA_REQUIRE_FULL_NODES";
+pub const RPC_USER: &str = "otedama";
+pub const RPC_PASSWORD: &str = "otedama-e2e";
+/// Longest wait for anything the daemons do (start-up, a peer, relay).
+pub const WAIT: Duration = Duration::from_secs(30);
+/// Largest HTTP response the RPC client reads (a regtest block at verbosity 2 is a few kB).
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// Whether [`LITECOIND`] is installed. When it is not: panics if [`REQUIRE_ENV`] is set,
+/// otherwise prints that `test` is skipped and returns `false`.
+pub fn available(test: &str) -> bool {
+    if Path::new(LITECOIND).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(REQUIRE_ENV).is_none(),
+        "{LITECOIND} is missing and {REQUIRE_ENV} is set: install it with \
+         `apt-get install -y litecoind`"
+    );
+    eprintln!(
+        "SKIPPED {test}: {LITECOIND} not found (apt-get install -y litecoind; set \
+         {REQUIRE_ENV}=1 to fail instead of skipping)"
+    );
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal blocking JSON-RPC client over HTTP/1.1.
+
+/// Standard base64 with padding (RFC 4648), for the Basic auth header.
+pub fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `-rpcauth` value for `user`/`password`: `user:salt$HMAC-SHA256(key=salt, password)`.
+pub fn rpcauth(user: &str, password: &str) -> String {
+    let salt = "0123456789abcdef0123456789abcdef";
+    let mut engine = hmac::HmacEngine::<sha256::Hash>::new(salt.as_bytes());
+    engine.input(password.as_bytes());
+    let mac = hmac::Hmac::<sha256::Hash>::from_engine(engine);
+    format!("{user}:{salt}${}", hex_lower(mac.as_byte_array()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug)]
+pub enum RpcError {
+    /// No usable JSON-RPC reply (connection, HTTP or JSON problem).
+    Transport(String),
+    /// The node answered with a JSON-RPC error.
+    Node { code: i64, message: String },
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RpcError::Transport(e) => write!(f, "transport: {e}"),
+            RpcError::Node { code, message } => write!(f, "RPC error {code}: {message}"),
+        }
+    }
+}
+
+/// Blocking JSON-RPC client with user/password auth.
+#[derive(Clone, Debug)]
+pub struct Rpc {
+    pub addr: SocketAddr,
+    auth: String,
+    pub timeout: Duration,
+}
+
+impl Rpc {
+    pub fn new(port: u16, user: &str, password: &str) -> Rpc {
+        Rpc {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            auth: base64(format!("{user}:{password}").as_bytes()),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let t = RpcError::Transport;
+        let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
+        let body = body.to_string();
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
+            .map_err(|e| t(format!("connect {}: {e}", self.addr)))?;
+        stream
+            .set_read_timeout(Some(self.timeout))
+            .and_then(|()| stream.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| t(format!("socket timeouts: {e}")))?;
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            self.auth,
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body.as_bytes()))
+            .map_err(|e| t(format!("sending request: {e}")))?;
+        let (status, body) = read_http_response(&mut stream).map_err(t)?;
+        let reply: Value = serde_json::from_slice(&body).map_err(|e| {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            t(format!("HTTP {status}, body is not JSON ({e}): {shown:?}"))
+        })?;
+        if let Some(err) = reply.get("error").filter(|e| !e.is_null()) {
+            return Err(RpcError::Node {
+                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no message)")
+                    .to_owned(),
+            });
+        }
+        if status != 200 {
+            return Err(t(format!("HTTP {status} without a JSON-RPC error")));
+        }
+        reply
+            .get("result")
+            .cloned()
+            .ok_or_else(|| t(format!("reply has no `result`: {reply}")))
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one HTTP/1.1 response: status and body (by Content-Length, else to end of stream),
+/// never more than [`MAX_RESPONSE_BYTES`].
+fn read_http_response(stream: &mut TcpStream) -> Result<(u16, Vec<u8>), String> {
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(pos) = find(&buf, b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if buf.len() > MAX_HEADER_BYTES {
+            return Err("response headers over 64 KiB".into());
+        }
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("reading response headers: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "connection closed after {} bytes, inside the headers",
+                buf.len()
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..header_end])
+        .map_err(|_| "response headers are not UTF-8".to_owned())?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut content_length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("content-length") {
+            let len: usize = value
+                .parse()
+                .map_err(|_| format!("bad Content-Length {value:?}"))?;
+            if len > MAX_RESPONSE_BYTES {
+                return Err(format!("response body of {len} bytes is too large"));
+            }
+            content_length = Some(len);
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && !value.eq_ignore_ascii_case("identity")
+        {
+            return Err(format!("unsupported Transfer-Encoding {value:?}"));
+        }
+    }
+    let mut body = buf.split_off(header_end);
+    let want = content_length.unwrap_or(MAX_RESPONSE_BYTES);
+    while body.len() < want {
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("reading response body: {e}"))?;
+        if n == 0 {
+            if content_length.is_some() {
+                return Err(format!(
+                    "connection closed after {} of {want} body bytes",
+                    body.len()
+                ));
+            }
+            return Ok((status, body));
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    if content_length.is_none() {
+        return Err("response body without Content-Length is too large".into());
+    }
+    body.truncate(want);
+    Ok((status, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A regtest litecoind in a temporary directory.
+
+static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_dir(name: &str) -> PathBuf {
+    let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!(
+        "otedama-litecoind-{}-{n}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// Two distinct free loopback ports (bound together, then released for the daemon).
+pub fn free_ports() -> (u16, u16) {
+    let bind = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"))
+    };
+    let (a, b) = (bind(), bind());
+    let port = |l: &TcpListener| {
+        l.local_addr()
+            .unwrap_or_else(|e| panic!("local_addr: {e}"))
+            .port()
+    };
+    (port(&a), port(&b))
+}
+
+/// The regtest P2WSH address of the script `OP_TRUE`: anyone can spend what it is paid, so
+/// `generatetoaddress` needs no wallet.
+pub fn op_true_address() -> String {
+    use bitcoin::bech32::{hrp::Hrp, segwit, Fe32};
+    let program = sha256::Hash::hash(&[0x51]);
+    let hrp = Hrp::parse("rltc").unwrap_or_else(|e| panic!("hrp: {e}"));
+    segwit::encode(hrp, Fe32::Q, program.as_byte_array())
+        .unwrap_or_else(|e| panic!("bech32 encoding: {e}"))
+}
+
+/// A regtest `litecoind` child process, stopped and its directory removed on drop.
+pub struct Litecoind {
+    pub name: &'static str,
+    dir: PathBuf,
+    rpc_port: u16,
+    p2p_port: u16,
+    extra: Vec<String>,
+    rpc: Rpc,
+    child: Option<Child>,
+}
+
+impl Litecoind {
+    /// Starts a daemon and waits until its RPC answers; retries on fresh ports if it dies at
+    /// start-up (another process may have taken a port between choosing and binding it).
+    /// `extra` are more command-line arguments (`-connect=...`, `-disablewallet`, ...).
+    pub fn start(name: &'static str, extra: &[String]) -> Litecoind {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            let (rpc_port, p2p_port) = free_ports();
+            let mut node = Litecoind {
+                name,
+                dir: unique_dir(name),
+                rpc_port,
+                p2p_port,
+                extra: extra.to_vec(),
+                rpc: Rpc::new(rpc_port, RPC_USER, RPC_PASSWORD),
+                child: None,
+            };
+            node.spawn();
+            match node.wait_ready() {
+                Ok(()) => return node,
+                Err(e) if attempt < ATTEMPTS && !node.is_running() => {
+                    eprintln!("{name}: litecoind exited at start-up ({e}); retrying on new ports");
+                }
+                Err(e) => panic!(
+                    "{name}: litecoind not ready: {e}\n--- logs ---\n{}",
+                    node.log_tail(40)
+                ),
+            }
+        }
+        unreachable!("the last attempt panics or returns")
+    }
+
+    /// Starts a second daemon whose only peer is `self` (`-connect`), without a wallet, and
+    /// waits until the two are connected.
+    pub fn start_peer(&self, name: &'static str) -> Litecoind {
+        let peer = Litecoind::start(
+            name,
+            &[
+                format!("-connect=127.0.0.1:{}", self.p2p_port),
+                "-disablewallet".into(),
+            ],
+        );
+        self.wait_for_peers(1);
+        peer
+    }
+
+    fn spawn(&mut self) {
+        let name = self.name;
+        // Start-up errors (bad arguments, ports in use) go to stderr, before debug.log.
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("console.log"))
+            .unwrap_or_else(|e| panic!("{name}: cannot create console.log: {e}"));
+        let console2 = console
+            .try_clone()
+            .unwrap_or_else(|e| panic!("{name}: cannot clone console.log: {e}"));
+        let mut command = Command::new(LITECOIND);
+        command
+            .arg("-regtest")
+            .arg(format!("-datadir={}", self.dir.display()))
+            // Both auths: `-rpcauth` leaves cookie auth on (`-rpcpassword` would turn it off).
+            .arg(format!("-rpcauth={}", rpcauth(RPC_USER, RPC_PASSWORD)))
+            .args(["-server=1", "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1"])
+            .arg(format!("-rpcport={}", self.rpc_port))
+            .args(["-bind=127.0.0.1", "-listen=1", "-discover=0", "-dnsseed=0"])
+            .arg(format!("-port={}", self.p2p_port))
+            .args(["-upnp=0", "-printtoconsole=0"])
+            .args(["-fallbackfee=0.0001", "-keypool=10"]);
+        if !self.extra.iter().any(|a| a.starts_with("-vbparams=mweb:")) {
+            // MWEB would activate at height 432 and change block assembly; keep it off.
+            command.arg("-vbparams=mweb:9999999999:9999999999");
+        }
+        let child = command
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(console)
+            .stderr(console2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot run {LITECOIND}: {e}"));
+        self.child = Some(child);
+    }
+
+    pub fn rpc_port(&self) -> u16 {
+        self.rpc_port
+    }
+
+    pub fn p2p_port(&self) -> u16 {
+        self.p2p_port
+    }
+
+    /// `http://127.0.0.1:RPC_PORT`.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    pub fn datadir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cookie file, present while the daemon runs (a new password at every start).
+    pub fn cookie_path(&self) -> PathBuf {
+        self.dir.join("regtest").join(".cookie")
+    }
+
+    /// The blocking client (user/password auth).
+    pub fn rpc(&self) -> &Rpc {
+        &self.rpc
+    }
+
+    /// Whether the daemon process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(format!("litecoind exited with {status}"));
+            }
+            let last = match self.rpc.call("getblockchaininfo", json!([])) {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if Instant::now() > deadline {
+                return Err(format!("no RPC after {WAIT:?}; last error: {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the daemon (`stop`, then a kill if it has not exited within 15 s) and waits for
+    /// the process to end; the datadir stays for [`Litecoind::restart`].
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            let rpc = Rpc {
+                timeout: Duration::from_secs(5),
+                ..self.rpc.clone()
+            };
+            let _ = rpc.call("stop", json!([]));
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            // The pid in regtest/litecoind.pid is this child's: kill it outright.
+            eprintln!("{}: litecoind ignored `stop`; killing it", self.name);
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+
+    /// Starts the stopped daemon again: same datadir, ports and arguments. Panics if it does
+    /// not come up (e.g. another process took one of its ports meanwhile).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+        if let Err(e) = self.wait_ready() {
+            panic!(
+                "{}: litecoind not ready after a restart: {e}\n--- logs ---\n{}",
+                self.name,
+                self.log_tail(40)
+            );
+        }
+    }
+
+    /// The daemon's console output and the tail of its debug.log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let console = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let path = self.dir.join("regtest").join("debug.log");
+        let log = match std::fs::read_to_string(&path) {
+            Ok(log) => {
+                let all: Vec<&str> = log.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            Err(e) => format!("(cannot read {}: {e})", path.display()),
+        };
+        format!("console: {}\ndebug.log:\n{log}", console.trim())
+    }
+
+    pub fn try_call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.rpc.call(method, params)
+    }
+
+    /// Calls `method`, panicking on any error.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        self.rpc
+            .call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{}: {method} {params} failed: {e}", self.name))
+    }
+
+    /// Calls a method that returns a string.
+    pub fn call_str(&self, method: &str, params: Value) -> String {
+        let v = self.call(method, params);
+        v.as_str()
+            .unwrap_or_else(|| panic!("{}: {method} returned {v}, not a string", self.name))
+            .to_owned()
+    }
+
+    /// Mines `n` blocks to [`op_true_address`] (no wallet needed); returns their hashes.
+    pub fn generate(&self, n: u32) -> Vec<String> {
+        let hashes = self.call("generatetoaddress", json!([n, op_true_address()]));
+        hashes
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: generatetoaddress returned {hashes}", self.name))
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Waits until the daemon has at least `n` peers.
+    pub fn wait_for_peers(&self, n: u64) {
+        wait_for(&format!("{} to have {n} peer(s)", self.name), || {
+            let count = self.call("getconnectioncount", json!([]));
+            (count.as_u64().unwrap_or(0) >= n).then_some(())
+        });
+    }
+}
+
+impl Drop for Litecoind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {} logs ---\n{}", self.name, self.log_tail(30));
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most [`WAIT`].
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
+        }
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn rpcauth_matches_cores_share_rpcauth_script() {
+        // python3 share/rpcauth/rpcauth.py's HMAC, computed independently:
+        // hmac.new(b"0123456789abcdef0123456789abcdef", b"otedama-e2e", "sha256").hexdigest()
+        assert_eq!(
+            rpcauth("otedama", "otedama-e2e"),
+            "otedama:0123456789abcdef0123456789abcdef$\
+             7a3ecc05620026719e2ecd95ddca83ae94df49347b6b916e2d32a8ffa51f26d5"
+        );
+    }
+
+    #[test]
+    fn op_true_address_is_regtest_p2wsh() {
+        let a = op_true_address();
+        assert!(a.starts_with("rltc1q"), "{a}");
+        assert_eq!(a.len(), 4 + 1 + 59, "{a}");
+    }
+}
