@@ -241,6 +241,94 @@ impl Rig {
     }
 }
 
+/// Starts `otedama-node` on litecoin-regtest against `a`, paying `node_addr`; returns the
+/// process, its Stratum port and its directory (data and log).
+fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("otedama-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stratum_port, _) = litecoind::free_ports();
+    let log = dir.join("node.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args(["--chain", "litecoin-regtest", "--pool", "main"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--node-rpc", &a.rpc_url(), "--node-rpc-user", RPC_USER])
+        .args([
+            "--node-rpc-password",
+            RPC_PASSWORD,
+            "--payout-address",
+            node_addr,
+        ])
+        .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
+        .env(
+            "RUST_LOG",
+            std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start otedama-node");
+    (
+        Node {
+            child: Some(child),
+            log,
+        },
+        stratum_port,
+        dir,
+    )
+}
+
+fn block_count(a: &Litecoind) -> u64 {
+    a.call("getblockcount", json!([])).as_u64().unwrap_or(0)
+}
+
+#[test]
+fn full_node_restart_mid_run_recovers_and_rigs_get_fresh_work() {
+    if !litecoind::available("e2e_mining restart") {
+        return;
+    }
+    let mut a = Litecoind::start("e2e-r-a", &[]);
+    let _b = a.start_peer("e2e-r-b");
+    a.generate(1);
+    let (mut node, port, dir) = start_node(&a, "restart", &rltc([0x33; 20]));
+    let mut rig = Rig::connect(port);
+    rig.start("rig-restart", false);
+    let mut counter = 0u64;
+    let before = block_count(&a);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while block_count(&a) < before + 2 && Instant::now() < deadline {
+        rig.mine_one(&mut counter);
+    }
+    let mid = block_count(&a);
+    assert!(
+        mid >= before + 2,
+        "no blocks before the restart\n{}",
+        node.log()
+    );
+
+    // The full node goes away and comes back on the same ports and data.
+    a.restart();
+    a.wait_for_peers(1);
+    // The rig keeps its connection: it gets fresh work (a new job on the restarted node's tip)
+    // and its blocks are accepted again.
+    rig.job = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while block_count(&a) < mid + 2 && Instant::now() < deadline {
+        rig.mine_one(&mut counter);
+    }
+    let end = block_count(&a);
+    let log = node.log();
+    assert!(
+        end >= mid + 2,
+        "no blocks after the full node restarted\n{log}"
+    );
+    assert!(log.contains("full node is back"), "{log}");
+    let status = node.interrupt_and_wait();
+    assert!(status.is_some_and(|s| s.success()), "{}", node.log());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn rigs_mine_blocks_that_litecoind_accepts_and_coinbases_pay_the_sharechain_split() {
     if !litecoind::available("e2e_mining") {
@@ -253,37 +341,7 @@ fn rigs_mine_blocks_that_litecoind_accepts_and_coinbases_pay_the_sharechain_spli
 
     let node_addr = rltc([0x11; 20]);
     let rig_addr = rltc([0x22; 20]);
-    let dir = std::env::temp_dir().join(format!("otedama-e2e-node-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (stratum_port, _) = litecoind::free_ports();
-    let log = dir.join("node.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
-        .args(["--chain", "litecoin-regtest", "--pool", "main"])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args([
-            "--node-rpc",
-            &a.rpc_url(),
-            "--node-rpc-user",
-            RPC_USER,
-            "--node-rpc-password",
-            RPC_PASSWORD,
-        ])
-        .args(["--payout-address", &node_addr])
-        .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
-        .env(
-            "RUST_LOG",
-            std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start otedama-node");
-    let mut node = Node {
-        child: Some(child),
-        log,
-    };
+    let (mut node, stratum_port, dir) = start_node(&a, "mine", &node_addr);
 
     // Rig 1: worker name only (pays the node's address), with version rolling.
     // Rig 2: a per-miner address username.
