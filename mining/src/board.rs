@@ -244,4 +244,49 @@ mod tests {
         b.set_template(None);
         assert!(b.job_for(&script(1)).is_none());
     }
+
+    #[test]
+    fn jobs_from_the_captured_litecoind_templates() {
+        for json in [
+            include_str!("../../consensus/tests/data/height2-pre-mweb.json"),
+            include_str!("../../consensus/tests/data/height432-first-mweb.json"),
+        ] {
+            let raw: otedama_consensus::template::RawTemplate = serde_json::from_str(json).unwrap();
+            let t = BlockTemplate::from_raw(&raw).unwrap();
+            let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
+            let b = JobBoard::with_clock(
+                BoardConfig {
+                    pool,
+                    extranonce_len: 12,
+                    tag: b"/otedama/".to_vec(),
+                    software_version: 1,
+                },
+                Box::new(move || T0),
+            );
+            b.set_tip(TipWork {
+                view: Arc::new(MemoryChain::new()),
+                tip: None,
+                uncles: vec![],
+            });
+            b.set_template(Some(Arc::new(t.clone())));
+            let job = b.job_for(&script(5)).unwrap();
+            assert_eq!(job.share_job.coinbase.extranonce_len, 12);
+            assert_eq!(job.parent_height, t.height);
+            assert_eq!(job.share_job.merkle_branch.len(), t.merkle_branch().len());
+            assert_eq!(
+                job.share_job.payouts.iter().map(|(_, a)| a).sum::<u64>(),
+                t.coinbase_value
+            );
+            assert_eq!(job.share_job.parent_bits, t.bits);
+            // A share from the job is statelessly valid once ground.
+            let share = otedama_consensus::builder::grind(
+                &b.config.pool,
+                &job.share_job,
+                &[0; 12],
+                t.curtime as u32,
+            )
+            .unwrap();
+            otedama_consensus::validation::check_stateless(&b.config.pool, &share).unwrap();
+        }
+    }
 }
