@@ -36,7 +36,16 @@ impl StratumServer {
         config
             .check()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let listener = TcpListener::bind(config.listen).await?;
+        // A deep accept backlog: when a farm's rigs all reconnect at once (node restart), the
+        // default 128 made the kernel drop connection attempts that then wait a second to retry.
+        let socket = if config.listen.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        let listener: TcpListener = socket.listen(4096)?;
         let local_addr = listener.local_addr()?;
         let default_address = script_address(config.chain, &config.default_payout)
             .unwrap_or_else(|| hex::encode(config.default_payout.as_bytes()));

@@ -30,7 +30,7 @@ const MAX_MALFORMED: u32 = 10;
 /// Jobs whose notified difficulty a connection remembers.
 const MAX_JOB_RECORDS: usize = 32;
 /// Accepted submits a connection remembers for duplicate detection.
-const MAX_SEEN_SUBMITS: usize = 1024;
+const MAX_SEEN_SUBMITS: usize = 64;
 /// A write that makes no progress for this long closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time queued replies get to go out after a connection is closed by the server.
@@ -127,6 +127,8 @@ enum Close {
     QueueFull,
     AuthTimeout,
     IdleTimeout,
+    /// Replies waited longer than [`WRITE_TIMEOUT`] for a client that does not read.
+    WriteTimeout,
     Shutdown,
 }
 
@@ -149,7 +151,11 @@ struct Accepted {
 struct Session {
     shared: Arc<Shared>,
     peer: SocketAddr,
-    out: mpsc::Sender<String>,
+    wr: OwnedWriteHalf,
+    pending: std::cell::RefCell<Vec<u8>>,
+    /// When the oldest unsent reply was queued.
+    pending_since: std::cell::Cell<Option<Instant>>,
+    pending_limit: usize,
     work: watch::Receiver<WorkEpoch>,
     work_open: bool,
     extranonce1: Extranonce1,
@@ -169,7 +175,6 @@ struct Session {
     current: Option<Arc<Job>>,
     /// Easiest difficulty each recent job was notified with.
     job_difficulty: VecDeque<(u64, f64)>,
-    seen: HashSet<SubmitKey>,
     seen_order: VecDeque<SubmitKey>,
     /// Start of the vardiff window, accepted submits in it, and the next timed retarget.
     vardiff_start: Instant,
@@ -200,10 +205,8 @@ pub(crate) async fn serve_connection(
     let _open = OpenConnection::new(shared.stats.clone());
     let _ = sock.set_nodelay(true);
     let (rd, wr) = sock.into_split();
-    let (tx, rx) = mpsc::channel::<String>(shared.config.outbound_queue);
-    let mut writer = tokio::spawn(write_loop(wr, rx));
     let mut reader = LineReader::new(rd, shared.config.max_line_bytes);
-    let mut session = Session::new(shared, peer, tx);
+    let mut session = Session::new(shared, peer, wr);
     tracing::debug!(%peer, extranonce1 = %session.extranonce1_hex, "stratum connection");
     let why = if *stop.borrow() {
         Close::Shutdown
@@ -211,13 +214,13 @@ pub(crate) async fn serve_connection(
         session.run(&mut reader, &mut stop).await
     };
     tracing::debug!(%peer, reason = ?why, "stratum connection closed");
+    let pending = std::mem::take(&mut *session.pending.borrow_mut());
+    let _ = tokio::time::timeout(FLUSH_GRACE, async {
+        let _ = session.wr.write_all(&pending).await;
+        let _ = session.wr.shutdown().await;
+    })
+    .await;
     drop(session);
-    if tokio::time::timeout(FLUSH_GRACE, &mut writer)
-        .await
-        .is_err()
-    {
-        writer.abort();
-    }
 }
 
 struct OpenConnection(Arc<StratumStats>);
@@ -243,23 +246,13 @@ impl Drop for Session {
     }
 }
 
-async fn write_loop(mut w: OwnedWriteHalf, mut rx: mpsc::Receiver<String>) {
-    while let Some(msg) = rx.recv().await {
-        match tokio::time::timeout(WRITE_TIMEOUT, w.write_all(msg.as_bytes())).await {
-            Ok(Ok(())) => {}
-            _ => return,
-        }
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
-}
-
 fn after(t: Instant, d: Duration) -> Instant {
     t.checked_add(d)
         .unwrap_or_else(|| t + Duration::from_secs(365 * 86400))
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>, peer: SocketAddr, out: mpsc::Sender<String>) -> Session {
+    fn new(shared: Arc<Shared>, peer: SocketAddr, wr: OwnedWriteHalf) -> Session {
         let extranonce1 = shared.extranonces.allocate();
         let extranonce1_hex = hex::encode(&extranonce1.bytes);
         let mut work = shared.jobs.subscribe();
@@ -270,7 +263,10 @@ impl Session {
         let tokens = c.max_submits_per_sec as f64;
         Session {
             peer,
-            out,
+            wr,
+            pending: std::cell::RefCell::new(Vec::new()),
+            pending_since: std::cell::Cell::new(None),
+            pending_limit: c.outbound_queue * 1024,
             work,
             work_open: true,
             extranonce1,
@@ -284,7 +280,6 @@ impl Session {
             sent_difficulty: None,
             current: None,
             job_difficulty: VecDeque::new(),
-            seen: HashSet::new(),
             seen_order: VecDeque::new(),
             vardiff_start: now,
             vardiff_submits: 0,
@@ -313,12 +308,22 @@ impl Session {
         reader: &mut LineReader<R>,
         stop: &mut watch::Receiver<bool>,
     ) -> Close {
+        let sleep = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(sleep);
         loop {
             let deadline = self.next_deadline();
+            if deadline < sleep.deadline() {
+                sleep.as_mut().reset(deadline);
+            }
             let watch_work = self.started && self.work_open;
+            let has_pending = !self.pending.borrow().is_empty();
             let result = tokio::select! {
                 biased;
                 _ = stop.changed() => Err(Close::Shutdown),
+                w = self.wr.writable(), if has_pending => match w {
+                    Ok(()) => self.flush(),
+                    Err(e) => Err(Close::Io(e)),
+                },
                 changed = self.work.changed(), if watch_work => match changed {
                     Ok(()) => {
                         let epoch = *self.work.borrow_and_update();
@@ -341,7 +346,11 @@ impl Session {
                     Ok(LineRead::Eof) => Err(Close::Eof),
                     Err(e) => Err(Close::Io(e)),
                 },
-                _ = tokio::time::sleep_until(deadline) => self.on_timer(),
+                _ = &mut sleep => {
+                    let r = self.on_timer();
+                    sleep.as_mut().reset(self.next_deadline());
+                    r
+                }
             };
             if let Err(why) = result {
                 return why;
@@ -358,6 +367,9 @@ impl Session {
         if self.started && c.vardiff.enabled {
             d = d.min(self.vardiff_next);
         }
+        if let Some(since) = self.pending_since.get() {
+            d = d.min(after(since, WRITE_TIMEOUT));
+        }
         d
     }
 
@@ -370,6 +382,13 @@ impl Session {
         if now >= after(self.last_message, c.idle_timeout) {
             return Err(Close::IdleTimeout);
         }
+        if self
+            .pending_since
+            .get()
+            .is_some_and(|since| now >= after(since, WRITE_TIMEOUT))
+        {
+            return Err(Close::WriteTimeout);
+        }
         if self.started && c.vardiff.enabled && now >= self.vardiff_next {
             self.retarget()?;
         }
@@ -378,14 +397,44 @@ impl Session {
 
     /// Queues a message; a full queue means the client does not read: close it.
     fn send(&self, msg: String) -> Result<(), Close> {
-        match self.out.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Close::QueueFull),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Close::Io(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "writer closed",
-            ))),
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            if pending.len() + msg.len() > self.pending_limit {
+                return Err(Close::QueueFull);
+            }
+            pending.extend_from_slice(msg.as_bytes());
+            return Ok(());
         }
+        let queued = match self.wr.try_write(msg.as_bytes()) {
+            Ok(n) => {
+                pending.extend_from_slice(&msg.as_bytes()[n..]);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                pending.extend_from_slice(msg.as_bytes());
+                Ok(())
+            }
+            Err(e) => Err(Close::Io(e)),
+        };
+        if !pending.is_empty() && self.pending_since.get().is_none() {
+            self.pending_since.set(Some(Instant::now()));
+        }
+        queued
+    }
+
+    fn flush(&self) -> Result<(), Close> {
+        let mut pending = self.pending.borrow_mut();
+        while !pending.is_empty() {
+            match self.wr.try_write(&pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(Close::Io(e)),
+            }
+        }
+        self.pending_since.set(None);
+        Ok(())
     }
 
     fn reply(&self, id: &Value, result: Result<Value, RpcError>) -> Result<(), Close> {
@@ -884,7 +933,7 @@ impl Session {
             nonce,
             version,
         };
-        if self.seen.contains(&key) {
+        if self.seen_order.contains(&key) {
             return Err(RpcError::of(ErrorCode::Duplicate));
         }
         let mut extranonce = self.extranonce1.bytes.clone();
@@ -903,13 +952,10 @@ impl Session {
         if !target.is_met_by(&hash) {
             return Err(RpcError::of(ErrorCode::LowDifficulty));
         }
-        self.seen.insert(key);
-        self.seen_order.push_back(key);
-        if self.seen_order.len() > MAX_SEEN_SUBMITS {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.seen_order.len() >= MAX_SEEN_SUBMITS {
+            self.seen_order.pop_front();
         }
+        self.seen_order.push_back(key);
         let is_share = share_target.is_met_by(&hash);
         if is_share {
             self.hand_on_share(&job, &extranonce, version, ntime, nonce, worker, &header);
