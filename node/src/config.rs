@@ -63,8 +63,12 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", global = true)]
     pub stratum: Option<SocketAddr>,
 
+    /// API listen address (JSON-RPC 2.0, /metrics, /events) [default: 127.0.0.1:9332].
+    #[arg(long, value_name = "HOST:PORT", global = true)]
+    pub rpc: Option<SocketAddr>,
+
     /// TOML file with any of the keys above (chain, pool, data-dir, node-rpc, node-rpc-user,
-    /// node-rpc-password, node-rpc-cookie, payout-address, stratum).
+    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -91,6 +95,7 @@ pub struct FileConfig {
     pub node_rpc_cookie: Option<PathBuf>,
     pub payout_address: Option<String>,
     pub stratum: Option<SocketAddr>,
+    pub rpc: Option<SocketAddr>,
 }
 
 /// How the full node is reached.
@@ -110,6 +115,7 @@ pub struct Config {
     pub node_auth: NodeAuth,
     pub payout_address: String,
     pub stratum: SocketAddr,
+    pub rpc: SocketAddr,
 }
 
 /// A configuration problem, said in terms of the flag to fix.
@@ -211,6 +217,10 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         .stratum
         .or(file.stratum)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3333)));
+    let rpc = args
+        .rpc
+        .or(file.rpc)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9332)));
     Ok(Config {
         chain,
         preset,
@@ -219,6 +229,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         node_auth,
         payout_address,
         stratum,
+        rpc,
     })
 }
 

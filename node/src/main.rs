@@ -1,5 +1,6 @@
 //! `otedama-node`: the Otedama peer daemon that runs next to your own full node.
 
+mod api;
 mod config;
 mod run;
 

@@ -29,6 +29,8 @@ fn rltc(program: [u8; 20]) -> String {
 struct Node {
     child: Option<Child>,
     log: PathBuf,
+    /// Port of the node's API.
+    api: u16,
 }
 
 impl Node {
@@ -247,7 +249,7 @@ fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf)
     let dir = std::env::temp_dir().join(format!("otedama-e2e-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (stratum_port, _) = litecoind::free_ports();
+    let (stratum_port, api_port) = litecoind::free_ports();
     let log = dir.join("node.log");
     let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
         .args(["--chain", "litecoin-regtest", "--pool", "main"])
@@ -261,6 +263,7 @@ fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf)
             node_addr,
         ])
         .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
+        .args(["--rpc", &format!("127.0.0.1:{api_port}")])
         .env(
             "RUST_LOG",
             std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
@@ -273,6 +276,7 @@ fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf)
         Node {
             child: Some(child),
             log,
+            api: api_port,
         },
         stratum_port,
         dir,
@@ -474,6 +478,179 @@ fn rigs_mine_blocks_that_litecoind_accepts_and_coinbases_pay_the_sharechain_spli
     assert!(
         paid_both,
         "no block paid both the node's address and the rig's own address"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn api_cli_metrics_and_events_report_the_running_node() {
+    use otedama_rpc::client::Client;
+    use std::io::Read;
+    if !litecoind::available("e2e_mining api") {
+        return;
+    }
+    let a = Litecoind::start("e2e-api-a", &[]);
+    let _b = a.start_peer("e2e-api-b");
+    a.generate(1);
+    let node_addr = rltc([0x44; 20]);
+    let (mut node, port, dir) = start_node(&a, "api", &node_addr);
+    let api = Client::new(&format!("http://127.0.0.1:{}", node.api)).unwrap();
+    // The API answers as soon as the node is up.
+    let start = Instant::now();
+    while api.call("getstatus", json!({})).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "API never came up\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Live events: subscribe before mining.
+    let mut events = TcpStream::connect(("127.0.0.1", node.api)).unwrap();
+    events
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    events
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+
+    let mut rig = Rig::connect(port);
+    rig.start("rig-api", false);
+    let mut counter = 0u64;
+    let before = block_count(&a);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while block_count(&a) < before + 2 && Instant::now() < deadline {
+        rig.mine_one(&mut counter);
+    }
+    assert!(block_count(&a) >= before + 2, "{}", node.log());
+
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("event: block") {
+        let n = events.read(&mut buf).expect("events stream");
+        assert!(n > 0, "event stream closed");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("text/event-stream") && text.contains("event: share"),
+        "{text}"
+    );
+
+    let status = api.call("getstatus", json!({})).unwrap();
+    assert_eq!(status["chain"], "litecoin-regtest");
+    assert_eq!(status["pool"], "main");
+    assert!(
+        status["best_share"]["height"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    assert_eq!(status["parent_chain"]["full_node"], "ready");
+    assert_eq!(status["payout_address"], node_addr.as_str());
+    let shares = api.call("getshares", json!({"limit": 3})).unwrap();
+    let shares = shares["shares"].as_array().unwrap();
+    assert!(!shares.is_empty() && shares.len() <= 3);
+    assert!(shares
+        .windows(2)
+        .all(|w| w[0]["height"].as_u64() > w[1]["height"].as_u64()));
+    let one = api
+        .call("getshare", json!({"id": shares[0]["id"]}))
+        .unwrap();
+    assert_eq!(one["on_best_chain"], json!(true));
+    assert!(api.call("getshare", json!({"id": "zz"})).is_err());
+    let payouts = api.call("getpayouts", json!({})).unwrap();
+    let outs = payouts["outputs"].as_array().unwrap();
+    let sum: u64 = outs.iter().map(|o| o["amount"].as_u64().unwrap()).sum();
+    assert_eq!(sum, payouts["reward"].as_u64().unwrap());
+    assert!(
+        outs.iter().any(|o| o["address"] == node_addr.as_str()),
+        "{payouts}"
+    );
+    let miners = api.call("getminers", json!({})).unwrap();
+    let m = miners["miners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["worker"] == "rig-api")
+        .cloned()
+        .unwrap();
+    assert!(m["accepted"].as_u64().unwrap() >= 2, "{m}");
+    let blocks = api.call("getblocks", json!({})).unwrap();
+    let blocks = blocks["blocks"].as_array().unwrap();
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b["status"] == "confirmed" && b["our_payout"].as_u64().unwrap() > 0),
+        "{blocks:?}"
+    );
+    let (code, metrics) = api.request("GET", "/metrics", b"").unwrap();
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("otedama_blocks_total{outcome=\"accepted\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("otedama_blocks_total{outcome=\"accepted\"} 0\n"),
+        "{metrics}"
+    );
+    assert!(api.call("nosuchmethod", json!({})).is_err());
+
+    // otedama-cli, when built alongside (cargo test --workspace builds every binary).
+    let cli = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("otedama-cli");
+    if cli.exists() {
+        let url = format!("http://127.0.0.1:{}", node.api);
+        for cmd in ["status", "shares", "payouts", "miners", "blocks", "peers"] {
+            let out = Command::new(&cli)
+                .args(["--rpc", &url, cmd])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "otedama-cli {cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.stdout.is_empty());
+        }
+        let out = Command::new(&cli)
+            .args(["--rpc", &url, "--json", "blocks"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["blocks"].as_array().unwrap().len() >= 2);
+    }
+
+    // Stopping needs the cookie.
+    let err = api.call("stop", json!({})).unwrap_err().to_string();
+    assert!(err.contains("cookie"), "{err}");
+    let cookie = otedama_rpc::cookie::read(&dir.join("data").join(".cookie")).unwrap();
+    let authed = Client::new(&format!("http://127.0.0.1:{}", node.api))
+        .unwrap()
+        .with_cookie(&cookie);
+    assert_eq!(authed.call("stop", json!({})).unwrap(), json!("stopping"));
+    let start = Instant::now();
+    let child = node.child.as_mut().unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "node did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    node.child = None;
+    assert!(status.success());
+    assert!(
+        !dir.join("data").join(".cookie").exists(),
+        "cookie left behind"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,393 @@
+//! What the node answers on its API: the methods of docs/api.md, built from the sharechain
+//! task (through queries, so the store keeps one owner), the job board, the Stratum statistics
+//! and the full node.
+
+use otedama_consensus::chain::address::is_standard_payout_script;
+use otedama_consensus::chain::Chain;
+use otedama_consensus::{PayoutScript, ShareHash, ShareInfo};
+use otedama_mining::board::JobBoard;
+use otedama_mining::job::JobSource;
+use otedama_mining::node_rpc::NodeRpc;
+use otedama_mining::stratum::{script_address, StratumStats};
+use otedama_rpc::server::{ApiError, NodeApi};
+use otedama_sharechain::FoundBlock;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Most shares one `getshares` returns.
+pub const MAX_SHARES_PER_CALL: u64 = 1000;
+
+/// Questions for the sharechain task.
+pub enum ChainQuery {
+    /// Best tip and the pool's recent work rate.
+    Summary(oneshot::Sender<ChainSummary>),
+    /// Best-chain shares below `before` (or from the tip), newest first, at most `limit`.
+    Shares {
+        limit: u64,
+        before: Option<u64>,
+        reply: oneshot::Sender<Vec<ShareInfo>>,
+    },
+    /// One share's index entry and whether it is a block-meeting share on the best chain.
+    Share {
+        id: ShareHash,
+        reply: oneshot::Sender<Option<(ShareInfo, bool)>>,
+    },
+    /// Found blocks with what they paid `script`.
+    Blocks {
+        script: PayoutScript,
+        reply: oneshot::Sender<Vec<(FoundBlock, u64)>>,
+    },
+    /// Weights of the best tip's window per script, and the total.
+    Window(oneshot::Sender<(Vec<(PayoutScript, u128)>, u128)>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ChainSummary {
+    pub best: Option<ShareInfo>,
+    pub shares: usize,
+    pub orphans: usize,
+    /// Hashes per second of the whole pool over the last shares (work / time).
+    pub pool_hashrate: f64,
+}
+
+/// Counters the sharechain task keeps for metrics.
+#[derive(Default)]
+pub struct ChainCounters {
+    pub shares_new_best: AtomicU64,
+    pub shares_side: AtomicU64,
+    pub shares_orphan: AtomicU64,
+    pub shares_duplicate: AtomicU64,
+    pub shares_invalid: AtomicU64,
+    pub blocks_found: AtomicU64,
+    pub blocks_refused: AtomicU64,
+}
+
+pub struct Api {
+    pub chain: Chain,
+    pub preset: otedama_consensus::pool::Preset,
+    pub consensus_id: String,
+    pub started: Instant,
+    pub payout: PayoutScript,
+    pub board: Arc<JobBoard>,
+    pub stratum: Arc<StratumStats>,
+    pub rpc: NodeRpc,
+    pub queries: mpsc::Sender<ChainQuery>,
+    pub counters: Arc<ChainCounters>,
+    pub stop: Arc<Notify>,
+}
+
+fn coins(units: u64) -> String {
+    format!("{}.{:08}", units / 100_000_000, units % 100_000_000)
+}
+
+fn address(chain: Chain, script: &PayoutScript) -> String {
+    script_address(chain.params(), script).unwrap_or_else(|| {
+        let hex: String = script
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("script:{hex}")
+    })
+}
+
+fn share_json(chain: Chain, s: &ShareInfo) -> Value {
+    json!({
+        "id": s.id.to_string(),
+        "height": s.height,
+        "prev": s.prev.to_string(),
+        "timestamp": s.timestamp,
+        "address": address(chain, &s.payout_script),
+        "difficulty": s.work.difficulty_f64(),
+        "work": s.work.0.to_string(),
+        "cumulative_work": s.cumulative_work.0.to_string(),
+        "uncles": s.uncles.len(),
+        "uncle_ids": s.uncles.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(),
+        "parent_height": s.parent_height,
+    })
+}
+
+impl Api {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> ChainQuery,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.queries
+            .send(make(tx))
+            .await
+            .map_err(|_| ApiError::Internal("sharechain task stopped".into()))?;
+        rx.await
+            .map_err(|_| ApiError::Internal("sharechain task stopped".into()))
+    }
+
+    async fn status(&self) -> Result<Value, ApiError> {
+        let summary = self.ask(ChainQuery::Summary).await?;
+        let template = self.board.template();
+        let best = summary.best.as_ref();
+        let job = self.board.job_for(&self.payout);
+        let share_difficulty = job
+            .as_ref()
+            .map(|j| j.share_job.side.target().difficulty_f64());
+        Ok(json!({
+            "chain": self.chain.name(),
+            "pool": self.preset.name(),
+            "consensus_id": self.consensus_id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": self.started.elapsed().as_secs(),
+            // Without the P2P layer this node is its own network: it is synced by definition.
+            "sync": {"state": "synced", "progress": 1.0, "peers_needed": false},
+            "best_share": {
+                "height": best.map(|b| b.height),
+                "id": best.map(|b| b.id.to_string()),
+            },
+            "shares_loaded": summary.shares,
+            "orphans": summary.orphans,
+            "parent_chain": {
+                "height": template.as_ref().map(|t| t.height.saturating_sub(1)),
+                "full_node": if template.is_some() { "ready" } else { "unavailable" },
+            },
+            "peers": {"in": 0, "out": 0},
+            "hashrate": {
+                "local": self.stratum.hashrate(),
+                "pool": summary.pool_hashrate,
+            },
+            "share_difficulty": share_difficulty,
+            "payout_address": address(self.chain, &self.payout),
+        }))
+    }
+
+    async fn payouts(&self) -> Result<Value, ApiError> {
+        let job = self.board.job_for(&self.payout).ok_or_else(|| {
+            ApiError::NotAvailable("no block template: is the full node reachable?".into())
+        })?;
+        let (weights, total_weight) = self.ask(ChainQuery::Window).await?;
+        let reward: u64 = job.share_job.payouts.iter().map(|(_, a)| *a).sum();
+        let outputs: Vec<Value> = job
+            .share_job
+            .payouts
+            .iter()
+            .map(|(script, amount)| {
+                let weight = weights.iter().find(|(s, _)| s == script).map_or(0, |(_, w)| *w);
+                json!({
+                    "address": address(self.chain, script),
+                    "script": script.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    "amount": amount,
+                    "amount_coins": coins(*amount),
+                    "percent": if reward == 0 { 0.0 } else { *amount as f64 * 100.0 / reward as f64 },
+                    "weight": weight.to_string(),
+                    "standard": is_standard_payout_script(script.as_script()),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "parent_height": job.parent_height,
+            "reward": reward,
+            "reward_coins": coins(reward),
+            "count": outputs.len(),
+            "window_weight": total_weight.to_string(),
+            "outputs": outputs,
+        }))
+    }
+
+    fn miners(&self) -> Value {
+        let miners: Vec<Value> = self
+            .stratum
+            .miners()
+            .iter()
+            .map(|m| {
+                json!({
+                    "worker": m.worker,
+                    "address": m.payout_address,
+                    "kind": "stratum",
+                    "connections": m.connections,
+                    "hashrate": m.hashrate,
+                    "accepted": m.accepted,
+                    "stale": m.stale,
+                    "rejected": m.rejected,
+                    "shares_found": m.shares_found,
+                    "last_share": m.last_submit,
+                })
+            })
+            .collect();
+        json!({"miners": miners})
+    }
+
+    async fn blocks(&self) -> Result<Value, ApiError> {
+        let blocks = self
+            .ask(|reply| ChainQuery::Blocks {
+                script: self.payout.clone(),
+                reply,
+            })
+            .await?;
+        let mut out = Vec::with_capacity(blocks.len());
+        for (b, ours) in blocks {
+            let status = match self.rpc.get_block_hash(b.parent_height as u64).await {
+                Ok(h) if h.to_string() == b.share.to_string() => "confirmed",
+                Ok(_) => "orphaned",
+                Err(_) => "unknown",
+            };
+            out.push(json!({
+                "height": b.parent_height,
+                "hash": b.share.to_string(),
+                "reward": b.reward,
+                "reward_coins": coins(b.reward),
+                "our_payout": ours,
+                "our_payout_coins": coins(ours),
+                "time": b.time,
+                "status": status,
+            }));
+        }
+        Ok(json!({"blocks": out}))
+    }
+}
+
+impl NodeApi for Api {
+    async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
+        match method {
+            "getstatus" => self.status().await,
+            "getpeers" => Ok(json!({"peers": [], "note": "this node runs without P2P peers"})),
+            "getshares" => {
+                let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(20);
+                if limit == 0 || limit > MAX_SHARES_PER_CALL {
+                    return Err(ApiError::InvalidParams(format!(
+                        "limit must be 1..={MAX_SHARES_PER_CALL}"
+                    )));
+                }
+                let before = params.get("before").and_then(Value::as_u64);
+                let shares = self
+                    .ask(|reply| ChainQuery::Shares {
+                        limit,
+                        before,
+                        reply,
+                    })
+                    .await?;
+                Ok(
+                    json!({"shares": shares.iter().map(|s| share_json(self.chain, s)).collect::<Vec<_>>()}),
+                )
+            }
+            "getshare" => {
+                let id = params.get("id").and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::InvalidParams("id (hex share id) is required".into())
+                })?;
+                let id: ShareHash = id
+                    .parse()
+                    .map_err(|_| ApiError::InvalidParams("id must be 64 hex digits".into()))?;
+                match self.ask(|reply| ChainQuery::Share { id, reply }).await? {
+                    Some((info, on_best)) => {
+                        let mut v = share_json(self.chain, &info);
+                        v["on_best_chain"] = json!(on_best);
+                        Ok(v)
+                    }
+                    None => Err(ApiError::InvalidParams(format!("no share {id}"))),
+                }
+            }
+            "getpayouts" => self.payouts().await,
+            "getminers" => Ok(self.miners()),
+            "getblocks" => self.blocks().await,
+            "stop" => {
+                self.stop.notify_one();
+                Ok(json!("stopping"))
+            }
+            other => Err(ApiError::MethodNotFound(other.to_string())),
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        let summary = self.ask(ChainQuery::Summary).await.unwrap_or_default();
+        let s = self.stratum.counters();
+        let c = &self.counters;
+        let mut m = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+            m.push_str(&format!("# HELP otedama_{name} {help}\n# TYPE otedama_{name} {kind}\notedama_{name} {value}\n"));
+        };
+        gauge("up", "1 while the node runs.", "gauge", "1".into());
+        gauge(
+            "uptime_seconds",
+            "Seconds since start.",
+            "gauge",
+            self.started.elapsed().as_secs().to_string(),
+        );
+        gauge(
+            "best_share_height",
+            "Height of the best share.",
+            "gauge",
+            summary.best.as_ref().map_or(0, |b| b.height).to_string(),
+        );
+        gauge(
+            "pool_hashrate",
+            "Pool hashrate estimate (H/s).",
+            "gauge",
+            summary.pool_hashrate.to_string(),
+        );
+        gauge(
+            "local_hashrate",
+            "Hashrate of this node's miners (H/s).",
+            "gauge",
+            self.stratum.hashrate().to_string(),
+        );
+        gauge("peers", "Connected peers.", "gauge", "0".into());
+        gauge(
+            "sync_progress",
+            "Sharechain sync progress (0-1).",
+            "gauge",
+            "1".into(),
+        );
+        gauge(
+            "full_node_ready",
+            "1 while a block template is available.",
+            "gauge",
+            (self.board.template().is_some() as u8).to_string(),
+        );
+        gauge(
+            "stratum_connections",
+            "Open Stratum connections.",
+            "gauge",
+            s.connections_open.to_string(),
+        );
+        let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
+            m.push_str(&format!(
+                "# HELP otedama_{name} {help}\n# TYPE otedama_{name} counter\n"
+            ));
+            for (label, v) in labels {
+                m.push_str(&format!("otedama_{name}{{outcome=\"{label}\"}} {v}\n"));
+            }
+        };
+        counter(
+            "stratum_submits_total",
+            "Stratum submits by outcome.",
+            &[
+                ("accepted", s.submits_accepted),
+                ("stale", s.submits_stale),
+                ("duplicate", s.submits_duplicate),
+                ("low_difficulty", s.submits_low_difficulty),
+                ("rejected", s.submits_rejected),
+            ],
+        );
+        counter(
+            "shares_total",
+            "Shares inserted into the sharechain by outcome.",
+            &[
+                ("new_best", c.shares_new_best.load(Ordering::Relaxed)),
+                ("side_chain", c.shares_side.load(Ordering::Relaxed)),
+                ("orphan", c.shares_orphan.load(Ordering::Relaxed)),
+                ("duplicate", c.shares_duplicate.load(Ordering::Relaxed)),
+                ("invalid", c.shares_invalid.load(Ordering::Relaxed)),
+            ],
+        );
+        counter(
+            "blocks_total",
+            "Blocks submitted to the full node by outcome.",
+            &[
+                ("accepted", c.blocks_found.load(Ordering::Relaxed)),
+                ("refused", c.blocks_refused.load(Ordering::Relaxed)),
+            ],
+        );
+        let stale = s.submits_stale as f64 / (s.submits_accepted + s.submits_stale).max(1) as f64;
+        m.push_str(&format!("# HELP otedama_stale_rate Stale fraction of Stratum submits.\n# TYPE otedama_stale_rate gauge\notedama_stale_rate {stale}\n"));
+        m
+    }
+}
