@@ -79,6 +79,15 @@ pub struct Api {
     pub stop: Arc<Notify>,
 }
 
+/// Rates are estimates from floats; never show `-0`.
+fn non_negative(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
 fn coins(units: u64) -> String {
     format!("{}.{:08}", units / 100_000_000, units % 100_000_000)
 }
@@ -152,7 +161,7 @@ impl Api {
             },
             "peers": {"in": 0, "out": 0},
             "hashrate": {
-                "local": self.stratum.hashrate(),
+                "local": non_negative(self.stratum.hashrate()),
                 "pool": summary.pool_hashrate,
             },
             "share_difficulty": share_difficulty,

@@ -102,7 +102,9 @@ fn run(args: &Args) -> Result<String, String> {
             );
             t.push_str(&format!(
                 "total {} over {} outputs (next block at parent height {})\n",
-                result["reward_coins"], result["count"], result["parent_height"]
+                cell(&result["reward_coins"]),
+                cell(&result["count"]),
+                cell(&result["parent_height"])
             ));
             t
         }
