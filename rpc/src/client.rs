@@ -13,12 +13,18 @@ const MAX_REPLY: u64 = 64 * 1024 * 1024;
 pub enum ClientError {
     #[error("invalid --rpc URL {0:?}: expected http://HOST:PORT")]
     BadUrl(String),
-    #[error("cannot reach otedama-node at {url}: {reason} (is it running, with --rpc at that address?)")]
+    #[error(
+        "cannot reach otedama-node at {url}: {reason} (is it running, with --rpc at that address?)"
+    )]
     Unreachable { url: String, reason: String },
     #[error("bad reply from {url}: {reason}")]
     BadReply { url: String, reason: String },
     #[error("{method} failed: {message} (code {code})")]
-    Rpc { method: String, code: i64, message: String },
+    Rpc {
+        method: String,
+        code: i64,
+        message: String,
+    },
 }
 
 pub struct Client {
@@ -59,15 +65,22 @@ impl Client {
     }
 
     /// One raw HTTP exchange; returns (status, body).
-    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), ClientError> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), ClientError> {
         let addr = self
             .host_port
             .to_socket_addrs()
             .map_err(|e| self.unreachable(e))?
             .next()
             .ok_or_else(|| self.unreachable("no address"))?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| self.unreachable(e))?;
-        s.set_read_timeout(Some(self.timeout)).map_err(|e| self.unreachable(e))?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| self.unreachable(e))?;
+        s.set_read_timeout(Some(self.timeout))
+            .map_err(|e| self.unreachable(e))?;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.host_port,
@@ -77,7 +90,8 @@ impl Client {
             head.push_str(&format!("Authorization: {a}\r\n"));
         }
         head.push_str("\r\n");
-        s.write_all(head.as_bytes()).map_err(|e| self.unreachable(e))?;
+        s.write_all(head.as_bytes())
+            .map_err(|e| self.unreachable(e))?;
         s.write_all(body).map_err(|e| self.unreachable(e))?;
         let mut reply = Vec::new();
         s.take(MAX_REPLY)
@@ -99,7 +113,8 @@ impl Client {
 
     /// Calls a method and returns its result.
     pub fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
         let (status, reply) = self.request("POST", "/", body.as_bytes())?;
         let v: Value = serde_json::from_slice(&reply).map_err(|e| ClientError::BadReply {
             url: self.url.clone(),

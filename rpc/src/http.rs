@@ -37,20 +37,29 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 pub fn parse_head(head: &[u8]) -> Result<(Request, usize), HttpError> {
     let text = std::str::from_utf8(head).map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
     let mut lines = text.split("\r\n");
-    let first = lines.next().ok_or(HttpError::Malformed("no request line"))?;
+    let first = lines
+        .next()
+        .ok_or(HttpError::Malformed("no request line"))?;
     let mut parts = first.split(' ');
-    let method = parts.next().filter(|m| !m.is_empty()).ok_or(HttpError::Malformed("no method"))?;
+    let method = parts
+        .next()
+        .filter(|m| !m.is_empty())
+        .ok_or(HttpError::Malformed("no method"))?;
     let path = parts.next().ok_or(HttpError::Malformed("no path"))?;
     let mut headers = HashMap::new();
     for line in lines {
         if line.is_empty() {
             continue;
         }
-        let (k, v) = line.split_once(':').ok_or(HttpError::Malformed("bad header"))?;
+        let (k, v) = line
+            .split_once(':')
+            .ok_or(HttpError::Malformed("bad header"))?;
         headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
     }
     let len = match headers.get("content-length") {
-        Some(v) => v.parse::<usize>().map_err(|_| HttpError::Malformed("bad content-length"))?,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| HttpError::Malformed("bad content-length"))?,
         None => 0,
     };
     if len > MAX_BODY_BYTES {
@@ -83,12 +92,24 @@ pub fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -99,7 +120,8 @@ mod tests {
 
     #[test]
     fn parses_a_post() {
-        let raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nAuthorization: Basic abc\r\n\r\n";
+        let raw =
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nAuthorization: Basic abc\r\n\r\n";
         let end = head_end(raw).unwrap();
         let (req, len) = parse_head(&raw[..end]).unwrap();
         assert_eq!(req.method, "POST");

@@ -100,7 +100,9 @@ impl<A: NodeApi> ApiServer<A> {
         let listener = TcpListener::bind(config.listen).await?;
         let expected_auth = format!(
             "Basic {}",
-            http::base64(format!("{}:{}", crate::cookie::COOKIE_USER, config.cookie_secret).as_bytes())
+            http::base64(
+                format!("{}:{}", crate::cookie::COOKIE_USER, config.cookie_secret).as_bytes()
+            )
         );
         Ok(ApiServer {
             listener,
@@ -137,7 +139,12 @@ impl<A: NodeApi> ApiServer<A> {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 let mut s = stream;
                 let _ = s
-                    .write_all(&http::response(503, "Busy", "text/plain", b"too many API connections\n"))
+                    .write_all(&http::response(
+                        503,
+                        "Busy",
+                        "text/plain",
+                        b"too many API connections\n",
+                    ))
                     .await;
                 continue;
             };
@@ -162,7 +169,10 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(HttpError::HeadTooLarge);
         }
-        let n = stream.read(&mut chunk).await.map_err(|_| HttpError::Closed)?;
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|_| HttpError::Closed)?;
         if n == 0 {
             return Err(HttpError::Closed);
         }
@@ -171,7 +181,10 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
     let (mut req, len) = http::parse_head(&buf[..end])?;
     let mut body = buf[end..].to_vec();
     while body.len() < len {
-        let n = stream.read(&mut chunk).await.map_err(|_| HttpError::Closed)?;
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|_| HttpError::Closed)?;
         if n == 0 {
             return Err(HttpError::Closed);
         }
@@ -182,13 +195,22 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
     Ok(req)
 }
 
-async fn handle<A: NodeApi>(shared: Arc<Shared<A>>, mut stream: TcpStream, stop: watch::Receiver<bool>) {
+async fn handle<A: NodeApi>(
+    shared: Arc<Shared<A>>,
+    mut stream: TcpStream,
+    stop: watch::Receiver<bool>,
+) {
     let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
         Ok(Ok(r)) => r,
         Ok(Err(HttpError::Closed)) | Err(_) => return,
         Ok(Err(e)) => {
             let _ = stream
-                .write_all(&http::response(400, "Bad Request", "text/plain", format!("{e}\n").as_bytes()))
+                .write_all(&http::response(
+                    400,
+                    "Bad Request",
+                    "text/plain",
+                    format!("{e}\n").as_bytes(),
+                ))
                 .await;
             return;
         }
@@ -210,7 +232,12 @@ async fn handle<A: NodeApi>(shared: Arc<Shared<A>>, mut stream: TcpStream, stop:
             stream_events(&shared, stream, stop).await;
             return;
         }
-        _ => http::response(404, "Not Found", "text/plain", b"POST / (JSON-RPC 2.0), GET /metrics, GET /events\n"),
+        _ => http::response(
+            404,
+            "Not Found",
+            "text/plain",
+            b"POST / (JSON-RPC 2.0), GET /metrics, GET /events\n",
+        ),
     };
     let _ = stream.write_all(&out).await;
 }
@@ -240,7 +267,14 @@ const MAX_BATCH: usize = 32;
 async fn rpc_body<A: NodeApi>(shared: &Shared<A>, body: &[u8], authorized: bool) -> String {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return error_reply(Value::Null, codes::PARSE_ERROR, &format!("parse error: {e}")).to_string(),
+        Err(e) => {
+            return error_reply(
+                Value::Null,
+                codes::PARSE_ERROR,
+                &format!("parse error: {e}"),
+            )
+            .to_string()
+        }
     };
     match value {
         Value::Array(calls) if calls.len() <= MAX_BATCH && !calls.is_empty() => {
@@ -250,12 +284,21 @@ async fn rpc_body<A: NodeApi>(shared: &Shared<A>, body: &[u8], authorized: bool)
             }
             Value::Array(out).to_string()
         }
-        Value::Array(_) => error_reply(Value::Null, codes::INVALID_REQUEST, "batch must hold 1..=32 calls").to_string(),
+        Value::Array(_) => error_reply(
+            Value::Null,
+            codes::INVALID_REQUEST,
+            "batch must hold 1..=32 calls",
+        )
+        .to_string(),
         call => one_call(shared, &call, authorized).await.to_string(),
     }
 }
 
-async fn stream_events<A>(shared: &Shared<A>, mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
+async fn stream_events<A>(
+    shared: &Shared<A>,
+    mut stream: TcpStream,
+    mut stop: watch::Receiver<bool>,
+) {
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n: otedama events\n\n";
     if stream.write_all(head).await.is_err() {
         return;
@@ -273,10 +316,16 @@ async fn stream_events<A>(shared: &Shared<A>, mut stream: TcpStream, mut stop: w
         };
         let text = match msg {
             Ok(ev) => {
-                let kind = ev.get("type").and_then(Value::as_str).unwrap_or("event").to_string();
+                let kind = ev
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("event")
+                    .to_string();
                 format!("event: {kind}\ndata: {ev}\n\n")
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => format!(": {n} events dropped (slow reader)\n\n"),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                format!(": {n} events dropped (slow reader)\n\n")
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if stream.write_all(text.as_bytes()).await.is_err() {

@@ -25,7 +25,10 @@ fn help_lists_every_command() {
     for word in [
         "--rpc", "--json", "status", "peers", "shares", "share", "payouts", "miners", "blocks",
     ] {
-        assert!(help.contains(word), "--help does not mention {word}:\n{help}");
+        assert!(
+            help.contains(word),
+            "--help does not mention {word}:\n{help}"
+        );
     }
 }
 
@@ -46,7 +49,10 @@ fn every_command_fails_with_one_line_when_the_node_is_not_running() {
         full.extend_from_slice(args);
         let out = cli(&full);
         assert_eq!(out.status.code(), Some(1), "otedama-cli {args:?}");
-        assert!(out.stdout.is_empty(), "otedama-cli {args:?} printed to stdout");
+        assert!(
+            out.stdout.is_empty(),
+            "otedama-cli {args:?} printed to stdout"
+        );
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(
             err.starts_with(&format!("error: cannot reach otedama-node at {url}")),

@@ -86,19 +86,41 @@ fn run(args: &Args) -> Result<String, String> {
     };
     let result = client.call(method, params).map_err(|e| e.to_string())?;
     if args.json {
-        return Ok(format!("{}\n", serde_json::to_string_pretty(&result).unwrap_or_default()));
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        ));
     }
     Ok(match &args.command {
         Cmd::Status | Cmd::Share { .. } => key_values(&result),
-        Cmd::Peers => table(&result["peers"], &[("PEER", "id"), ("ADDRESS", "address"), ("DIRECTION", "direction")]),
+        Cmd::Peers => table(
+            &result["peers"],
+            &[
+                ("PEER", "id"),
+                ("ADDRESS", "address"),
+                ("DIRECTION", "direction"),
+            ],
+        ),
         Cmd::Shares { .. } => table(
             &result["shares"],
-            &[("HEIGHT", "height"), ("ID", "id"), ("MINER", "address"), ("DIFFICULTY", "difficulty"), ("UNCLES", "uncles"), ("TIME", "timestamp")],
+            &[
+                ("HEIGHT", "height"),
+                ("ID", "id"),
+                ("MINER", "address"),
+                ("DIFFICULTY", "difficulty"),
+                ("UNCLES", "uncles"),
+                ("TIME", "timestamp"),
+            ],
         ),
         Cmd::Payouts => {
             let mut t = table(
                 &result["outputs"],
-                &[("ADDRESS", "address"), ("AMOUNT", "amount_coins"), ("PERCENT", "percent"), ("WEIGHT", "weight")],
+                &[
+                    ("ADDRESS", "address"),
+                    ("AMOUNT", "amount_coins"),
+                    ("PERCENT", "percent"),
+                    ("WEIGHT", "weight"),
+                ],
             );
             t.push_str(&format!(
                 "total {} over {} outputs (next block at parent height {})\n",
@@ -110,11 +132,25 @@ fn run(args: &Args) -> Result<String, String> {
         }
         Cmd::Miners => table(
             &result["miners"],
-            &[("WORKER", "worker"), ("ADDRESS", "address"), ("HASHRATE", "hashrate"), ("ACCEPTED", "accepted"), ("STALE", "stale"), ("REJECTED", "rejected"), ("LAST SHARE", "last_share")],
+            &[
+                ("WORKER", "worker"),
+                ("ADDRESS", "address"),
+                ("HASHRATE", "hashrate"),
+                ("ACCEPTED", "accepted"),
+                ("STALE", "stale"),
+                ("REJECTED", "rejected"),
+                ("LAST SHARE", "last_share"),
+            ],
         ),
         Cmd::Blocks => table(
             &result["blocks"],
-            &[("HEIGHT", "height"), ("HASH", "hash"), ("REWARD", "reward_coins"), ("OUR PAYOUT", "our_payout_coins"), ("STATUS", "status")],
+            &[
+                ("HEIGHT", "height"),
+                ("HASH", "hash"),
+                ("REWARD", "reward_coins"),
+                ("OUR PAYOUT", "our_payout_coins"),
+                ("STATUS", "status"),
+            ],
         ),
         Cmd::Stop => "stopping\n".to_string(),
     })
@@ -134,7 +170,11 @@ fn key_values(v: &Value) -> String {
         match v {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&key, v, out);
                 }
             }
@@ -162,7 +202,14 @@ fn table(rows: &Value, columns: &[(&str, &str)]) -> String {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, (h, _))| cells.iter().map(|r| r[i].len()).max().unwrap_or(0).max(h.len()))
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+                .max(h.len())
+        })
         .collect();
     let line = |vals: Vec<&str>| -> String {
         let mut s = vals
