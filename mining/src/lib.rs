@@ -4,10 +4,12 @@
 //! * [`job`]: what miners work on ([`job::Job`], [`job::JobSource`]).
 //! * [`board`]: the job board: templates + sharechain tip -> jobs per payout script.
 //! * [`stratum`]: the Stratum v1 server.
+//! * [`workers`]: embedded CPU workers (`--mine N`) and their SHA256d / scrypt kernels.
 
 pub mod board;
 pub mod job;
 pub mod node_rpc;
 pub mod stratum;
+pub mod workers;
 
 pub use otedama_consensus as consensus;

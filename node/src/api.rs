@@ -73,6 +73,8 @@ pub struct Api {
     pub payout: PayoutScript,
     pub board: Arc<JobBoard>,
     pub stratum: Arc<StratumStats>,
+    /// Embedded CPU workers (`--mine N`).
+    pub workers: Arc<otedama_mining::workers::WorkerStats>,
     pub rpc: NodeRpc,
     pub queries: mpsc::Sender<ChainQuery>,
     pub counters: Arc<ChainCounters>,
@@ -161,7 +163,9 @@ impl Api {
             },
             "peers": {"in": 0, "out": 0},
             "hashrate": {
-                "local": non_negative(self.stratum.hashrate()),
+                "local": non_negative(self.stratum.hashrate()) + non_negative(self.workers.rate()),
+                "stratum": non_negative(self.stratum.hashrate()),
+                "embedded": non_negative(self.workers.rate()),
                 "pool": summary.pool_hashrate,
             },
             "share_difficulty": share_difficulty,
@@ -222,6 +226,23 @@ impl Api {
                 })
             })
             .collect();
+        let mut miners = miners;
+        let payout = address(self.chain, &self.payout);
+        for (i, t) in self.workers.threads.iter().enumerate() {
+            use std::sync::atomic::Ordering::Relaxed;
+            miners.push(json!({
+                "worker": format!("cpu-{i}"),
+                "address": payout,
+                "kind": format!("embedded ({})", self.workers.kernel),
+                "connections": 0,
+                "hashrate": non_negative(t.rate()),
+                "accepted": t.shares.load(Relaxed),
+                "stale": t.stale.load(Relaxed),
+                "rejected": 0,
+                "shares_found": t.shares.load(Relaxed),
+                "last_share": Value::Null,
+            }));
+        }
         json!({"miners": miners})
     }
 

@@ -67,8 +67,12 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", global = true)]
     pub rpc: Option<SocketAddr>,
 
+    /// CPU worker threads mining inside the node for --payout-address (0: none) [default: 0].
+    #[arg(long, value_name = "N", global = true)]
+    pub mine: Option<usize>,
+
     /// TOML file with any of the keys above (chain, pool, data-dir, node-rpc, node-rpc-user,
-    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc).
+    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -80,6 +84,19 @@ pub struct Args {
 pub enum Command {
     /// Print the chain, pool preset and consensus id, then exit.
     ConsensusId,
+    /// Measure the CPU workers against baselines run alongside, print one line per measure
+    /// (`ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`), then exit.
+    Bench {
+        /// Algorithm [default: both].
+        #[arg(long, value_name = "ALGO", value_parser = ["sha256d", "scrypt"])]
+        algo: Option<String>,
+        /// Threads [default: every CPU].
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Seconds per measure.
+        #[arg(long, value_name = "S", default_value_t = 3.0)]
+        seconds: f64,
+    },
 }
 
 /// The same keys in a file.
@@ -96,6 +113,7 @@ pub struct FileConfig {
     pub payout_address: Option<String>,
     pub stratum: Option<SocketAddr>,
     pub rpc: Option<SocketAddr>,
+    pub mine: Option<usize>,
 }
 
 /// How the full node is reached.
@@ -116,6 +134,8 @@ pub struct Config {
     pub payout_address: String,
     pub stratum: SocketAddr,
     pub rpc: SocketAddr,
+    /// CPU worker threads (0: none).
+    pub mine: usize,
 }
 
 /// A configuration problem, said in terms of the flag to fix.
@@ -221,6 +241,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         .rpc
         .or(file.rpc)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9332)));
+    let mine = args.mine.or(file.mine).unwrap_or(0);
     Ok(Config {
         chain,
         preset,
@@ -230,6 +251,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         payout_address,
         stratum,
         rpc,
+        mine,
     })
 }
 
@@ -297,5 +319,26 @@ mod tests {
             "{err}"
         );
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn mine_is_off_by_default_and_read_from_flags_or_file() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        assert_eq!(resolve(base(), FileConfig::default()).unwrap().mine, 0);
+        let file: FileConfig = toml::from_str("mine = 3").unwrap();
+        assert_eq!(resolve(base(), file).unwrap().mine, 3);
+        let file: FileConfig = toml::from_str("mine = 3").unwrap();
+        let args = Args {
+            mine: Some(0),
+            ..base()
+        };
+        assert_eq!(resolve(args, file).unwrap().mine, 0);
+        let args = Args::try_parse_from(["otedama-node", "--mine", "2"]).unwrap();
+        assert_eq!(args.mine, Some(2));
     }
 }

@@ -21,6 +21,20 @@ fn main() -> ExitCode {
         },
         None => FileConfig::default(),
     };
+    if let Some(Command::Bench {
+        algo,
+        threads,
+        seconds,
+    }) = &args.command
+    {
+        return match otedama_mining::workers::bench::cli(algo.as_deref(), *threads, *seconds) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::ConsensusId) = args.command {
         return match config::chain_and_preset(&args, &file) {
             Ok((chain, preset)) => {

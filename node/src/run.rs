@@ -139,6 +139,17 @@ pub async fn run(
         source,
     })?;
     info!("stratum listening on {}", server.local_addr());
+    // Embedded CPU workers (`--mine N`, none for 0): jobs from the board, shares into the same
+    // channel as Stratum's.
+    let workers = otedama_mining::workers::Workers::spawn(
+        otedama_mining::workers::WorkerConfig::new(
+            config.mine,
+            payout.clone(),
+            config.chain.pow_algo(),
+        ),
+        board.clone(),
+        found_tx.clone(),
+    );
 
     // The API: queries go to the sharechain task, which stays the store's only owner.
     let (query_tx, query_rx) = mpsc::channel::<ChainQuery>(64);
@@ -158,6 +169,7 @@ pub async fn run(
         payout,
         board: board.clone(),
         stratum: stats.clone(),
+        workers: workers.stats(),
         rpc: rpc.clone(),
         queries: query_tx,
         counters: counters.clone(),
@@ -222,6 +234,7 @@ pub async fn run(
     }
     info!("shutting down");
     let _ = stop_tx.send(true);
+    let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     let _ = stratum_task.await;
     let _ = chain_task.await;
     let _ = api_task.await;

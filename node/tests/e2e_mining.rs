@@ -246,6 +246,16 @@ impl Rig {
 /// Starts `otedama-node` on litecoin-regtest against `a`, paying `node_addr`; returns the
 /// process, its Stratum port and its directory (data and log).
 fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf) {
+    start_node_with(a, tag, node_addr, &[])
+}
+
+/// [`start_node`] with `extra` flags (e.g. `--mine 1`).
+fn start_node_with(
+    a: &Litecoind,
+    tag: &str,
+    node_addr: &str,
+    extra: &[&str],
+) -> (Node, u16, PathBuf) {
     let dir = std::env::temp_dir().join(format!("otedama-e2e-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -264,6 +274,7 @@ fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf)
         ])
         .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
         .args(["--rpc", &format!("127.0.0.1:{api_port}")])
+        .args(extra)
         .env(
             "RUST_LOG",
             std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
@@ -285,6 +296,71 @@ fn start_node(a: &Litecoind, tag: &str, node_addr: &str) -> (Node, u16, PathBuf)
 
 fn block_count(a: &Litecoind) -> u64 {
     a.call("getblockcount", json!([])).as_u64().unwrap_or(0)
+}
+
+/// `--mine 1` and no rig at all: the node's embedded CPU worker takes the board's jobs, its
+/// shares go through the sharechain like a rig's, and litecoind accepts the blocks, whose
+/// coinbases pay the node's address.
+#[test]
+fn embedded_cpu_worker_mines_blocks_that_litecoind_accepts() {
+    if !litecoind::available("e2e_mining --mine") {
+        return;
+    }
+    let a = Litecoind::start("e2e-cpu-a", &[]);
+    let _b = a.start_peer("e2e-cpu-b");
+    a.generate(1);
+    let start_height = block_count(&a);
+    let node_addr = rltc([0x55; 20]);
+    let (mut node, _stratum, dir) = start_node_with(&a, "cpu", &node_addr, &["--mine", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while block_count(&a) < start_height + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let end_height = block_count(&a);
+    let log = node.log();
+    assert!(
+        end_height >= start_height + 3,
+        "blocks accepted: {}\n--- node log ---\n{log}",
+        end_height - start_height
+    );
+    assert!(log.contains("cpu workers started"), "{log}");
+    assert!(log.contains("cpu share found"), "{log}");
+    assert!(log.contains("BLOCK FOUND"), "{log}");
+    let node_script = PayoutScript::from(
+        otedama_consensus::chain::address::parse_address(
+            Chain::LitecoinRegtest.params(),
+            &node_addr,
+        )
+        .unwrap(),
+    );
+    for h in start_height + 1..=end_height {
+        let hash = a.call_str("getblockhash", json!([h]));
+        let block = a.call("getblock", json!([hash, 2]));
+        let paid: Vec<(Vec<u8>, f64)> = block["tx"][0]["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    hex::decode(o["scriptPubKey"]["hex"].as_str().unwrap()).unwrap(),
+                    o["value"].as_f64().unwrap(),
+                )
+            })
+            .filter(|(_, v)| *v > 0.0)
+            .collect();
+        // The node is the only miner: the whole reward goes to its address.
+        assert!(
+            !paid.is_empty() && paid.iter().all(|(s, _)| s == node_script.as_bytes()),
+            "block {h} does not pay the node's address: {paid:?}"
+        );
+    }
+    let status = node.interrupt_and_wait();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "node did not stop cleanly with a worker running: {status:?}\n{}",
+        node.log()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,0 +1,685 @@
+//! Embedded CPU workers: `otedama-node --mine N`.
+//!
+//! Each worker thread takes its jobs straight from the node's [`JobSource`] (the same one the
+//! Stratum server serves) and hands what it finds to the same found-share channel as a Stratum
+//! submission ([`FoundShare`]), so validation, accounting and block submission are the same.
+//!
+//! * **Extranonce.** The coinbase reserves `extranonce1 (4) + extranonce2 (8)` bytes. A worker
+//!   thread uses extranonce1 `ff ff TT TT` (`TT TT` its index; Stratum connections draw theirs
+//!   at random) and starts extranonce2 at a random 64-bit value, so no two threads, runs or
+//!   Stratum miners grind the same header.
+//! * **Rolling.** Per header a worker sweeps all 2^32 nonces, in chunks of ~10 ms; then it rolls
+//!   the version bits it is allowed ([`WorkerConfig::version_mask`]: BIP 320's `0x1fffe000` for
+//!   SHA256d, none for scrypt, whose nonces last days), then extranonce2, refreshing the header
+//!   time each time.
+//! * **Switching.** Between chunks a worker checks the job source's epoch; on any change it
+//!   drops its work and takes the new job at once. Before handing on a share it checks again:
+//!   if the work changed and the current job has another parent block or parent share, the
+//!   share is stale and is dropped, never submitted.
+//! * **Checking.** Kernels only nominate candidates; each is hashed again with the reference
+//!   implementation ([`PowAlgo::hash`]) and submitted only if that meets the share target.
+//! * **Pacing.** After a share a worker waits (at most [`AFTER_SHARE_WAIT`]) for the new work
+//!   its share causes, so that on test chains, where half of all hashes are shares, it does
+//!   not flood the sharechain with siblings.
+//!
+//! Hashrates per thread and in total are logged every [`WorkerConfig::log_interval`] and kept
+//! in [`WorkerStats`] for the node's status.
+
+pub mod bench;
+mod lanes;
+pub mod scrypt;
+pub mod sha256d;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+
+pub use scrypt::{ScryptHasher, ScryptKernel, ScryptWork};
+pub use sha256d::{Sha256dKernel, Sha256dWork};
+
+use crate::job::{FoundShare, Job, JobSource};
+use crate::stratum::difficulty::build_header;
+use otedama_consensus::pow::PowAlgo;
+use otedama_consensus::work::Target;
+use otedama_consensus::PayoutScript;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Longest a worker waits for new work after handing on a share.
+pub const AFTER_SHARE_WAIT: Duration = Duration::from_millis(500);
+
+/// How long one scan chunk should take: the bound on reacting to new work.
+const CHUNK_TARGET: Duration = Duration::from_millis(10);
+
+/// The BIP 320 general-purpose version bits.
+pub const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
+
+/// What the workers do.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Worker threads; 0 starts none.
+    pub threads: usize,
+    /// Who the shares pay.
+    pub payout: PayoutScript,
+    pub pow: PowAlgo,
+    /// Header version bits the workers may roll (0: none).
+    pub version_mask: u32,
+    /// How often hashrates are logged (and [`WorkerStats`]' rates refreshed).
+    pub log_interval: Duration,
+    /// Scheduling niceness of the worker threads (Linux), so that the node's own tasks
+    /// (Stratum replies, the sharechain) run first. 0 leaves it alone.
+    pub nice: i32,
+    /// Force a kernel (benchmarks, tests); `None`: the fastest this CPU runs.
+    pub sha256d_kernel: Option<Sha256dKernel>,
+    pub scrypt_kernel: Option<ScryptKernel>,
+}
+
+impl WorkerConfig {
+    pub fn new(threads: usize, payout: PayoutScript, pow: PowAlgo) -> WorkerConfig {
+        WorkerConfig {
+            threads,
+            payout,
+            pow,
+            version_mask: match pow {
+                PowAlgo::Sha256d => VERSION_ROLLING_MASK,
+                // 2^32 scrypt nonces last days: no need.
+                PowAlgo::Scrypt1024 => 0,
+            },
+            log_interval: Duration::from_secs(30),
+            nice: 10,
+            sha256d_kernel: None,
+            scrypt_kernel: None,
+        }
+    }
+
+    fn kernel_name(&self) -> &'static str {
+        match self.pow {
+            PowAlgo::Sha256d => self
+                .sha256d_kernel
+                .unwrap_or_else(Sha256dKernel::best)
+                .name(),
+            PowAlgo::Scrypt1024 => self.scrypt_kernel.unwrap_or_else(ScryptKernel::best).name(),
+        }
+    }
+}
+
+/// Counters of one worker thread.
+#[derive(Debug, Default)]
+pub struct ThreadStats {
+    /// Hashes computed.
+    pub hashes: AtomicU64,
+    /// Shares handed on.
+    pub shares: AtomicU64,
+    /// Shares found but dropped because the work changed under them.
+    pub stale: AtomicU64,
+    /// Candidates a fast kernel nominated that the reference hash did not confirm as meeting
+    /// the target (SHA256d: expected, its prefilter looks at 32 bits; scrypt: a kernel bug).
+    pub unconfirmed: AtomicU64,
+    /// Times a share waited because the found-share channel was full.
+    pub backpressure: AtomicU64,
+    /// Jobs started.
+    pub jobs: AtomicU64,
+    /// Id of the job being worked on (0: none).
+    pub current_job: AtomicU64,
+    /// Hashes per second over the last log interval (`f64` bits).
+    rate_bits: AtomicU64,
+}
+
+impl ThreadStats {
+    /// Hashes per second over the last log interval.
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
+    }
+}
+
+/// What the workers report, for logs and the node's status.
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub pow: PowAlgo,
+    /// The kernel in use (`sha-ni`, `avx512`, ...).
+    pub kernel: &'static str,
+    pub started: Instant,
+    pub threads: Vec<ThreadStats>,
+}
+
+impl WorkerStats {
+    fn new(pow: PowAlgo, kernel: &'static str, threads: usize) -> WorkerStats {
+        WorkerStats {
+            pow,
+            kernel,
+            started: Instant::now(),
+            threads: (0..threads).map(|_| ThreadStats::default()).collect(),
+        }
+    }
+
+    /// Total hashes per second over the last log interval.
+    pub fn rate(&self) -> f64 {
+        self.threads.iter().map(ThreadStats::rate).sum()
+    }
+
+    /// Total hashes per second since the start.
+    pub fn average_rate(&self) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        if secs <= 0.0 {
+            return 0.0;
+        }
+        self.total(|t| &t.hashes) as f64 / secs
+    }
+
+    /// Sum of one counter over the threads.
+    pub fn total(&self, f: impl Fn(&ThreadStats) -> &AtomicU64) -> u64 {
+        self.threads
+            .iter()
+            .map(|t| f(t).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A hashrate with its unit: MH/s for SHA256d, kH/s for scrypt.
+pub fn format_rate(pow: PowAlgo, hashes_per_sec: f64) -> String {
+    match pow {
+        PowAlgo::Sha256d => format!("{:.2} MH/s", hashes_per_sec / 1e6),
+        PowAlgo::Scrypt1024 => format!("{:.2} kH/s", hashes_per_sec / 1e3),
+    }
+}
+
+struct Shared {
+    config: WorkerConfig,
+    source: Arc<dyn JobSource>,
+    found: mpsc::Sender<FoundShare>,
+    stats: Arc<WorkerStats>,
+    stop: AtomicBool,
+}
+
+/// The monitor's stop flag and its wake-up.
+type Wake = (Mutex<bool>, std::sync::Condvar);
+
+/// Running workers; stopped (and joined) by [`Workers::stop`] or on drop.
+pub struct Workers {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    monitor: Option<(JoinHandle<()>, Arc<Wake>)>,
+}
+
+impl Workers {
+    /// Starts `config.threads` worker threads (none for 0) and, with any, a monitor thread
+    /// that logs hashrates.
+    pub fn spawn(
+        config: WorkerConfig,
+        source: Arc<dyn JobSource>,
+        found: mpsc::Sender<FoundShare>,
+    ) -> Workers {
+        let stats = Arc::new(WorkerStats::new(
+            config.pow,
+            config.kernel_name(),
+            config.threads,
+        ));
+        let n = config.threads;
+        let shared = Arc::new(Shared {
+            config,
+            source,
+            found,
+            stats,
+            stop: AtomicBool::new(false),
+        });
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = shared.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("otedama-cpu-{i}"))
+                .spawn(move || worker_main(i, &s))
+                .expect("spawn a worker thread");
+            threads.push(h);
+        }
+        let monitor = if n > 0 {
+            let s = shared.clone();
+            let wake = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+            let w = wake.clone();
+            let h = std::thread::Builder::new()
+                .name("otedama-cpu-log".into())
+                .spawn(move || monitor_main(&s, &w))
+                .expect("spawn the worker monitor");
+            tracing::info!(
+                threads = n,
+                algo = shared.config.pow.name(),
+                kernel = shared.stats.kernel,
+                "cpu workers started"
+            );
+            Some((h, wake))
+        } else {
+            None
+        };
+        Workers {
+            shared,
+            threads,
+            monitor,
+        }
+    }
+
+    /// Worker threads running.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Stops every thread and waits for them.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some((h, wake)) = self.monitor.take() {
+            *wake.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            wake.1.notify_all();
+            let _ = h.join();
+        }
+        for h in self.threads.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn monitor_main(shared: &Shared, wake: &Wake) {
+    let stats = &shared.stats;
+    let mut last: Vec<u64> = vec![0; stats.threads.len()];
+    let mut last_t = Instant::now();
+    loop {
+        {
+            let guard = wake.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = wake
+                .1
+                .wait_timeout_while(guard, shared.config.log_interval, |stopped| !*stopped)
+                .unwrap_or_else(|e| e.into_inner());
+            if *guard {
+                return;
+            }
+        }
+        let now = Instant::now();
+        let secs = now.duration_since(last_t).as_secs_f64().max(1e-9);
+        last_t = now;
+        let mut per = Vec::with_capacity(last.len());
+        for (t, l) in stats.threads.iter().zip(last.iter_mut()) {
+            let h = t.hashes.load(Ordering::Relaxed);
+            let r = (h - *l) as f64 / secs;
+            *l = h;
+            t.rate_bits.store(r.to_bits(), Ordering::Relaxed);
+            per.push(format_rate(shared.config.pow, r));
+        }
+        tracing::info!(
+            total = %format_rate(shared.config.pow, stats.rate()),
+            per_thread = %per.join(", "),
+            kernel = stats.kernel,
+            shares = stats.total(|t| &t.shares),
+            stale = stats.total(|t| &t.stale),
+            "cpu workers hashrate"
+        );
+    }
+}
+
+/// The extranonce1 of local worker `index`: `ff ff` then the index.
+pub fn local_extranonce1(index: usize) -> [u8; 4] {
+    let i = (index as u16).to_be_bytes();
+    [0xff, 0xff, i[0], i[1]]
+}
+
+fn random_u64(index: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(index);
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Spreads the low bits of `n` over the set bits of `mask`.
+fn deposit(mut n: u32, mask: u32) -> u32 {
+    let mut out = 0;
+    let mut m = mask;
+    while m != 0 && n != 0 {
+        let bit = m & m.wrapping_neg();
+        if n & 1 != 0 {
+            out |= bit;
+        }
+        n >>= 1;
+        m &= m - 1;
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: plain syscalls on this thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            tracing::debug!("cannot lower the worker thread's priority");
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
+
+/// The hashing engine of one thread.
+enum Engine {
+    Sha {
+        kernel: Sha256dKernel,
+        work: Option<Sha256dWork>,
+    },
+    Scrypt {
+        hasher: Box<ScryptHasher>,
+        work: Option<ScryptWork>,
+    },
+}
+
+impl Engine {
+    fn new(config: &WorkerConfig) -> Engine {
+        match config.pow {
+            PowAlgo::Sha256d => Engine::Sha {
+                kernel: config.sha256d_kernel.unwrap_or_else(Sha256dKernel::best),
+                work: None,
+            },
+            PowAlgo::Scrypt1024 => Engine::Scrypt {
+                hasher: Box::new(ScryptHasher::new(
+                    config.scrypt_kernel.unwrap_or_else(ScryptKernel::best),
+                )),
+                work: None,
+            },
+        }
+    }
+
+    fn step(&self) -> u32 {
+        match self {
+            Engine::Sha { kernel, .. } => kernel.step(),
+            Engine::Scrypt { hasher, .. } => hasher.batch() as u32,
+        }
+    }
+
+    fn set_header(&mut self, header: &[u8; 80]) {
+        match self {
+            Engine::Sha { work, .. } => *work = Some(Sha256dWork::new(header)),
+            Engine::Scrypt { work, .. } => *work = Some(ScryptWork::new(header)),
+        }
+    }
+
+    /// Scans the `count` nonce positions from `pos`; appends candidate nonces.
+    fn scan(&mut self, pos: u32, count: u32, target: &Target, out: &mut Vec<u32>) {
+        match self {
+            Engine::Sha { kernel, work } => {
+                if let Some(w) = work {
+                    let limit = sha256d::target_limit(&target.0.to_little_endian());
+                    kernel.scan(w, pos, count, limit, out);
+                }
+            }
+            Engine::Scrypt { hasher, work } => {
+                if let Some(w) = work {
+                    hasher.scan(w, pos, count, target, out);
+                }
+            }
+        }
+    }
+}
+
+enum Next {
+    /// Take the (possibly new) current job.
+    NewWork,
+    Stop,
+}
+
+fn worker_main(index: usize, shared: &Shared) {
+    lower_priority(shared.config.nice);
+    let mut w = Worker {
+        shared,
+        stats: &shared.stats.threads[index],
+        epoch: shared.source.subscribe(),
+        engine: Engine::new(&shared.config),
+        e1: local_extranonce1(index),
+        e2: random_u64(index),
+        name: format!("cpu-{index}"),
+        chunk: 0,
+    };
+    w.chunk = w.engine.step().max(64).next_power_of_two();
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        w.epoch.borrow_and_update();
+        let job = match shared.source.job_for(&shared.config.payout) {
+            Some(j) if j.share_job.coinbase.extranonce_len > 4 => j,
+            Some(j) => {
+                tracing::warn!(
+                    job = j.id,
+                    "job reserves {} extranonce bytes, cpu workers need at least 5",
+                    j.share_job.coinbase.extranonce_len
+                );
+                if let Next::Stop = w.wait_for_work(Duration::from_secs(1)) {
+                    return;
+                }
+                continue;
+            }
+            None => {
+                if let Next::Stop = w.wait_for_work(Duration::from_secs(1)) {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Next::Stop = w.mine(&job) {
+            return;
+        }
+    }
+}
+
+struct Worker<'a> {
+    shared: &'a Shared,
+    stats: &'a ThreadStats,
+    epoch: watch::Receiver<crate::job::WorkEpoch>,
+    engine: Engine,
+    e1: [u8; 4],
+    e2: u64,
+    name: String,
+    /// Nonces per chunk (adapted so that a chunk takes about [`CHUNK_TARGET`]).
+    chunk: u32,
+}
+
+impl Worker<'_> {
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the work changes, `timeout` passes or the workers stop.
+    fn wait_for_work(&mut self, timeout: Duration) -> Next {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stopped() {
+                return Next::Stop;
+            }
+            if self.epoch.has_changed().unwrap_or(false) || Instant::now() >= deadline {
+                return Next::NewWork;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether `job` may no longer be submitted: the work changed and the current job builds
+    /// on another parent block or parent share (or there is no work at all).
+    fn is_stale(&self, job: &Job) -> bool {
+        if !self.epoch.has_changed().unwrap_or(true) {
+            return false;
+        }
+        match self.shared.source.job_for(&self.shared.config.payout) {
+            Some(cur) => {
+                cur.share_job.prev_blockhash != job.share_job.prev_blockhash
+                    || cur.share_job.side.prev_share != job.share_job.side.prev_share
+            }
+            None => true,
+        }
+    }
+
+    /// Works on `job` until the work changes.
+    fn mine(&mut self, job: &Arc<Job>) -> Next {
+        let sj = &job.share_job;
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+        self.stats.current_job.store(job.id, Ordering::Relaxed);
+        let target = sj.side.target();
+        let job_version = sj.version.to_consensus() as u32;
+        let mask = self.shared.config.version_mask;
+        let rolls = 1u64 << mask.count_ones();
+        let e2_len = sj.coinbase.extranonce_len - 4;
+        let mut extranonce = Vec::with_capacity(4 + e2_len);
+        let mut candidates = Vec::new();
+        let mut roll = 0u64;
+        loop {
+            // Next header: version bits first, then extranonce2.
+            let vbits = deposit((roll % rolls) as u32, mask);
+            if roll % rolls == 0 {
+                self.e2 = self.e2.wrapping_add(1);
+            }
+            roll += 1;
+            // XOR, so the first header carries the template's version as it is.
+            let version = job_version ^ vbits;
+            extranonce.clear();
+            extranonce.extend_from_slice(&self.e1);
+            extranonce.extend_from_slice(&self.e2.to_be_bytes()[8 - e2_len.min(8)..]);
+            extranonce.resize(4 + e2_len, 0);
+            let ntime = unix_now().max(sj.min_time).min(u32::MAX as u64) as u32;
+            let header = build_header(sj, &extranonce, version, ntime, 0);
+            self.engine.set_header(&header);
+            let mut pos: u64 = 0;
+            while pos < 1 << 32 {
+                let count = (self.chunk as u64).min((1 << 32) - pos) as u32;
+                let t0 = Instant::now();
+                candidates.clear();
+                self.engine
+                    .scan(pos as u32, count, &target, &mut candidates);
+                self.adapt_chunk(t0.elapsed());
+                let step = self.engine.step() as u64;
+                let done = (count as u64).div_ceil(step) * step;
+                self.stats.hashes.fetch_add(done, Ordering::Relaxed);
+                pos += done;
+                for &nonce in &candidates {
+                    let mut h = header;
+                    h[76..].copy_from_slice(&nonce.to_le_bytes());
+                    if !target.is_met_by(&self.shared.config.pow.hash(&h)) {
+                        self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                        if self.shared.config.pow == PowAlgo::Scrypt1024 {
+                            tracing::error!(
+                                worker = %self.name,
+                                nonce,
+                                "scrypt kernel result differs from the reference: dropped"
+                            );
+                        }
+                        continue;
+                    }
+                    return self.hand_on(job, &extranonce, version, ntime, nonce, &h);
+                }
+                if self.stopped() {
+                    return Next::Stop;
+                }
+                if self.epoch.has_changed().unwrap_or(false) {
+                    return Next::NewWork;
+                }
+            }
+        }
+    }
+
+    fn adapt_chunk(&mut self, took: Duration) {
+        let step = self.engine.step().next_power_of_two();
+        if took < CHUNK_TARGET / 2 && self.chunk < 1 << 30 {
+            self.chunk *= 2;
+        } else if took > CHUNK_TARGET * 2 && self.chunk > step {
+            self.chunk /= 2;
+        }
+    }
+
+    /// Submits a confirmed share unless its job went stale; then waits for the new work.
+    fn hand_on(
+        &mut self,
+        job: &Job,
+        extranonce: &[u8],
+        version: u32,
+        ntime: u32,
+        nonce: u32,
+        header: &[u8; 80],
+    ) -> Next {
+        let share = match job.share_job.share(
+            extranonce,
+            bitcoin::block::Version::from_consensus(version as i32),
+            ntime,
+            nonce,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot build the found share");
+                return Next::NewWork;
+            }
+        };
+        debug_assert_eq!(&share.candidate.header_bytes(), header);
+        let id = share.id();
+        let mut found = FoundShare {
+            share,
+            job_id: job.id,
+            worker: self.name.clone(),
+        };
+        loop {
+            if self.is_stale(job) {
+                self.stats.stale.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(share = %id, worker = %self.name, "stale share dropped");
+                return Next::NewWork;
+            }
+            match self.shared.found.try_send(found) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(f)) => {
+                    self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+                    if self.stopped() {
+                        return Next::Stop;
+                    }
+                    found = f;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Next::Stop,
+            }
+        }
+        self.stats.shares.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(share = %id, worker = %self.name, job = job.id, "cpu share found");
+        self.wait_for_work(AFTER_SHARE_WAIT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deposit_spreads_bits_over_the_mask() {
+        assert_eq!(deposit(0, VERSION_ROLLING_MASK), 0);
+        assert_eq!(deposit(1, VERSION_ROLLING_MASK), 0x2000);
+        assert_eq!(deposit(0xffff, VERSION_ROLLING_MASK), VERSION_ROLLING_MASK);
+        assert_eq!(deposit(0b101, 0b1_0110), 0b1_0010);
+    }
+}
