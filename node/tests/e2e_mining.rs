@@ -403,7 +403,8 @@ fn full_node_restart_mid_run_recovers_and_rigs_get_fresh_work() {
         end >= mid + 2,
         "no blocks after the full node restarted\n{log}"
     );
-    assert!(log.contains("full node is back"), "{log}");
+    // Whether the source saw the node down depends on timing (a restart between two polls
+    // is invisible to it); what matters is asserted above: blocks are accepted again.
     let status = node.interrupt_and_wait();
     assert!(status.is_some_and(|s| s.success()), "{}", node.log());
     let _ = std::fs::remove_dir_all(&dir);
