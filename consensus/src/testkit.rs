@@ -92,3 +92,32 @@ pub fn make_share<V: ChainView + ?Sized>(
         job.side.timestamp as u32,
     )
 }
+
+/// A Stratum-ready first-share job on a template that looks live: the real clock for `curtime`
+/// (so ntime checks pass), a previous block hash derived from `height`, three transactions (a
+/// two-step merkle branch) and 12 bytes of extranonce (4 + 8, the Stratum server's layout).
+pub fn live_job(pool: &PoolParams, payout: &PayoutScript, height: u32, now: u64) -> ShareJob {
+    let mut t = template(height, 5_000_000_000);
+    t.curtime = now;
+    t.mintime = now.saturating_sub(600);
+    t.prev_blockhash = bitcoin::BlockHash::from_byte_array(
+        bitcoin::hashes::sha256d::Hash::hash(&height.to_le_bytes()).to_byte_array(),
+    );
+    t.txids = (1u8..=3)
+        .map(|i| bitcoin::Txid::from_byte_array([i; 32]))
+        .collect();
+    let input = ShareJobInput {
+        parent: None,
+        uncles: vec![],
+        payout_script: payout.clone(),
+        now,
+        software_version: 1,
+        template: &t,
+        extranonce_len: 12,
+        tag: b"/otedama-test/",
+    };
+    match build_share_job(pool, &crate::MemoryChain::new(), &input) {
+        Ok(job) => job,
+        Err(e) => panic!("a first share always builds: {e}"),
+    }
+}

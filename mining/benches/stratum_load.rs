@@ -36,9 +36,8 @@
 //! the worst latency of every 100 ms. Each process needs one file descriptor per connection: the
 //! bench scales down, and says so, when `ulimit -n` is too low (run `ulimit -n 65536` first).
 
-use otedama_consensus::builder::{build_share_job, ShareJobInput};
 use otedama_consensus::testkit;
-use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset, Target, Work};
+use otedama_consensus::{Chain, PayoutScript, PoolParams, Preset, Target, Work};
 use otedama_mining::job::{FoundShare, Job, JobSource, WorkEpoch};
 use otedama_mining::stratum::{StratumConfig, StratumServer, StratumStats};
 use serde_json::Value;
@@ -161,32 +160,7 @@ impl OneJob {
     fn new(payout: PayoutScript) -> Arc<OneJob> {
         let mut pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
         pool.max_share_target = Target::from_work(Work(SHARE_WORK)).to_compact();
-        let now = unix_now();
-        let mut t = testkit::template(200, 5_000_000_000);
-        t.curtime = now;
-        t.mintime = now - 600;
-        t.prev_blockhash = "00000000440b921e1b77c6c0487ae5616de67f788f44ae2a5af6e2194d16b6f8"
-            .parse()
-            .expect("hash");
-        // Three transactions: a two-step merkle branch, as in tests/stratum.rs.
-        t.txids = (1u8..=3)
-            .map(|i| bitcoin::hashes::Hash::from_byte_array([i; 32]))
-            .collect();
-        let share_job = build_share_job(
-            &pool,
-            &MemoryChain::new(),
-            &ShareJobInput {
-                parent: None,
-                uncles: vec![],
-                payout_script: payout.clone(),
-                now,
-                software_version: 1,
-                template: &t,
-                extranonce_len: 12,
-                tag: b"/otedama-bench/",
-            },
-        )
-        .expect("share job");
+        let share_job = testkit::live_job(&pool, &payout, 200, unix_now());
         Arc::new(OneJob {
             job: Arc::new(Job {
                 id: 0x0123_4567_0000_0001,

@@ -4,12 +4,11 @@
 
 use bitcoin::bech32::{segwit, Hrp};
 use bitcoin::hashes::{sha256d, Hash};
-use otedama_consensus::builder::{build_share_job, ShareJobInput};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pow::PowAlgo;
 use otedama_consensus::testkit;
 use otedama_consensus::work::{Target, U256};
-use otedama_consensus::{check_stateless, MemoryChain, PayoutScript, PoolParams, Preset};
+use otedama_consensus::{check_stateless, PayoutScript, PoolParams, Preset};
 use otedama_mining::job::{FoundShare, Job, JobSource, WorkEpoch};
 use otedama_mining::stratum::difficulty::{
     build_header, diff1_target, difficulty_to_target, stratum_prevhash, target_to_difficulty,
@@ -74,32 +73,7 @@ impl FakeJobs {
     }
 
     fn build(&self, st: &mut FakeState, payout: &PayoutScript) -> Arc<Job> {
-        let now = unix_now();
-        let mut t = testkit::template(st.height, 5_000_000_000);
-        t.curtime = now;
-        t.mintime = now - 600;
-        // A non-trivial previous hash and three transactions: a two-step merkle branch.
-        t.prev_blockhash = bitcoin::BlockHash::from_byte_array(
-            sha256d::Hash::hash(&st.height.to_le_bytes()).to_byte_array(),
-        );
-        t.txids = (1u8..=3)
-            .map(|i| bitcoin::Txid::from_byte_array([i; 32]))
-            .collect();
-        let share_job = build_share_job(
-            &self.pool,
-            &MemoryChain::new(),
-            &ShareJobInput {
-                parent: None,
-                uncles: vec![],
-                payout_script: payout.clone(),
-                now,
-                software_version: 1,
-                template: &t,
-                extranonce_len: 12,
-                tag: b"/otedama-test/",
-            },
-        )
-        .expect("job");
+        let share_job = testkit::live_job(&self.pool, payout, st.height, unix_now());
         st.next_id += 1;
         let job = Arc::new(Job {
             id: st.next_id,
