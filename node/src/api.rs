@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+/// Most found blocks one `getblocks` returns (each costs a full-node lookup).
+pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
+
 /// Most shares one `getshares` returns.
 pub const MAX_SHARES_PER_CALL: u64 = 1000;
 
@@ -36,8 +39,10 @@ pub enum ChainQuery {
         reply: oneshot::Sender<Option<(ShareInfo, bool)>>,
     },
     /// Found blocks with what they paid `script`.
+    /// The newest `limit` found blocks.
     Blocks {
         script: PayoutScript,
+        limit: usize,
         reply: oneshot::Sender<Vec<(FoundBlock, u64)>>,
     },
     /// Weights of the best tip's window per script, and the total.
@@ -246,10 +251,17 @@ impl Api {
         json!({"miners": miners})
     }
 
-    async fn blocks(&self) -> Result<Value, ApiError> {
+    async fn blocks(&self, params: &Value) -> Result<Value, ApiError> {
+        let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100);
+        if limit == 0 || limit > MAX_BLOCKS_PER_CALL {
+            return Err(ApiError::InvalidParams(format!(
+                "limit must be 1..={MAX_BLOCKS_PER_CALL}"
+            )));
+        }
         let blocks = self
             .ask(|reply| ChainQuery::Blocks {
                 script: self.payout.clone(),
+                limit: limit as usize,
                 reply,
             })
             .await?;
@@ -317,7 +329,7 @@ impl NodeApi for Api {
             }
             "getpayouts" => self.payouts().await,
             "getminers" => Ok(self.miners()),
-            "getblocks" => self.blocks().await,
+            "getblocks" => self.blocks(params).await,
             "stop" => {
                 self.stop.notify_one();
                 Ok(json!("stopping"))

@@ -490,10 +490,15 @@ fn answer(chain: &Sharechain, q: ChainQuery) {
             });
             let _ = reply.send(found);
         }
-        ChainQuery::Blocks { script, reply } => {
+        ChainQuery::Blocks {
+            script,
+            limit,
+            reply,
+        } => {
             let blocks = chain.store().found_blocks().unwrap_or_default();
             let out = blocks
                 .into_iter()
+                .take(limit)
                 .map(|b| {
                     let ours = chain.store().share(&b.share).ok().flatten().map_or(0, |s| {
                         s.candidate

@@ -159,9 +159,22 @@ impl<A: NodeApi> ApiServer<A> {
     }
 }
 
+/// Appends what the client sends next to `buf`; a closed connection or an error ends the request.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HttpError> {
+    let mut chunk = [0u8; 2048];
+    let n = stream
+        .read(&mut chunk)
+        .await
+        .map_err(|_| HttpError::Closed)?;
+    if n == 0 {
+        return Err(HttpError::Closed);
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
 async fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
     let end = loop {
         if let Some(end) = http::head_end(&buf) {
             break end;
@@ -169,26 +182,12 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(HttpError::HeadTooLarge);
         }
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|_| HttpError::Closed)?;
-        if n == 0 {
-            return Err(HttpError::Closed);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut buf).await?;
     };
     let (mut req, len) = http::parse_head(&buf[..end])?;
     let mut body = buf[end..].to_vec();
     while body.len() < len {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|_| HttpError::Closed)?;
-        if n == 0 {
-            return Err(HttpError::Closed);
-        }
-        body.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut body).await?;
     }
     body.truncate(len);
     req.body = body;
