@@ -1,6 +1,6 @@
 //! The full-node link against real regtest `litecoind` daemons: the JSON-RPC client (both
-//! auths, refused credentials, wrong chain, nothing listening) and the template source (no
-//! work without a peer, long polling, a node that stops and comes back).
+//! auths, refused credentials, wrong chain, nothing listening, call statistics) and the
+//! template source (no work without a peer, long polling, a node that stops and comes back).
 //!
 //! Needs `/usr/lib/litecoin/litecoind` (`apt-get install -y litecoind`). Without it the tests
 //! that need a daemon are skipped, unless `OTEDAMA_REQUIRE_FULL_NODES` is set, which makes a
@@ -485,4 +485,119 @@ async fn the_source_withdraws_work_while_the_node_is_away_and_resumes_after_a_re
     .await;
     assert!(!source.task.is_finished(), "the source never exits");
     source.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_stats_count_real_calls_and_keep_long_polls_out_of_the_latency() {
+    if !litecoind::available("rpc_stats_count_real_calls") {
+        return;
+    }
+    let (node, _peer) = blocking(mining_pair);
+    let rpc = user_pass(&node);
+    let stats = rpc.stats();
+    assert_eq!(stats.latency_count(), 0);
+
+    rpc.get_blockchain_info()
+        .await
+        .unwrap_or_else(|e| panic!("getblockchaininfo: {e}"));
+    rpc.get_network_info()
+        .await
+        .unwrap_or_else(|e| panic!("getnetworkinfo: {e}"));
+    let tip = rpc
+        .get_best_block_hash()
+        .await
+        .unwrap_or_else(|e| panic!("getbestblockhash: {e}"));
+    rpc.get_block_hash(0)
+        .await
+        .unwrap_or_else(|e| panic!("getblockhash: {e}"));
+    let template = rpc
+        .get_block_template(CHAIN, None)
+        .await
+        .unwrap_or_else(|e| panic!("getblocktemplate: {e}"));
+    assert_eq!(template.previousblockhash, tip.to_string());
+    let id = template
+        .longpollid
+        .clone()
+        .expect("Core gives a longpollid");
+
+    // A real long poll: answered once a new block arrives (generated while it waits).
+    let poll = {
+        let rpc = rpc.clone();
+        tokio::spawn(async move { rpc.get_block_template(CHAIN, Some(&id)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let new_tip = blocking(|| node.generate(1)).remove(0);
+    let polled = tokio::time::timeout(QUICK, poll)
+        .await
+        .expect("the long poll answers after a new block")
+        .expect("the long poll task")
+        .unwrap_or_else(|e| panic!("long poll: {e}"));
+    assert_eq!(polled.previousblockhash, new_tip);
+
+    // A JSON-RPC error.
+    assert!(rpc.call::<Value>("nosuchmethod", json!([])).await.is_err());
+
+    for method in [
+        "getblockchaininfo",
+        "getnetworkinfo",
+        "getbestblockhash",
+        "getblockhash",
+        "other",
+    ] {
+        assert_eq!(stats.calls(method), 1, "{method}");
+    }
+    assert_eq!(
+        stats.calls("getblocktemplate"),
+        2,
+        "the long poll is a call"
+    );
+    assert_eq!(stats.calls("submitblock"), 0);
+    // 7 calls, one of them a long poll.
+    assert_eq!(stats.latency_count(), 6, "the long poll is not timed");
+    assert!(stats.latency_sum() > Duration::ZERO);
+    assert!(
+        stats.latency_sum() < Duration::from_secs(30),
+        "{:?}",
+        stats.latency_sum()
+    );
+    assert_eq!(stats.errors("rpc_error"), 1);
+    assert_eq!(stats.errors("unreachable"), 0);
+    let text = stats.render_prometheus("otedama");
+    assert!(
+        text.contains("\notedama_node_rpc_calls_total{method=\"getblocktemplate\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\notedama_node_rpc_latency_seconds_count 6\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\notedama_node_rpc_latency_seconds_bucket{le=\"+Inf\"} 6\n"),
+        "{text}"
+    );
+    eprintln!("{text}");
+
+    // Nothing listening: counted as unreachable.
+    let (port, _) = free_ports();
+    let away = client(
+        format!("http://127.0.0.1:{port}"),
+        RpcAuth::UserPass {
+            user: RPC_USER.into(),
+            pass: RPC_PASSWORD.into(),
+        },
+    );
+    let err = away
+        .get_blockchain_info()
+        .await
+        .expect_err("nothing listens there");
+    assert!(matches!(err, NodeRpcError::Unreachable { .. }), "{err:?}");
+    assert_eq!(away.stats().errors("unreachable"), 1);
+    assert_eq!(away.stats().calls("getblockchaininfo"), 1);
+    assert_eq!(away.stats().latency_count(), 1);
+    assert!(away
+        .stats()
+        .render_prometheus("otedama")
+        .contains("\notedama_node_rpc_errors_total{kind=\"unreachable\"} 1\n"));
+    // Each client (and its clones) has its own statistics.
+    assert_eq!(stats.errors("unreachable"), 0);
 }

@@ -15,10 +15,20 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, Notify};
+use crate::p2p::service::P2pHandle;
+use crate::p2p::{PeerSummary, SwarmCommand, SyncStatus};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// Most found blocks one `getblocks` returns (each costs a full-node lookup).
 pub const MAX_BLOCKS_PER_CALL: u64 = 1000;
+
+/// Methods that change the node's state: they need the cookie (`DATA_DIR/.cookie`).
+pub const PRIVILEGED: [&str; 3] = ["stop", "addpeer", "banpeer"];
+
+/// Default `banpeer` duration: a day, long enough to outlast a misbehaving node's retries.
+pub const DEFAULT_BAN_SECS: u64 = 86_400;
+/// Longest `banpeer` duration: a year.
+pub const MAX_BAN_SECS: u64 = 365 * 86_400;
 
 /// Most shares one `getshares` returns.
 pub const MAX_SHARES_PER_CALL: u64 = 1000;
@@ -84,6 +94,8 @@ pub struct Api {
     pub queries: mpsc::Sender<ChainQuery>,
     pub counters: Arc<ChainCounters>,
     pub stop: Arc<Notify>,
+    pub p2p: P2pHandle,
+    pub sync: watch::Receiver<SyncStatus>,
 }
 
 /// Rates are estimates from floats; never show `-0`.
@@ -142,6 +154,7 @@ impl Api {
 
     async fn status(&self) -> Result<Value, ApiError> {
         let summary = self.ask(ChainQuery::Summary).await?;
+        let sync = self.sync.borrow().clone();
         let template = self.board.template();
         let best = summary.best.as_ref();
         let job = self.board.job_for(&self.payout);
@@ -154,8 +167,7 @@ impl Api {
             "consensus_id": self.consensus_id,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.started.elapsed().as_secs(),
-            // Without the P2P layer this node is its own network: it is synced by definition.
-            "sync": {"state": "synced", "progress": 1.0, "peers_needed": false},
+            "sync": sync_json(&sync),
             "best_share": {
                 "height": best.map(|b| b.height),
                 "id": best.map(|b| b.id.to_string()),
@@ -166,7 +178,14 @@ impl Api {
                 "height": template.as_ref().map(|t| t.height.saturating_sub(1)),
                 "full_node": if template.is_some() { "ready" } else { "unavailable" },
             },
-            "peers": {"in": 0, "out": 0},
+            "peers": {
+                "in": self.p2p.stats.peers_in.load(Ordering::Relaxed),
+                "out": self.p2p.stats.peers_out.load(Ordering::Relaxed),
+            },
+            "p2p": {
+                "peer_id": self.p2p.peer_id.to_string(),
+                "listen": self.p2p.stats.listen_addrs.lock().map(|l| l.clone()).unwrap_or_default(),
+            },
             "hashrate": {
                 "local": non_negative(self.stratum.hashrate()) + non_negative(self.workers.rate()),
                 "stratum": non_negative(self.stratum.hashrate()),
@@ -287,11 +306,102 @@ impl Api {
     }
 }
 
+fn sync_json(s: &SyncStatus) -> Value {
+    let progress = if s.state == "syncing" && s.total > 0 {
+        s.done as f64 / s.total as f64
+    } else if s.state == "syncing" {
+        0.0
+    } else {
+        1.0
+    };
+    json!({
+        "state": s.state,
+        "progress": progress,
+        "best_height": s.best_height,
+        "target_height": s.target_height,
+        "done": s.done,
+        "total": s.total,
+        "rate": s.rate,
+        "eta_secs": s.eta_secs,
+        "peers": s.peers,
+        "peers_needed": s.peers == 0,
+    })
+}
+
+fn peer_param(params: &Value) -> Result<libp2p::PeerId, ApiError> {
+    let p = params
+        .get("peer_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::InvalidParams("peer_id is required".into()))?;
+    p.parse()
+        .map_err(|_| ApiError::InvalidParams(format!("{p:?} is not a peer id")))
+}
+
+impl Api {
+    fn swarm(&self, cmd: SwarmCommand) -> Result<(), ApiError> {
+        self.p2p
+            .commands
+            .send(cmd)
+            .map_err(|_| ApiError::Internal("P2P stopped".into()))
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerSummary>, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.swarm(SwarmCommand::Peers(reply))?;
+        rx.await
+            .map_err(|_| ApiError::Internal("P2P stopped".into()))
+    }
+}
+
 impl NodeApi for Api {
     async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
         match method {
             "getstatus" => self.status().await,
-            "getpeers" => Ok(json!({"peers": [], "note": "this node runs without P2P peers"})),
+            "getpeers" => {
+                let peers = self.peers().await?;
+                Ok(json!({ "peers": peers }))
+            }
+            "addpeer" => {
+                let addr = params
+                    .get("address")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::InvalidParams("address (a multiaddr) is required".into()))?;
+                let addr: libp2p::Multiaddr = addr.parse().map_err(|e| {
+                    ApiError::InvalidParams(format!("address {addr:?} is not a multiaddr: {e}"))
+                })?;
+                let (reply, rx) = oneshot::channel();
+                self.swarm(SwarmCommand::Dial {
+                    addr: addr.clone(),
+                    reply,
+                })?;
+                match rx.await {
+                    Ok(Ok(())) => Ok(json!({"dialing": addr.to_string()})),
+                    Ok(Err(e)) => Err(ApiError::InvalidParams(format!("cannot dial {addr}: {e}"))),
+                    Err(_) => Err(ApiError::Internal("P2P stopped".into())),
+                }
+            }
+            "banpeer" => {
+                let peer = peer_param(params)?;
+                let secs = params
+                    .get("seconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_BAN_SECS);
+                if secs == 0 || secs > MAX_BAN_SECS {
+                    return Err(ApiError::InvalidParams(format!(
+                        "seconds must be 1..={MAX_BAN_SECS}"
+                    )));
+                }
+                let (reply, rx) = oneshot::channel();
+                self.swarm(SwarmCommand::Ban {
+                    peer,
+                    duration: std::time::Duration::from_secs(secs),
+                    reply,
+                })?;
+                let was_connected = rx
+                    .await
+                    .map_err(|_| ApiError::Internal("P2P stopped".into()))?;
+                Ok(json!({"banned": peer.to_string(), "seconds": secs, "was_connected": was_connected}))
+            }
             "getshares" => {
                 let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(20);
                 if limit == 0 || limit > MAX_SHARES_PER_CALL {
@@ -371,12 +481,55 @@ impl NodeApi for Api {
             "gauge",
             self.stratum.hashrate().to_string(),
         );
-        gauge("peers", "Connected peers.", "gauge", "0".into());
+        let p = &self.p2p.stats;
+        let sync = sync_json(&self.sync.borrow().clone());
+        gauge(
+            "peers",
+            "Connected peers.",
+            "gauge",
+            (p.peers_in.load(Ordering::Relaxed) + p.peers_out.load(Ordering::Relaxed)).to_string(),
+        );
         gauge(
             "sync_progress",
             "Sharechain sync progress (0-1).",
             "gauge",
-            "1".into(),
+            sync["progress"].to_string(),
+        );
+        gauge(
+            "p2p_bans_total",
+            "Peers banned (score or operator).",
+            "counter",
+            p.bans.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_offences_total",
+            "Peer offences penalised (invalid data, floods, protocol violations).",
+            "counter",
+            p.offences.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_gossip_received_total",
+            "Gossip messages received.",
+            "counter",
+            p.gossip_received.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_gossip_dropped_total",
+            "Gossip messages not validated because the queue was full.",
+            "counter",
+            p.gossip_dropped.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_requests_served_total",
+            "Sync requests answered.",
+            "counter",
+            p.requests_served.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_requests_busy_total",
+            "Sync requests refused as busy (rate limit or full queue).",
+            "counter",
+            p.requests_busy.load(Ordering::Relaxed).to_string(),
         );
         gauge(
             "full_node_ready",
@@ -430,6 +583,7 @@ impl NodeApi for Api {
         );
         let stale = s.submits_stale as f64 / (s.submits_accepted + s.submits_stale).max(1) as f64;
         m.push_str(&format!("# HELP otedama_stale_rate Stale fraction of Stratum submits.\n# TYPE otedama_stale_rate gauge\notedama_stale_rate {stale}\n"));
+        m.push_str(&self.rpc.stats().render_prometheus("otedama"));
         m
     }
 }

@@ -2,6 +2,7 @@
 //! (`--config FILE`); flags win over the file, the file over defaults.
 
 use clap::Parser;
+use libp2p::Multiaddr;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::Preset;
 use serde::Deserialize;
@@ -71,8 +72,22 @@ pub struct Args {
     #[arg(long, value_name = "N", global = true)]
     pub mine: Option<usize>,
 
+    /// P2P listen address [default: /ip4/0.0.0.0/tcp/9339].
+    #[arg(long, value_name = "MULTIADDR", global = true)]
+    pub p2p_listen: Option<Multiaddr>,
+
+    /// A peer to connect to at start, e.g. /ip4/203.0.113.5/tcp/9339 (repeatable). More
+    /// peers are found through it (Kademlia) and remembered in the data dir.
+    #[arg(long = "peer", value_name = "MULTIADDR", global = true)]
+    pub peers: Vec<Multiaddr>,
+
+    /// Most P2P connections, in and out together [default: 50].
+    #[arg(long, value_name = "N", global = true)]
+    pub max_peers: Option<u32>,
+
     /// TOML file with any of the keys above (chain, pool, data-dir, node-rpc, node-rpc-user,
-    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine).
+    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine, p2p-listen,
+    /// peer (a list), max-peers).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -114,6 +129,9 @@ pub struct FileConfig {
     pub stratum: Option<SocketAddr>,
     pub rpc: Option<SocketAddr>,
     pub mine: Option<usize>,
+    pub p2p_listen: Option<String>,
+    pub peer: Option<Vec<String>>,
+    pub max_peers: Option<u32>,
 }
 
 /// How the full node is reached.
@@ -136,7 +154,13 @@ pub struct Config {
     pub rpc: SocketAddr,
     /// CPU worker threads (0: none).
     pub mine: usize,
+    pub p2p_listen: Multiaddr,
+    pub peers: Vec<Multiaddr>,
+    pub max_peers: u32,
 }
+
+/// Default P2P port: next to Litecoin Core's 9332/9333 and free on Bitcoin hosts.
+pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/9339";
 
 /// A configuration problem, said in terms of the flag to fix.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +184,14 @@ pub enum ConfigError {
     MissingAuth,
     #[error("--payout-address is required: the address your own shares pay")]
     MissingPayout,
+    #[error("{flag} {value:?} is not a multiaddr (like /ip4/127.0.0.1/tcp/9339): {reason}")]
+    BadMultiaddr {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("--max-peers must be at least 1")]
+    NoPeersAllowed,
     #[error("--payout-address {address:?} is not a {chain} address: {reason}")]
     BadPayout {
         address: String,
@@ -242,6 +274,29 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         .or(file.rpc)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9332)));
     let mine = args.mine.or(file.mine).unwrap_or(0);
+    let multiaddr = |flag: &'static str, v: &str| {
+        v.parse::<Multiaddr>()
+            .map_err(|e| ConfigError::BadMultiaddr {
+                flag,
+                value: v.to_string(),
+                reason: e.to_string(),
+            })
+    };
+    let p2p_listen = match (args.p2p_listen, &file.p2p_listen) {
+        (Some(a), _) => a,
+        (None, Some(s)) => multiaddr("p2p-listen", s)?,
+        (None, None) => multiaddr("p2p-listen", DEFAULT_P2P_LISTEN)?,
+    };
+    let mut peers = args.peers;
+    if peers.is_empty() {
+        for p in file.peer.iter().flatten() {
+            peers.push(multiaddr("peer", p)?);
+        }
+    }
+    let max_peers = args.max_peers.or(file.max_peers).unwrap_or(50);
+    if max_peers == 0 {
+        return Err(ConfigError::NoPeersAllowed);
+    }
     Ok(Config {
         chain,
         preset,
@@ -252,6 +307,9 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         stratum,
         rpc,
         mine,
+        p2p_listen,
+        peers,
+        max_peers,
     })
 }
 
@@ -340,5 +398,45 @@ mod tests {
         assert_eq!(resolve(args, file).unwrap().mine, 0);
         let args = Args::try_parse_from(["otedama-node", "--mine", "2"]).unwrap();
         assert_eq!(args.mine, Some(2));
+    }
+
+    #[test]
+    fn p2p_flags_and_file_keys() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        let c = resolve(base(), FileConfig::default()).unwrap();
+        assert_eq!(c.p2p_listen.to_string(), DEFAULT_P2P_LISTEN);
+        assert!(c.peers.is_empty());
+        assert_eq!(c.max_peers, 50);
+        let args = Args::try_parse_from([
+            "otedama-node",
+            "--p2p-listen",
+            "/ip4/127.0.0.1/tcp/1234",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/1",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/2",
+            "--max-peers",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(args.peers.len(), 2);
+        assert_eq!(args.max_peers, Some(8));
+        let file: FileConfig = toml::from_str(
+            "p2p-listen = \"/ip4/127.0.0.1/tcp/7\"\npeer = [\"/ip4/10.0.0.1/tcp/9339\"]\nmax-peers = 3",
+        )
+        .unwrap();
+        let c = resolve(base(), file).unwrap();
+        assert_eq!(c.p2p_listen.to_string(), "/ip4/127.0.0.1/tcp/7");
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.max_peers, 3);
+        let file: FileConfig = toml::from_str("peer = [\"nonsense\"]").unwrap();
+        let err = resolve(base(), file).unwrap_err();
+        assert!(err.to_string().contains("not a multiaddr"), "{err}");
+        assert!(Args::try_parse_from(["otedama-node", "--peer", "nonsense"]).is_err());
     }
 }

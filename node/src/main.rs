@@ -1,11 +1,8 @@
 //! `otedama-node`: the Otedama peer daemon that runs next to your own full node.
 
-mod api;
-mod config;
-mod run;
-
 use clap::Parser;
-use config::{Args, Command, FileConfig};
+use otedama_node::config::{self, Args, Command, FileConfig};
+use otedama_node::run;
 use otedama_consensus::pool::PoolParams;
 use std::process::ExitCode;
 

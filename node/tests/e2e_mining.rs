@@ -274,6 +274,7 @@ fn start_node_with(
         ])
         .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
         .args(["--rpc", &format!("127.0.0.1:{api_port}")])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
         .args(extra)
         .env(
             "RUST_LOG",

@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::stats::RpcStats;
 
 /// Largest response body read (a mainnet `getblocktemplate` is a few MB of hex).
 pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
@@ -271,10 +273,13 @@ pub fn template_request(chain: Chain, longpollid: Option<&str>) -> Value {
     json!([request])
 }
 
-/// The JSON-RPC client. Cheap to clone (clones share the connection settings).
+/// The JSON-RPC client. Cheap to clone (clones share the connection settings and the
+/// [`RpcStats`]).
 #[derive(Clone, Debug)]
 pub struct NodeRpc {
     inner: Arc<Inner>,
+    /// Calls, errors and latency of this client and its clones, for `/metrics`.
+    stats: Arc<RpcStats>,
 }
 
 #[derive(Debug)]
@@ -520,6 +525,17 @@ struct Reply<T> {
     id: Value,
 }
 
+/// Whether a call is a long poll: `getblocktemplate` with a `longpollid` in its request
+/// object (as [`template_request`] makes it), which the node holds open until there is new
+/// work. See [`RpcStats`] for why long polls stay out of the latency histogram.
+fn is_long_poll(method: &str, params: &Value) -> bool {
+    method == "getblocktemplate"
+        && params
+            .get(0)
+            .and_then(|request| request.get("longpollid"))
+            .is_some_and(|id| !id.is_null())
+}
+
 fn excerpt(body: &[u8]) -> String {
     let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
     if body.len() > 200 {
@@ -544,7 +560,21 @@ impl NodeRpc {
                 timeout: config.timeout,
                 next_id: AtomicU64::new(1),
             }),
+            stats: Arc::new(RpcStats::new()),
         })
+    }
+
+    /// Call, error and latency statistics of this client and its clones (see [`RpcStats`];
+    /// [`RpcStats::render_prometheus`] for `/metrics`).
+    pub fn stats(&self) -> &RpcStats {
+        &self.stats
+    }
+
+    /// Counts `error` in the statistics and returns it, for errors that arise outside
+    /// [`NodeRpc::call_with_timeout`] (which counts its own).
+    fn counted(&self, error: NodeRpcError) -> NodeRpcError {
+        self.stats.record_error(&error);
+        error
     }
 
     /// The node's URL, normalised (`http://HOST:PORT/PATH`).
@@ -569,7 +599,31 @@ impl NodeRpc {
 
     /// Calls `method`; `timeout: None` waits as long as the node takes (for long polls that
     /// are abandoned by other means).
+    ///
+    /// Every call is recorded in [`NodeRpc::stats`]: counted by method when sent, its error
+    /// (if any) by kind, and its latency, except for long polls (`getblocktemplate` with a
+    /// `longpollid`; see [`RpcStats`]) and calls whose future is dropped before they finish.
     pub async fn call_with_timeout<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<T, NodeRpcError> {
+        let long_poll = is_long_poll(method, &params);
+        self.stats.record_call(method);
+        let started = Instant::now();
+        let result = self.call_unrecorded(method, params, timeout).await;
+        if !long_poll {
+            self.stats.record_latency(started.elapsed());
+        }
+        if let Err(e) = &result {
+            self.stats.record_error(e);
+        }
+        result
+    }
+
+    /// [`NodeRpc::call_with_timeout`] without the statistics.
+    async fn call_unrecorded<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
@@ -748,14 +802,17 @@ impl NodeRpc {
 
     pub async fn get_best_block_hash(&self) -> Result<BlockHash, NodeRpcError> {
         let s: String = self.call("getbestblockhash", json!([])).await?;
-        BlockHash::from_str(&s)
-            .map_err(|e| NodeRpcError::Protocol(format!("getbestblockhash: {s:?}: {e}")))
+        BlockHash::from_str(&s).map_err(|e| {
+            self.counted(NodeRpcError::Protocol(format!(
+                "getbestblockhash: {s:?}: {e}"
+            )))
+        })
     }
 
     pub async fn get_block_hash(&self, height: u64) -> Result<BlockHash, NodeRpcError> {
         let s: String = self.call("getblockhash", json!([height])).await?;
         BlockHash::from_str(&s)
-            .map_err(|e| NodeRpcError::Protocol(format!("getblockhash: {s:?}: {e}")))
+            .map_err(|e| self.counted(NodeRpcError::Protocol(format!("getblockhash: {s:?}: {e}"))))
     }
 
     /// Checks that the node is on `chain`: `getblockchaininfo.chain` (see [`core_chain_name`])
@@ -763,10 +820,10 @@ impl NodeRpc {
     pub async fn check_chain(&self, chain: Chain) -> Result<BlockchainInfo, NodeRpcError> {
         let info = self.get_blockchain_info().await?;
         if info.chain != core_chain_name(chain) {
-            return Err(NodeRpcError::WrongChain {
+            return Err(self.counted(NodeRpcError::WrongChain {
                 expected: chain,
                 found: format!("chain {:?}", info.chain),
-            });
+            }));
         }
         let genesis = self.get_block_hash(0).await?.to_string();
         if genesis != genesis_hash(chain) {
@@ -775,10 +832,10 @@ impl NodeRpc {
                 .find(|(_, h)| *h == genesis)
                 .map(|(c, _)| format!(" ({c})"))
                 .unwrap_or_default();
-            return Err(NodeRpcError::WrongChain {
+            return Err(self.counted(NodeRpcError::WrongChain {
                 expected: chain,
                 found: format!("chain {:?} with genesis block {genesis}{known}", info.chain),
-            });
+            }));
         }
         Ok(info)
     }
@@ -839,6 +896,85 @@ mod tests {
             Ok(&b"Wikipedia"[..])
         );
         assert!(dechunk(b"5\r\nabc").is_err());
+    }
+
+    #[test]
+    fn long_polls_are_recognised() {
+        let chain = Chain::LitecoinRegtest;
+        assert!(is_long_poll(
+            "getblocktemplate",
+            &template_request(chain, Some("abc"))
+        ));
+        assert!(!is_long_poll(
+            "getblocktemplate",
+            &template_request(chain, None)
+        ));
+        assert!(!is_long_poll(
+            "getblocktemplate",
+            &json!([{"rules": ["segwit"], "longpollid": null}])
+        ));
+        assert!(!is_long_poll("getblocktemplate", &json!([])));
+        assert!(!is_long_poll(
+            "submitblock",
+            &json!([{"longpollid": "abc"}])
+        ));
+    }
+
+    #[tokio::test]
+    async fn calls_are_recorded_with_their_errors_and_latency() {
+        // A port nothing listens on: bind, read the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let rpc = NodeRpc::new(RpcConfig::new(
+            format!("http://127.0.0.1:{port}"),
+            RpcAuth::UserPass {
+                user: "u".into(),
+                pass: "p".into(),
+            },
+        ))
+        .unwrap();
+        let clone = rpc.clone();
+        assert!(matches!(
+            rpc.get_blockchain_info().await,
+            Err(NodeRpcError::Unreachable { .. })
+        ));
+        assert!(matches!(
+            clone
+                .get_block_template(Chain::LitecoinRegtest, Some("abc"))
+                .await,
+            Err(NodeRpcError::Unreachable { .. })
+        ));
+        assert!(clone
+            .call::<Value>("getblockcount", json!([]))
+            .await
+            .is_err());
+        // Clones share one set of statistics.
+        for stats in [rpc.stats(), clone.stats()] {
+            assert_eq!(stats.calls("getblockchaininfo"), 1);
+            assert_eq!(stats.calls("getblocktemplate"), 1);
+            assert_eq!(stats.calls("other"), 1);
+            assert_eq!(stats.errors("unreachable"), 3);
+            assert_eq!(stats.latency_count(), 2, "the long poll is not timed");
+        }
+        let text = rpc.stats().render_prometheus("otedama");
+        assert!(
+            text.contains("\notedama_node_rpc_errors_total{kind=\"unreachable\"} 3\n"),
+            "{text}"
+        );
+
+        // A missing cookie file fails before connecting, counted by its kind.
+        let rpc = NodeRpc::new(RpcConfig::new(
+            format!("http://127.0.0.1:{port}"),
+            RpcAuth::Cookie("/nonexistent/.cookie".into()),
+        ))
+        .unwrap();
+        assert!(rpc.get_best_block_hash().await.is_err());
+        assert_eq!(rpc.stats().errors("cookie_unreadable"), 1);
+        assert_eq!(rpc.stats().errors("unreachable"), 0);
+        assert_eq!(rpc.stats().calls("getbestblockhash"), 1);
+        assert_eq!(rpc.stats().latency_count(), 1);
     }
 
     #[test]

@@ -1,0 +1,625 @@
+//! The sharechain task: the store's single owner. Inserts shares found by local miners and
+//! received from peers, publishes every new tip to the job board, submits blocks, answers the
+//! API and peers' requests, validates gossip before it is forwarded, and drives sync.
+
+use crate::api::{ChainCounters, ChainQuery, ChainSummary};
+use crate::p2p::handlers::{get_headers, get_shares, gossip_share};
+use crate::p2p::sync::Sync;
+use crate::p2p::wire::{Request, Response};
+use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
+use bitcoin::hashes::Hash;
+use libp2p::gossipsub::MessageId;
+use libp2p::PeerId;
+use otedama_consensus::block_check::check_block;
+use otedama_consensus::{ChainView, MemoryChain, Share, ShareHash, Target};
+use otedama_mining::board::{JobBoard, TipWork};
+use otedama_mining::job::FoundShare;
+use otedama_mining::node_rpc::NodeRpc;
+use otedama_sharechain::{FoundBlock, InsertOutcome, Sharechain};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tracing::{debug, info, warn};
+
+/// Gossiped shares held while their missing parent or uncle is fetched.
+pub const MAX_HELD_GOSSIP: usize = 256;
+/// How long a held gossip message waits for its missing share before it is ignored (gossipsub
+/// drops unvalidated messages from its cache after a few heartbeats anyway).
+pub const HELD_GOSSIP_TTL: Duration = Duration::from_secs(3);
+/// Address-book entries kept (peers seen most recently overwrite older ones).
+pub const MAX_ADDRESS_BOOK: usize = 256;
+
+/// The P2P side of the sharechain task.
+pub struct NetLink {
+    pub traffic: mpsc::Receiver<NetEvent>,
+    pub control: mpsc::UnboundedReceiver<NetEvent>,
+    pub commands: mpsc::UnboundedSender<SwarmCommand>,
+}
+
+pub struct ChainTask {
+    pub chain: Sharechain,
+    pub board: Arc<JobBoard>,
+    pub rpc: NodeRpc,
+    pub refresh_now: Arc<Notify>,
+    pub found: mpsc::Receiver<FoundShare>,
+    pub queries: mpsc::Receiver<ChainQuery>,
+    pub events: broadcast::Sender<serde_json::Value>,
+    pub counters: Arc<ChainCounters>,
+    pub net: Option<NetLink>,
+    pub sync_status: watch::Sender<SyncStatus>,
+}
+
+struct Held {
+    msg_id: MessageId,
+    source: PeerId,
+    since: Instant,
+}
+
+/// Where a share came from, for logs and events.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin<'a> {
+    Local(&'a str),
+    Gossip,
+    Sync,
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn tip_work(chain: &Sharechain) -> TipWork {
+    match chain.tip_snapshot() {
+        Some(snap) => TipWork {
+            tip: Some(snap.tip.id),
+            uncles: snap.uncle_ids(),
+            view: Arc::new(snap),
+        },
+        None => TipWork {
+            view: Arc::new(MemoryChain::new()),
+            tip: None,
+            uncles: vec![],
+        },
+    }
+}
+
+struct Runner {
+    t: ChainTask,
+    sync: Sync,
+    held: HashMap<ShareHash, Vec<Held>>,
+    held_count: usize,
+}
+
+impl ChainTask {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let mut r = Runner {
+            t: self,
+            sync: Sync::new(),
+            held: HashMap::new(),
+            held_count: 0,
+        };
+        r.run(stop).await;
+    }
+}
+
+impl Runner {
+    async fn run(&mut self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let (mut traffic, mut control, has_net) = match self.t.net.take() {
+            Some(n) => {
+                self.t.net = Some(NetLink {
+                    traffic: mpsc::channel(1).1,
+                    control: mpsc::unbounded_channel().1,
+                    commands: n.commands,
+                });
+                (n.traffic, n.control, true)
+            }
+            None => (mpsc::channel(1).1, mpsc::unbounded_channel().1, false),
+        };
+        loop {
+            let found = tokio::select! {
+                f = self.t.found.recv() => match f {
+                    Some(f) => f,
+                    None => break,
+                },
+                Some(q) = self.t.queries.recv() => { answer(&self.t.chain, q); continue; }
+                Some(ev) = control.recv(), if has_net => { self.on_net(ev); continue; }
+                Some(ev) = traffic.recv(), if has_net => { self.on_net(ev); continue; }
+                _ = tick.tick() => { self.on_tick(); continue; }
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            self.on_found(found).await;
+        }
+        info!("sharechain closed");
+    }
+
+    fn send(&self, cmds: impl IntoIterator<Item = SwarmCommand>) {
+        if let Some(n) = &self.t.net {
+            for c in cmds {
+                let _ = n.commands.send(c);
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let status = self.sync.status(&self.t.chain);
+        self.t.sync_status.send_if_modified(|s| {
+            if *s != status {
+                *s = status;
+                true
+            } else {
+                false
+            }
+        });
+        // Held gossip whose missing share never came: not forwarded.
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        self.held.retain(|_, v| {
+            v.retain(|h| {
+                let keep = now.duration_since(h.since) < HELD_GOSSIP_TTL;
+                if !keep {
+                    expired.push((h.msg_id.clone(), h.source));
+                }
+                keep
+            });
+            !v.is_empty()
+        });
+        self.held_count -= expired.len().min(self.held_count);
+        self.send(expired.into_iter().map(|(msg_id, source)| SwarmCommand::Validation {
+            msg_id,
+            source,
+            acceptance: Acceptance::Ignore,
+        }));
+        // Gossip may have brought shares that sync was waiting for, or a peer may have
+        // answered nothing: keep requests flowing.
+        let cmds = self.sync.schedule(&self.t.chain);
+        self.send(cmds);
+    }
+
+    fn on_net(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::PeerConnected { peer } => {
+                let cmds = self.sync.peer_connected(peer, &self.t.chain);
+                self.send(cmds);
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                let cmds = self.sync.peer_disconnected(&peer, &self.t.chain);
+                self.send(cmds);
+            }
+            NetEvent::PeerAddrs { peer, addrs } => self.save_peer(peer, &addrs),
+            NetEvent::Request {
+                request, reply, ..
+            } => {
+                let response = match &request {
+                    Request::GetHeaders { locator, max } => {
+                        get_headers::answer(&self.t.chain, locator, *max)
+                    }
+                    Request::GetShares { ids } => get_shares::answer(&self.t.chain, ids),
+                };
+                let _ = reply.send(response);
+            }
+            NetEvent::Response {
+                peer,
+                request,
+                result,
+            } => self.on_response(peer, request, result),
+            NetEvent::Gossip { peer, msg_id, data } => self.on_gossip(peer, msg_id, &data),
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, request: Request, result: Result<Response, String>) {
+        let cmds = match (&request, result) {
+            (Request::GetHeaders { max, .. }, Ok(Response::Headers { tip, start_height, ids })) => {
+                self.sync
+                    .on_headers(peer, tip, start_height, ids, *max, &self.t.chain)
+            }
+            (Request::GetShares { ids }, Ok(Response::Shares { shares })) => {
+                match self
+                    .sync
+                    .on_shares(peer, ids, shares, &mut self.t.chain, unix_now())
+                {
+                    Ok(applied) => {
+                        self.after_insert(&applied.outcomes, Origin::Sync);
+                        applied.commands
+                    }
+                    Err(e) => {
+                        warn!("cannot store synced shares: {e}");
+                        vec![]
+                    }
+                }
+            }
+            (_, Ok(Response::Busy)) | (_, Err(_)) => {
+                self.sync.on_failure(peer, &request, &self.t.chain)
+            }
+            (_, Ok(_)) => {
+                // A reply of the wrong kind.
+                let mut c = self.sync.on_failure(peer, &request, &self.t.chain);
+                c.push(SwarmCommand::Penalise {
+                    peer,
+                    offence: Offence::Unrequested,
+                });
+                c
+            }
+        };
+        self.send(cmds);
+    }
+
+    fn on_gossip(&mut self, peer: PeerId, msg_id: MessageId, data: &[u8]) {
+        let result = match gossip_share::handle(&mut self.t.chain, data, unix_now()) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("cannot store a gossiped share: {e}");
+                self.send([SwarmCommand::Validation {
+                    msg_id,
+                    source: peer,
+                    acceptance: Acceptance::Ignore,
+                }]);
+                return;
+            }
+        };
+        if let Some(share) = &result.share {
+            for o in &result.outcomes {
+                if let InsertOutcome::Invalid { id, reason } = o {
+                    if *id == share.id() {
+                        warn!(%peer, %id, "peer gossiped an invalid share: {reason}");
+                    }
+                }
+            }
+        }
+        self.after_insert(&result.outcomes, Origin::Gossip);
+        match result.verdict {
+            gossip_share::Verdict::Done {
+                acceptance,
+                offence,
+            } => {
+                let mut cmds = vec![SwarmCommand::Validation {
+                    msg_id,
+                    source: peer,
+                    acceptance,
+                }];
+                if let Some(offence) = offence {
+                    cmds.push(SwarmCommand::Penalise { peer, offence });
+                }
+                self.send(cmds);
+            }
+            gossip_share::Verdict::Held { id, missing } => {
+                if self.held_count >= MAX_HELD_GOSSIP {
+                    self.send([SwarmCommand::Validation {
+                        msg_id,
+                        source: peer,
+                        acceptance: Acceptance::Ignore,
+                    }]);
+                } else {
+                    self.held_count += 1;
+                    self.held.entry(id).or_default().push(Held {
+                        msg_id,
+                        source: peer,
+                        since: Instant::now(),
+                    });
+                }
+                // Fetch what is missing from the sender, and ask for its headers: if it is far
+                // ahead of us, sync takes over.
+                let mut cmds = self.sync.fetch(peer, vec![missing], &self.t.chain);
+                cmds.push(SwarmCommand::Send {
+                    peer,
+                    request: Request::GetHeaders {
+                        locator: self.t.chain.locator().into_iter().take(64).collect(),
+                        max: crate::p2p::wire::MAX_HEADERS as u16,
+                    },
+                });
+                self.send(cmds);
+            }
+        }
+    }
+
+    fn save_peer(&mut self, peer: PeerId, addrs: &[libp2p::Multiaddr]) {
+        let store = self.t.chain.store();
+        if store.peers(MAX_ADDRESS_BOOK + 1).map_or(0, |p| p.len()) >= MAX_ADDRESS_BOOK {
+            return;
+        }
+        let mut entry = Vec::new();
+        for a in addrs.iter().take(8) {
+            let b = a.to_vec();
+            if b.len() > 255 {
+                continue;
+            }
+            entry.push(b.len() as u8);
+            entry.extend_from_slice(&b);
+        }
+        if let Err(e) = store.put_peer(&peer.to_bytes(), &entry) {
+            debug!("cannot save peer address: {e}");
+        }
+    }
+
+    async fn on_found(&mut self, f: FoundShare) {
+        let block_template = self.t.board.template_for_job(f.job_id);
+        let share = f.share;
+        let id = share.id();
+        let outcomes = match self.t.chain.insert(share.clone(), unix_now()) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(%id, "cannot store share: {e}");
+                return;
+            }
+        };
+        self.after_insert(&outcomes, Origin::Local(&f.worker));
+        let accepted = matches!(
+            outcomes.first(),
+            Some(InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. })
+        );
+        if accepted {
+            self.send([SwarmCommand::Publish(gossip::encode(&share))]);
+        }
+        if let (true, Some(template)) = (accepted, block_template) {
+            match submit_if_block(&self.t.chain, &self.t.rpc, &template, &share).await {
+                Some(true) => {
+                    self.t.counters.blocks_found.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.t.events.send(json!({
+                        "type": "block",
+                        "hash": share.candidate.header.block_hash().to_string(),
+                        "height": template.height,
+                    }));
+                }
+                Some(false) => {
+                    self.t.counters.blocks_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {}
+            }
+            self.t.refresh_now.notify_one();
+        }
+    }
+
+    /// Counts, logs and announces insert outcomes; publishes a new tip to the board; releases
+    /// held gossip whose share got connected.
+    fn after_insert(&mut self, outcomes: &[InsertOutcome], origin: Origin) {
+        let mut new_tip = false;
+        let worker = match origin {
+            Origin::Local(w) => w,
+            Origin::Gossip => "peer",
+            Origin::Sync => "sync",
+        };
+        for o in outcomes {
+            count(&self.t.counters, o);
+            if let InsertOutcome::NewBest { id, .. } | InsertOutcome::SideChain { id } = o {
+                if origin != Origin::Sync {
+                    let _ = self.t.events.send(json!({
+                        "type": "share",
+                        "id": id.to_string(),
+                        "height": self.t.chain.state().share_info(id).map(|i| i.height),
+                        "best": matches!(o, InsertOutcome::NewBest { .. }),
+                        "worker": worker,
+                    }));
+                }
+                if let Some(held) = self.held.remove(id) {
+                    self.held_count -= held.len().min(self.held_count);
+                    self.send(held.into_iter().map(|h| SwarmCommand::Validation {
+                        msg_id: h.msg_id,
+                        source: h.source,
+                        acceptance: Acceptance::Accept,
+                    }));
+                }
+            }
+            if let InsertOutcome::Invalid { id, .. } = o {
+                if let Some(held) = self.held.remove(id) {
+                    self.held_count -= held.len().min(self.held_count);
+                    self.send(held.into_iter().flat_map(|h| {
+                        [
+                            SwarmCommand::Validation {
+                                msg_id: h.msg_id,
+                                source: h.source,
+                                acceptance: Acceptance::Reject,
+                            },
+                            SwarmCommand::Penalise {
+                                peer: h.source,
+                                offence: Offence::InvalidShare,
+                            },
+                        ]
+                    }));
+                }
+            }
+            let quiet = origin == Origin::Sync;
+            match o {
+                InsertOutcome::NewBest { id, reorg_depth } => {
+                    new_tip = true;
+                    let height = self.t.chain.best().map_or(0, |b| b.height);
+                    if quiet {
+                        debug!(%id, height, "synced share: new best tip");
+                    } else {
+                        info!(%id, height, reorg_depth, worker, "share accepted: new best tip");
+                    }
+                }
+                InsertOutcome::SideChain { id } if !quiet => {
+                    info!(%id, worker, "share accepted on a side chain")
+                }
+                InsertOutcome::Orphan { id, missing } if !quiet => {
+                    info!(%id, %missing, worker, "share waits for a missing share")
+                }
+                InsertOutcome::Duplicate { id } if !quiet => debug!(%id, worker, "duplicate share"),
+                InsertOutcome::Invalid { id, reason } => {
+                    warn!(%id, worker, "share refused: {reason}")
+                }
+                _ => {}
+            }
+        }
+        if new_tip {
+            self.t.board.set_tip(tip_work(&self.t.chain));
+        }
+    }
+}
+
+/// Submits the share's block when its proof of work meets the template's own target.
+async fn submit_if_block(
+    chain: &Sharechain,
+    rpc: &NodeRpc,
+    template: &otedama_consensus::template::BlockTemplate,
+    share: &Share,
+) -> Option<bool> {
+    let header = &share.candidate.header;
+    if header.bits != template.bits || header.prev_blockhash != template.prev_blockhash {
+        return None;
+    }
+    let algo = chain.pool().chain.pow_algo();
+    let pow = algo.hash(&share.candidate.header_bytes());
+    if !Target::from_compact(template.bits).is_met_by(&pow) {
+        return None;
+    }
+    let block = template.assemble_block(header, &share.candidate.coinbase);
+    // Core's context-free checks first, on the block without its MWEB extension.
+    let base_len = block.len() - template.mweb.as_ref().map_or(0, |m| m.len() + 1);
+    if let Err(e) = check_block(&block[..base_len], Some(algo), unix_now()) {
+        warn!(share = %share.id(), "assembled block fails its own checks: {e}");
+        return Some(false);
+    }
+    let reward: u64 = share
+        .candidate
+        .coinbase
+        .output
+        .iter()
+        .map(|o| o.value.to_sat())
+        .sum();
+    let hash = header.block_hash();
+    match rpc.submit_block(&hex::encode(&block)).await {
+        Ok(None) => {
+            info!(block = %hash, height = template.height, reward, "BLOCK FOUND and accepted by the full node");
+            let record = FoundBlock {
+                share: ShareHash::from_byte_array(hash.to_byte_array()),
+                parent_height: template.height,
+                reward,
+                time: unix_now(),
+            };
+            if let Err(e) = chain.store().put_found_block(&record) {
+                warn!("cannot record found block: {e}");
+            }
+            Some(true)
+        }
+        Ok(Some(reason)) => {
+            warn!(block = %hash, "full node refused the block: {reason}");
+            Some(false)
+        }
+        Err(e) => {
+            warn!(block = %hash, "cannot submit block: {e}");
+            Some(false)
+        }
+    }
+}
+
+fn count(c: &ChainCounters, o: &InsertOutcome) {
+    let counter = match o {
+        InsertOutcome::NewBest { .. } => &c.shares_new_best,
+        InsertOutcome::SideChain { .. } => &c.shares_side,
+        InsertOutcome::Orphan { .. } => &c.shares_orphan,
+        InsertOutcome::Duplicate { .. } => &c.shares_duplicate,
+        InsertOutcome::Invalid { .. } => &c.shares_invalid,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Shares over which the pool hashrate is estimated: about 20 minutes of 10 s shares.
+const HASHRATE_SHARES: u64 = 120;
+
+/// Answers one API question from the sharechain (in the owner task: reads only).
+fn answer(chain: &Sharechain, q: ChainQuery) {
+    let state = chain.state();
+    match q {
+        ChainQuery::Summary(reply) => {
+            let best = chain.best().cloned();
+            let pool_hashrate = best.as_ref().map_or(0.0, |b| {
+                let from = b.height.saturating_sub(HASHRATE_SHARES);
+                match state.ancestor_at(&b.id, from) {
+                    Some(old) if b.timestamp > old.timestamp => {
+                        let work = b.cumulative_work.0.saturating_sub(old.cumulative_work.0);
+                        work as f64 / (b.timestamp - old.timestamp) as f64
+                    }
+                    _ => 0.0,
+                }
+            });
+            let _ = reply.send(ChainSummary {
+                best,
+                shares: state.len(),
+                orphans: chain.orphans().len(),
+                pool_hashrate,
+            });
+        }
+        ChainQuery::Shares {
+            limit,
+            before,
+            reply,
+        } => {
+            let mut out = Vec::new();
+            if let Some(best) = chain.best() {
+                let mut h = before.map_or(best.height as i128, |b| b as i128 - 1);
+                while h >= 0 && (out.len() as u64) < limit {
+                    match state.ancestor_at(&best.id, h as u64) {
+                        Some(i) => out.push(i.clone()),
+                        None => break,
+                    }
+                    h -= 1;
+                }
+            }
+            let _ = reply.send(out);
+        }
+        ChainQuery::Share { id, reply } => {
+            let found = state.share_info(&id).map(|i| {
+                let on_best = chain
+                    .best()
+                    .and_then(|b| state.ancestor_at(&b.id, i.height))
+                    .is_some_and(|a| a.id == id);
+                (i.clone(), on_best)
+            });
+            let _ = reply.send(found);
+        }
+        ChainQuery::Blocks {
+            script,
+            limit,
+            reply,
+        } => {
+            let blocks = chain.store().found_blocks().unwrap_or_default();
+            let out = blocks
+                .into_iter()
+                .take(limit)
+                .map(|b| {
+                    let ours = chain.store().share(&b.share).ok().flatten().map_or(0, |s| {
+                        s.candidate
+                            .coinbase
+                            .output
+                            .iter()
+                            .filter(|o| o.script_pubkey.as_bytes() == script.as_bytes())
+                            .map(|o| o.value.to_sat())
+                            .sum()
+                    });
+                    (b, ours)
+                })
+                .collect();
+            let _ = reply.send(out);
+        }
+        ChainQuery::Window(reply) => {
+            let w = state.best_window().map_or((Vec::new(), 0), |w| {
+                (w.iter().map(|(s, v)| (s.clone(), v)).collect(), w.total())
+            });
+            let _ = reply.send(w);
+        }
+    }
+}
+
+/// Parses an address-book entry written by `save_peer`.
+pub fn parse_peer_entry(key: &[u8], entry: &[u8]) -> Option<(PeerId, Vec<libp2p::Multiaddr>)> {
+    let peer = PeerId::from_bytes(key).ok()?;
+    let mut addrs = Vec::new();
+    let mut rest = entry;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = len as usize;
+        if tail.len() < len {
+            break;
+        }
+        if let Ok(a) = libp2p::Multiaddr::try_from(tail[..len].to_vec()) {
+            addrs.push(a);
+        }
+        rest = &tail[len..];
+    }
+    Some((peer, addrs))
+}

@@ -1,0 +1,9 @@
+//! The Otedama node as a library: the `otedama-node` binary is a thin `main` over [`run`], and
+//! the P2P protocol pieces ([`p2p::wire`], [`p2p::protocol`]) are public so that test harnesses
+//! can speak them to a real node.
+
+pub mod api;
+pub mod chain_task;
+pub mod config;
+pub mod p2p;
+pub mod run;

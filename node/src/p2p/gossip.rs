@@ -1,0 +1,67 @@
+//! The gossip message of a new share: one format byte, then the share's canonical encoding
+//! (docs/consensus.md). The format byte leaves room for a compact form (docs/p2p.md) without a
+//! new topic.
+
+use libp2p::gossipsub::MessageId;
+use otedama_consensus::share::{DecodeError, MAX_SHARE_BYTES};
+use otedama_consensus::Share;
+
+use super::GOSSIP_FULL_SHARE;
+
+/// Largest gossip message: the format byte and the largest share. Gossipsub's own frame adds
+/// protobuf fields, signature and key (under 256 bytes), so its transmit limit is this + 1 KiB.
+pub const MAX_GOSSIP_BYTES: usize = 1 + MAX_SHARE_BYTES;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GossipError {
+    #[error("empty gossip message")]
+    Empty,
+    #[error("gossip message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("unknown gossip format {0}")]
+    UnknownFormat(u8),
+    #[error("not a share: {0}")]
+    Share(#[from] DecodeError),
+}
+
+pub fn encode(share: &Share) -> Vec<u8> {
+    let body = share.encode();
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(GOSSIP_FULL_SHARE);
+    out.extend_from_slice(&body);
+    out
+}
+
+pub fn decode(data: &[u8]) -> Result<Share, GossipError> {
+    if data.len() > MAX_GOSSIP_BYTES {
+        return Err(GossipError::TooLarge(data.len()));
+    }
+    match data.split_first() {
+        None => Err(GossipError::Empty),
+        Some((&GOSSIP_FULL_SHARE, body)) => Ok(Share::decode(body)?),
+        Some((&f, _)) => Err(GossipError::UnknownFormat(f)),
+    }
+}
+
+/// Gossipsub message id: the first 20 bytes of blake3 over the payload, so the same share
+/// relayed by any peer is one message (the default id, source + sequence number, would let a
+/// share circulate once per publisher). 160 bits leave no practical collision.
+pub fn message_id(data: &[u8]) -> MessageId {
+    MessageId::new(&blake3::hash(data).as_bytes()[..20])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_payloads_get_their_reason() {
+        assert_eq!(decode(&[]), Err(GossipError::Empty));
+        assert_eq!(decode(&[9, 1, 2]), Err(GossipError::UnknownFormat(9)));
+        assert!(matches!(decode(&[1, 1, 2]), Err(GossipError::Share(_))));
+        let big = vec![1u8; MAX_GOSSIP_BYTES + 1];
+        assert_eq!(decode(&big), Err(GossipError::TooLarge(big.len())));
+        assert_eq!(message_id(b"a"), message_id(b"a"));
+        assert_ne!(message_id(b"a"), message_id(b"b"));
+    }
+}

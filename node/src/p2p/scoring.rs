@@ -1,0 +1,301 @@
+//! Peer scores, bans and rate limits: pure bookkeeping, no I/O (the swarm task acts on the
+//! verdicts). A peer starts at 0; offences cost points; points come back slowly with time; a
+//! peer at or below [`BAN_SCORE`] is disconnected and refused for [`BAN_DURATION`].
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// A peer at or below this score is banned.
+pub const BAN_SCORE: i32 = -100;
+/// How long a ban lasts: long enough that a misbehaving node gives up, short enough that an
+/// honest node with a bug is back after an upgrade.
+pub const BAN_DURATION: Duration = Duration::from_secs(3600);
+/// Points a peer regains per minute of good behaviour, up to 0.
+pub const RECOVERY_PER_MINUTE: i32 = 5;
+/// Most peers tracked (connected ones plus recent offenders); the oldest non-banned entries are
+/// dropped beyond it.
+pub const MAX_TRACKED: usize = 4096;
+
+/// Gossip messages a peer may send: a burst of 200, then 50 per second. Honest peers forward
+/// each share once; at the 1 s mini shares of a large pool with uncles that is a few per second.
+pub const GOSSIP_RATE: Rate = Rate {
+    burst: 200,
+    per_second: 50,
+};
+/// Requests a peer may make: a syncing peer asks for 64 shares per request from several peers
+/// at once; 20 per second is ~1,300 shares/s from us alone.
+pub const REQUEST_RATE: Rate = Rate {
+    burst: 100,
+    per_second: 20,
+};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_second: u32,
+}
+
+/// What a peer did wrong, and what it costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offence {
+    /// A share that breaks a consensus rule (bad proof of work, payouts, difficulty...).
+    InvalidShare,
+    /// Bytes that are not a message or a share.
+    Malformed,
+    /// A peer of another pool: refused at once.
+    WrongPool,
+    /// Over a rate limit.
+    Flood,
+    /// Data we did not ask for, or a reply that contradicts itself.
+    Unrequested,
+    /// A share too far in the future: may be a clock problem, costs little.
+    FutureShare,
+    /// A request that timed out or failed.
+    Unresponsive,
+}
+
+impl Offence {
+    pub fn penalty(self) -> i32 {
+        match self {
+            Offence::InvalidShare => 100,
+            Offence::Malformed => 50,
+            Offence::WrongPool => 1000,
+            Offence::Flood => 10,
+            Offence::Unrequested => 20,
+            Offence::FutureShare => 5,
+            Offence::Unresponsive => 2,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Offence::InvalidShare => "invalid_share",
+            Offence::Malformed => "malformed",
+            Offence::WrongPool => "wrong_pool",
+            Offence::Flood => "flood",
+            Offence::Unrequested => "unrequested",
+            Offence::FutureShare => "future_share",
+            Offence::Unresponsive => "unresponsive",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Keep,
+    /// Disconnect and refuse until the ban expires.
+    Ban,
+}
+
+#[derive(Clone, Debug)]
+struct Bucket {
+    tokens: u32,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: Rate, now: Instant) -> Bucket {
+        Bucket {
+            tokens: rate.burst,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, rate: Rate, now: Instant) -> bool {
+        let elapsed_ms = now.saturating_duration_since(self.last).as_millis();
+        let refill = elapsed_ms * rate.per_second as u128 / 1000;
+        if refill > 0 {
+            self.tokens = (self.tokens as u128 + refill).min(rate.burst as u128) as u32;
+            self.last = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PeerState {
+    score: i32,
+    scored_at: Instant,
+    gossip: Bucket,
+    requests: Bucket,
+}
+
+/// Scores and bans of every peer we know.
+#[derive(Debug)]
+pub struct Scores<K> {
+    peers: HashMap<K, PeerState>,
+    banned: HashMap<K, Instant>,
+}
+
+impl<K: Hash + Eq + Copy> Default for Scores<K> {
+    fn default() -> Self {
+        Scores {
+            peers: HashMap::new(),
+            banned: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Copy> Scores<K> {
+    fn state(&mut self, peer: K, now: Instant) -> &mut PeerState {
+        if self.peers.len() >= MAX_TRACKED && !self.peers.contains_key(&peer) {
+            // Forget the best-behaved entry: offenders are the ones worth remembering.
+            if let Some(k) = self
+                .peers
+                .iter()
+                .max_by_key(|(_, s)| s.score)
+                .map(|(k, _)| *k)
+            {
+                self.peers.remove(&k);
+            }
+        }
+        let st = self.peers.entry(peer).or_insert_with(|| PeerState {
+            score: 0,
+            scored_at: now,
+            gossip: Bucket::new(GOSSIP_RATE, now),
+            requests: Bucket::new(REQUEST_RATE, now),
+        });
+        let minutes = now.saturating_duration_since(st.scored_at).as_secs() / 60;
+        if minutes > 0 {
+            let gain = (minutes as i64 * RECOVERY_PER_MINUTE as i64).min(i32::MAX as i64) as i32;
+            st.score = st.score.saturating_add(gain).min(0);
+            st.scored_at += Duration::from_secs(minutes * 60);
+        }
+        st
+    }
+
+    pub fn score(&mut self, peer: K, now: Instant) -> i32 {
+        self.state(peer, now).score
+    }
+
+    /// Records an offence; `Ban` when the peer fell to the ban score (it is then banned).
+    pub fn penalise(&mut self, peer: K, offence: Offence, now: Instant) -> Verdict {
+        let st = self.state(peer, now);
+        st.score = st.score.saturating_sub(offence.penalty());
+        if st.score <= BAN_SCORE {
+            self.ban(peer, now + BAN_DURATION);
+            Verdict::Ban
+        } else {
+            Verdict::Keep
+        }
+    }
+
+    /// Bans `peer` until `until` (the operator's `banpeer`, or a score at the threshold).
+    pub fn ban(&mut self, peer: K, until: Instant) {
+        self.banned.insert(peer, until);
+    }
+
+    pub fn unban(&mut self, peer: K) -> bool {
+        self.peers.remove(&peer);
+        self.banned.remove(&peer).is_some()
+    }
+
+    pub fn is_banned(&self, peer: &K, now: Instant) -> bool {
+        self.banned.get(peer).is_some_and(|until| *until > now)
+    }
+
+    /// Bans that ran out: removed and returned (the swarm unblocks them).
+    pub fn expired_bans(&mut self, now: Instant) -> Vec<K> {
+        let gone: Vec<K> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            self.banned.remove(k);
+            self.peers.remove(k);
+        }
+        gone
+    }
+
+    pub fn banned(&self) -> impl Iterator<Item = (&K, &Instant)> {
+        self.banned.iter()
+    }
+
+    /// Takes a gossip token: false when the peer is over its rate.
+    pub fn allow_gossip(&mut self, peer: K, now: Instant) -> bool {
+        let st = self.state(peer, now);
+        st.gossip.take(GOSSIP_RATE, now)
+    }
+
+    pub fn allow_request(&mut self, peer: K, now: Instant) -> bool {
+        let st = self.state(peer, now);
+        st.requests.take(REQUEST_RATE, now)
+    }
+
+    /// Forgets a disconnected peer that is in good standing (bad scores are kept until they
+    /// recover, so reconnecting does not wash them).
+    pub fn forget_if_clean(&mut self, peer: &K) {
+        if self.peers.get(peer).is_some_and(|s| s.score >= 0) {
+            self.peers.remove(peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_invalid_share_bans_and_the_ban_expires() {
+        let t = Instant::now();
+        let mut s = Scores::default();
+        assert_eq!(s.penalise(1u32, Offence::FutureShare, t), Verdict::Keep);
+        assert_eq!(s.penalise(1u32, Offence::InvalidShare, t), Verdict::Ban);
+        assert!(s.is_banned(&1, t));
+        assert!(!s.is_banned(&2, t));
+        assert!(s.expired_bans(t + BAN_DURATION / 2).is_empty());
+        assert_eq!(s.expired_bans(t + BAN_DURATION), vec![1]);
+        assert!(!s.is_banned(&1, t + BAN_DURATION));
+        assert_eq!(s.score(1, t + BAN_DURATION), 0);
+    }
+
+    #[test]
+    fn small_offences_add_up_and_recover_with_time() {
+        let t = Instant::now();
+        let mut s = Scores::default();
+        for _ in 0..9 {
+            assert_eq!(s.penalise(7u32, Offence::Flood, t), Verdict::Keep);
+        }
+        assert_eq!(s.score(7, t), -90);
+        // Ten minutes later 50 points are back.
+        assert_eq!(s.score(7, t + Duration::from_secs(600)), -40);
+        assert_eq!(s.score(7, t + Duration::from_secs(6000)), 0);
+        let mut s = Scores::default();
+        for _ in 0..9 {
+            s.penalise(8u32, Offence::Flood, t);
+        }
+        assert_eq!(s.penalise(8u32, Offence::Flood, t), Verdict::Ban);
+    }
+
+    #[test]
+    fn rate_limits_allow_the_burst_then_the_rate() {
+        let t = Instant::now();
+        let mut s = Scores::default();
+        let allowed = (0..1000).filter(|_| s.allow_gossip(1u32, t)).count();
+        assert_eq!(allowed, GOSSIP_RATE.burst as usize);
+        let later = t + Duration::from_secs(1);
+        let allowed = (0..1000).filter(|_| s.allow_gossip(1u32, later)).count();
+        assert_eq!(allowed, GOSSIP_RATE.per_second as usize);
+        let allowed = (0..1000).filter(|_| s.allow_request(1u32, t)).count();
+        assert_eq!(allowed, REQUEST_RATE.burst as usize);
+    }
+
+    #[test]
+    fn tracking_is_bounded_and_keeps_offenders() {
+        let t = Instant::now();
+        let mut s = Scores::default();
+        s.penalise(0u32, Offence::Malformed, t);
+        for k in 1..(MAX_TRACKED as u32 + 100) {
+            s.allow_gossip(k, t);
+        }
+        assert!(s.peers.len() <= MAX_TRACKED);
+        assert_eq!(s.score(0, t), -50);
+    }
+}

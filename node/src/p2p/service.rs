@@ -1,0 +1,598 @@
+//! The swarm task: owns the libp2p swarm, peer scores, bans, rate limits and discovery. It
+//! never touches the sharechain: validation and answers come from the sharechain task through
+//! [`NetEvent`]s and [`SwarmCommand`]s.
+
+use super::behaviour::{Behaviour, BehaviourEvent, BehaviourError, Limits};
+use super::protocol::Protocols;
+use super::scoring::{Offence, Scores, Verdict, BAN_DURATION};
+use super::wire::{Request, Response};
+use super::{Acceptance, NetEvent, PeerSummary, SwarmCommand};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, kad, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use otedama_consensus::ConsensusId;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+/// Gossip messages and peer requests waiting for the sharechain task; beyond it gossip is
+/// ignored (not forwarded) and requests are answered `Busy`.
+pub const NET_QUEUE: usize = 1024;
+/// Outbound connections the node keeps by dialing discovered peers.
+pub const DEFAULT_TARGET_OUTBOUND: usize = 8;
+/// Default `--max-peers`.
+pub const DEFAULT_MAX_PEERS: u32 = 50;
+/// How often a random Kademlia walk looks for more peers (every 5 s while below target).
+const WALK_EVERY: Duration = Duration::from_secs(30);
+const WALK_EVERY_LOW: Duration = Duration::from_secs(5);
+/// Idle connections are kept: gossip keeps them busy, and reconnecting costs a handshake.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct P2pConfig {
+    pub key: Keypair,
+    pub consensus_id: ConsensusId,
+    pub listen: Vec<Multiaddr>,
+    /// `--peer` addresses, dialed at start and whenever the node has no peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Saved address book (peer id and its listen addresses).
+    pub address_book: Vec<(PeerId, Vec<Multiaddr>)>,
+    pub max_peers: u32,
+    pub target_outbound: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    #[error("P2P transport: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Behaviour(#[from] BehaviourError),
+    #[error("cannot listen for peers on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+}
+
+/// Counters for `/metrics` and `getstatus`.
+#[derive(Debug, Default)]
+pub struct P2pStats {
+    pub peers_in: AtomicU64,
+    pub peers_out: AtomicU64,
+    pub gossip_received: AtomicU64,
+    pub gossip_dropped: AtomicU64,
+    pub requests_served: AtomicU64,
+    pub requests_busy: AtomicU64,
+    pub offences: AtomicU64,
+    pub bans: AtomicU64,
+    pub listen_addrs: Mutex<Vec<String>>,
+}
+
+/// The rest of the node's handle on the swarm task.
+#[derive(Clone)]
+pub struct P2pHandle {
+    pub peer_id: PeerId,
+    pub commands: mpsc::UnboundedSender<SwarmCommand>,
+    pub stats: Arc<P2pStats>,
+}
+
+/// Where the swarm task sends what it hears.
+pub struct NetSinks {
+    /// Gossip and peer requests (bounded: dropped or answered `Busy` when full).
+    pub traffic: mpsc::Sender<NetEvent>,
+    /// Connection events and replies to our own requests (bounded by connections and our
+    /// in-flight requests).
+    pub control: mpsc::UnboundedSender<NetEvent>,
+}
+
+struct Conn {
+    address: Multiaddr,
+    outbound: bool,
+    since: Instant,
+    agent: String,
+    rtt: Option<Duration>,
+}
+
+type Reply = Pin<Box<dyn std::future::Future<Output = (ResponseChannel<Response>, Response)> + Send>>;
+
+struct Service {
+    swarm: Swarm<Behaviour>,
+    protocols: Protocols,
+    topic: IdentTopic,
+    sinks: NetSinks,
+    scores: Scores<PeerId>,
+    conns: HashMap<PeerId, Conn>,
+    outbound_requests: HashMap<OutboundRequestId, Request>,
+    replies: FuturesUnordered<Reply>,
+    stats: Arc<P2pStats>,
+    bootstrap: Vec<Multiaddr>,
+    target_outbound: usize,
+    last_walk: Option<Instant>,
+}
+
+/// Starts the swarm: listens, dials `--peer`s and the address book, and runs until `stop`.
+pub fn start(
+    config: P2pConfig,
+    sinks: NetSinks,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(P2pHandle, tokio::task::JoinHandle<()>), P2pError> {
+    let protocols = Protocols::new(&config.consensus_id);
+    let peer_id = config.key.public().to_peer_id();
+    let agent = format!("otedama/{}", env!("CARGO_PKG_VERSION"));
+    let limits = Limits {
+        max_peers: config.max_peers,
+    };
+    let behaviour = Behaviour::new(&config.key, &protocols, limits, agent)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| P2pError::Transport(e.to_string()))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| P2pError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    let topic = IdentTopic::new(protocols.topic.clone());
+    swarm
+        .behaviour_mut()
+        .gossip
+        .subscribe(&topic)
+        .map_err(|e| P2pError::Transport(format!("gossip subscription: {e}")))?;
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| P2pError::Listen {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    for (peer, addrs) in &config.address_book {
+        for a in addrs {
+            swarm.behaviour_mut().kad.add_address(peer, a.clone());
+        }
+    }
+    let (commands_tx, mut commands) = mpsc::unbounded_channel();
+    let stats = Arc::new(P2pStats::default());
+    let mut service = Service {
+        swarm,
+        protocols,
+        topic,
+        sinks,
+        scores: Scores::default(),
+        conns: HashMap::new(),
+        outbound_requests: HashMap::new(),
+        replies: FuturesUnordered::new(),
+        stats: stats.clone(),
+        bootstrap: config.bootstrap,
+        target_outbound: config.target_outbound,
+        last_walk: None,
+    };
+    info!(%peer_id, "P2P identity");
+    service.dial_bootstrap();
+    for (peer, addrs) in config.address_book.iter().take(config.target_outbound) {
+        service.dial_peer(*peer, addrs.clone());
+    }
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                ev = service.swarm.select_next_some() => service.on_swarm_event(ev),
+                Some(cmd) = commands.recv() => service.on_command(cmd),
+                Some((channel, response)) = service.replies.next(), if !service.replies.is_empty() => {
+                    let _ = service.swarm.behaviour_mut().sync.send_response(channel, response);
+                }
+                _ = tick.tick() => service.on_tick(),
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        info!("P2P stopped");
+    });
+    Ok((
+        P2pHandle {
+            peer_id,
+            commands: commands_tx,
+            stats,
+        },
+        task,
+    ))
+}
+
+impl Service {
+    fn outbound_count(&self) -> usize {
+        self.conns.values().filter(|c| c.outbound).count()
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                warn!(%addr, "cannot dial peer: {e}");
+            }
+        }
+    }
+
+    fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if peer == *self.swarm.local_peer_id()
+            || self.conns.contains_key(&peer)
+            || self.scores.is_banned(&peer, Instant::now())
+            || addrs.is_empty()
+        {
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!(%peer, "dial: {e}");
+        }
+    }
+
+    fn ban(&mut self, peer: PeerId, duration: Duration, why: &str) {
+        self.scores.ban(peer, Instant::now() + duration);
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        self.stats.bans.fetch_add(1, Ordering::Relaxed);
+        warn!(%peer, secs = duration.as_secs(), "peer banned: {why}");
+    }
+
+    fn penalise(&mut self, peer: PeerId, offence: Offence) {
+        self.stats.offences.fetch_add(1, Ordering::Relaxed);
+        let verdict = self.scores.penalise(peer, offence, Instant::now());
+        debug!(%peer, offence = offence.label(), "peer penalised");
+        if verdict == Verdict::Ban {
+            self.ban(peer, BAN_DURATION, offence.label());
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for peer in self.scores.expired_bans(now) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            info!(%peer, "ban expired");
+        }
+        let below = self.outbound_count() < self.target_outbound;
+        let every = if below { WALK_EVERY_LOW } else { WALK_EVERY };
+        if self.last_walk.is_none_or(|t| now.duration_since(t) >= every) {
+            self.last_walk = Some(now);
+            if self.conns.is_empty() {
+                self.dial_bootstrap();
+            }
+            // A random walk: asking for the peers closest to a random id visits a different
+            // part of the DHT each time and reports every peer met on the way.
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .get_closest_peers(PeerId::random());
+        }
+    }
+
+    fn on_command(&mut self, cmd: SwarmCommand) {
+        match cmd {
+            SwarmCommand::Publish(data) => {
+                let topic = self.topic.clone();
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
+                    debug!("share not gossiped: {e}");
+                }
+            }
+            SwarmCommand::Validation {
+                msg_id,
+                source,
+                acceptance,
+            } => {
+                let a = match acceptance {
+                    Acceptance::Accept => MessageAcceptance::Accept,
+                    Acceptance::Ignore => MessageAcceptance::Ignore,
+                    Acceptance::Reject => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&msg_id, &source, a);
+            }
+            SwarmCommand::Send { peer, request } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, request.clone());
+                self.outbound_requests.insert(id, request);
+            }
+            SwarmCommand::Penalise { peer, offence } => self.penalise(peer, offence),
+            SwarmCommand::Peers(reply) => {
+                let now = Instant::now();
+                let mut out: Vec<PeerSummary> = self
+                    .conns
+                    .iter()
+                    .map(|(p, c)| PeerSummary {
+                        peer_id: p.to_string(),
+                        address: c.address.to_string(),
+                        direction: if c.outbound { "out" } else { "in" },
+                        agent: c.agent.clone(),
+                        score: self.scores.score(*p, now),
+                        ping_ms: c.rtt.map(|d| d.as_millis() as u64),
+                        connected_secs: now.duration_since(c.since).as_secs(),
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+                let _ = reply.send(out);
+            }
+            SwarmCommand::Dial { addr, reply } => {
+                let r = self.swarm.dial(addr.clone()).map_err(|e| e.to_string());
+                if r.is_ok() && !self.bootstrap.contains(&addr) && self.bootstrap.len() < 64 {
+                    self.bootstrap.push(addr);
+                }
+                let _ = reply.send(r);
+            }
+            SwarmCommand::Ban {
+                peer,
+                duration,
+                reply,
+            } => {
+                let was_connected = self.conns.contains_key(&peer);
+                self.ban(peer, duration, "banned by the operator");
+                let _ = reply.send(was_connected);
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address
+                    .clone()
+                    .with(libp2p::multiaddr::Protocol::P2p(*self.swarm.local_peer_id()));
+                info!("P2P listening on {full}");
+                if let Ok(mut l) = self.stats.listen_addrs.lock() {
+                    l.push(full.to_string());
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if self.scores.is_banned(&peer_id, Instant::now()) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if num_established.get() > 1 {
+                    return;
+                }
+                let (address, outbound) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
+                    ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (send_back_addr.clone(), false)
+                    }
+                };
+                if outbound {
+                    self.stats.peers_out.fetch_add(1, Ordering::Relaxed);
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, address.clone());
+                } else {
+                    self.stats.peers_in.fetch_add(1, Ordering::Relaxed);
+                }
+                info!(peer = %peer_id, %address, direction = if outbound { "out" } else { "in" }, "peer connected");
+                self.conns.insert(
+                    peer_id,
+                    Conn {
+                        address,
+                        outbound,
+                        since: Instant::now(),
+                        agent: String::new(),
+                        rtt: None,
+                    },
+                );
+                let _ = self
+                    .sinks
+                    .control
+                    .send(NetEvent::PeerConnected { peer: peer_id });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if num_established > 0 {
+                    return;
+                }
+                if let Some(c) = self.conns.remove(&peer_id) {
+                    let counter = if c.outbound {
+                        &self.stats.peers_out
+                    } else {
+                        &self.stats.peers_in
+                    };
+                    counter.fetch_sub(1, Ordering::Relaxed);
+                    info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                    self.scores.forget_if_clean(&peer_id);
+                    let _ = self
+                        .sinks
+                        .control
+                        .send(NetEvent::PeerDisconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, "cannot connect: {error}");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!("incoming connection failed: {error}");
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocol_version != self.protocols.identify {
+                    warn!(peer = %peer_id, theirs = %info.protocol_version, "peer belongs to another pool (consensus id differs)");
+                    self.penalise(peer_id, Offence::WrongPool);
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if let Some(c) = self.conns.get_mut(&peer_id) {
+                    c.agent = info.agent_version.chars().take(64).collect();
+                }
+                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
+                for a in &addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
+                }
+                let _ = self.sinks.control.send(NetEvent::PeerAddrs {
+                    peer: peer_id,
+                    addrs,
+                });
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                if let Some(c) = self.conns.get_mut(&peer) {
+                    c.rtt = Some(rtt);
+                }
+            }
+            BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                self.stats.gossip_received.fetch_add(1, Ordering::Relaxed);
+                let source = propagation_source;
+                if !self.scores.allow_gossip(source, Instant::now()) {
+                    self.penalise(source, Offence::Flood);
+                    self.validation(message_id, source, MessageAcceptance::Ignore);
+                    return;
+                }
+                let ev = NetEvent::Gossip {
+                    peer: source,
+                    msg_id: message_id.clone(),
+                    data: message.data,
+                };
+                if self.sinks.traffic.try_send(ev).is_err() {
+                    self.stats.gossip_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.validation(message_id, source, MessageAcceptance::Ignore);
+                }
+            }
+            BehaviourEvent::Gossip(gossipsub::Event::GossipsubNotSupported { peer_id }) => {
+                debug!(peer = %peer_id, "peer does not speak this pool's gossip");
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.on_request(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(request) = self.outbound_requests.remove(&request_id) {
+                            let _ = self.sinks.control.send(NetEvent::Response {
+                                peer,
+                                request,
+                                result: Ok(response),
+                            });
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(request) = self.outbound_requests.remove(&request_id) {
+                    debug!(%peer, "sync request failed: {error}");
+                    if matches!(error, request_response::OutboundFailure::Timeout) {
+                        self.penalise(peer, Offence::Unresponsive);
+                    }
+                    let _ = self.sinks.control.send(NetEvent::Response {
+                        peer,
+                        request,
+                        result: Err(error.to_string()),
+                    });
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::InboundFailure { peer, error, .. }) => {
+                // A request we could not read (bad framing or over the size limit) is the
+                // peer's fault; a closed connection or our own timeout is not.
+                debug!(%peer, "inbound sync request failed: {error}");
+                if let request_response::InboundFailure::Io(e) = &error {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        self.penalise(peer, Offence::Malformed);
+                    }
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(Ok(ok)),
+                ..
+            }) => {
+                for p in ok.peers {
+                    if self.outbound_count() >= self.target_outbound {
+                        break;
+                    }
+                    self.dial_peer(p.peer_id, p.addrs);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            }) => {
+                if self.outbound_count() < self.target_outbound {
+                    self.dial_peer(peer, addresses.into_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn validation(&mut self, id: gossipsub::MessageId, source: PeerId, a: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&id, &source, a);
+    }
+
+    fn on_request(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
+        if !self.scores.allow_request(peer, Instant::now()) {
+            self.penalise(peer, Offence::Flood);
+            self.stats.requests_busy.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, Response::Busy);
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let ev = NetEvent::Request {
+            peer,
+            request,
+            reply: tx,
+        };
+        if self.sinks.traffic.try_send(ev).is_err() {
+            self.stats.requests_busy.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, Response::Busy);
+            return;
+        }
+        self.stats.requests_served.fetch_add(1, Ordering::Relaxed);
+        self.replies.push(Box::pin(async move {
+            let response = rx.await.unwrap_or(Response::Busy);
+            (channel, response)
+        }));
+    }
+}

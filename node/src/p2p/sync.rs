@@ -1,0 +1,501 @@
+//! Headers-first sync, as a state machine of the sharechain task: no I/O, it returns the
+//! requests to send and inserts what arrives.
+//!
+//! 1. Every new peer is asked `GetHeaders(our locator)`: the reply tells its tip (height,
+//!    cumulative work) and the ids of its best chain after where ours parts from it.
+//! 2. While some peer claims more work than our best, ids are queued in height order (more
+//!    headers are asked from the best such peer, continuing from the last id, whenever the
+//!    queue runs low), and bodies are fetched in batches of up to 64 from every peer whose tip
+//!    is high enough, several requests per peer in flight.
+//! 3. Bodies are validated and inserted as they arrive; batches that arrive out of order wait
+//!    in the orphan pool (in-flight ids are capped well below its size). A failed or partial
+//!    reply puts its ids back at the front of the queue for another peer.
+
+use crate::p2p::scoring::Offence;
+use crate::p2p::wire::{Request, TipInfo, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST};
+use crate::p2p::{SwarmCommand, SyncStatus};
+use libp2p::PeerId;
+use otedama_consensus::validation::Severity;
+use otedama_consensus::{Share, ShareHash};
+use otedama_sharechain::{InsertOutcome, Sharechain, StoreError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Body requests in flight to one peer.
+pub const MAX_REQUESTS_PER_PEER: usize = 4;
+/// Ids in flight in all: a quarter of the orphan pool (4096), so out-of-order batches always
+/// fit in it.
+pub const MAX_INFLIGHT_IDS: usize = 1024;
+/// More headers are asked for when fewer ids than this wait to be fetched.
+pub const REFILL_BELOW: usize = 2048;
+/// Most ids queued: bounded memory whatever peers claim (32 bytes + bookkeeping each).
+pub const MAX_QUEUED: usize = 100_000;
+/// How often progress is logged while syncing.
+pub const LOG_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+struct PeerSync {
+    tip: Option<TipInfo>,
+    /// Headers continue from this id (the last one it sent, when it had more).
+    continue_from: Option<ShareHash>,
+    /// Sent everything after our locator: not asked for headers again until its tip changes.
+    exhausted: bool,
+    /// Body requests in flight (their ids).
+    requests: Vec<Vec<ShareHash>>,
+}
+
+#[derive(Debug)]
+struct Run {
+    started: Instant,
+    start_height: u64,
+}
+
+/// Sync state of the sharechain task.
+#[derive(Debug, Default)]
+pub struct Sync {
+    peers: HashMap<PeerId, PeerSync>,
+    headers_from: Option<PeerId>,
+    want: VecDeque<ShareHash>,
+    /// Height of every queued or in-flight id.
+    heights: HashMap<ShareHash, u64>,
+    inflight_ids: usize,
+    run: Option<Run>,
+    last_log: Option<Instant>,
+    /// Shares this node has fetched and inserted through sync since start.
+    pub fetched_total: u64,
+}
+
+/// What one body reply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub commands: Vec<SwarmCommand>,
+    pub outcomes: Vec<InsertOutcome>,
+}
+
+fn our_work(chain: &Sharechain) -> u128 {
+    chain.best().map_or(0, |b| b.cumulative_work.0)
+}
+
+fn known(chain: &Sharechain, id: &ShareHash) -> bool {
+    chain.state().contains(id) || chain.orphans().contains(id)
+}
+
+impl Sync {
+    pub fn new() -> Sync {
+        Sync::default()
+    }
+
+    pub fn peer_connected(&mut self, peer: PeerId, chain: &Sharechain) -> Vec<SwarmCommand> {
+        self.peers.entry(peer).or_default();
+        vec![SwarmCommand::Send {
+            peer,
+            request: Request::GetHeaders {
+                locator: chain.locator().into_iter().take(MAX_LOCATOR).collect(),
+                max: MAX_HEADERS as u16,
+            },
+        }]
+    }
+
+    pub fn peer_disconnected(&mut self, peer: &PeerId, chain: &Sharechain) -> Vec<SwarmCommand> {
+        if let Some(p) = self.peers.remove(peer) {
+            for ids in p.requests {
+                self.inflight_ids = self.inflight_ids.saturating_sub(ids.len());
+                self.requeue(ids, chain);
+            }
+        }
+        if self.headers_from == Some(*peer) {
+            self.headers_from = None;
+        }
+        self.schedule(chain)
+    }
+
+    /// Fetches shares by id from `peer` outside the header order: the missing parent or uncle
+    /// of a gossiped share.
+    pub fn fetch(&mut self, peer: PeerId, ids: Vec<ShareHash>, chain: &Sharechain) -> Vec<SwarmCommand> {
+        let ids: Vec<ShareHash> = ids
+            .into_iter()
+            .filter(|id| !known(chain, id) && !self.heights.contains_key(id))
+            .take(MAX_SHARES_PER_REQUEST)
+            .collect();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return vec![];
+        };
+        if ids.is_empty() || p.requests.len() >= MAX_REQUESTS_PER_PEER {
+            return vec![];
+        }
+        for id in &ids {
+            self.heights.insert(*id, 0);
+        }
+        self.inflight_ids += ids.len();
+        p.requests.push(ids.clone());
+        vec![SwarmCommand::Send {
+            peer,
+            request: Request::GetShares { ids },
+        }]
+    }
+
+    /// A `Headers` reply to a `GetHeaders` that asked for `asked_max` ids.
+    pub fn on_headers(
+        &mut self,
+        peer: PeerId,
+        tip: Option<TipInfo>,
+        start_height: u64,
+        ids: Vec<ShareHash>,
+        asked_max: u16,
+        chain: &Sharechain,
+    ) -> Vec<SwarmCommand> {
+        let mut out = Vec::new();
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        if ids.len() > asked_max as usize {
+            out.push(SwarmCommand::Penalise {
+                peer,
+                offence: Offence::Unrequested,
+            });
+            return out;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return out;
+        };
+        if p.tip != tip {
+            p.exhausted = false;
+        }
+        p.tip = tip;
+        if ids.len() < asked_max as usize {
+            p.exhausted = true;
+            p.continue_from = None;
+        } else {
+            p.continue_from = ids.last().copied();
+        }
+        for (i, id) in ids.into_iter().enumerate() {
+            if self.want.len() >= MAX_QUEUED {
+                break;
+            }
+            if self.heights.contains_key(&id) || known(chain, &id) {
+                continue;
+            }
+            self.heights.insert(id, start_height.saturating_add(i as u64));
+            self.want.push_back(id);
+        }
+        if self.run.is_none() && !self.want.is_empty() {
+            let start_height = chain.best().map_or(0, |b| b.height);
+            self.run = Some(Run {
+                started: Instant::now(),
+                start_height,
+            });
+            tracing::info!(
+                %peer,
+                peer_height = tip.map_or(0, |t| t.height),
+                our_height = start_height,
+                "sync started"
+            );
+        }
+        out.extend(self.schedule(chain));
+        out
+    }
+
+    /// A `Shares` reply to `GetShares(asked)`.
+    pub fn on_shares(
+        &mut self,
+        peer: PeerId,
+        asked: &[ShareHash],
+        shares: Vec<Vec<u8>>,
+        chain: &mut Sharechain,
+        now: u64,
+    ) -> Result<Applied, StoreError> {
+        let mut applied = Applied::default();
+        if !self.take_request(&peer, asked) {
+            // Not (or no longer) ours: a reply after a disconnect requeued the ids.
+            return Ok(applied);
+        }
+        let mut pending: HashSet<ShareHash> = asked.iter().copied().collect();
+        let mut fetch_next = Vec::new();
+        for bytes in shares {
+            let share = match Share::decode(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, "undecodable share in a sync reply: {e}");
+                    applied.commands.push(SwarmCommand::Penalise {
+                        peer,
+                        offence: Offence::Malformed,
+                    });
+                    break;
+                }
+            };
+            let id = share.id();
+            if !pending.remove(&id) {
+                applied.commands.push(SwarmCommand::Penalise {
+                    peer,
+                    offence: Offence::Unrequested,
+                });
+                continue;
+            }
+            self.heights.remove(&id);
+            let outcomes = chain.insert(share, now)?;
+            for o in &outcomes {
+                match o {
+                    InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. } => {
+                        self.fetched_total += 1;
+                    }
+                    InsertOutcome::Orphan { missing, .. } => {
+                        // A fetched parent whose own parent (or uncle) is unknown too: follow
+                        // the chain back unless the missing share is already on its way.
+                        if !self.heights.contains_key(missing) && !known(chain, missing) {
+                            fetch_next.push(*missing);
+                        }
+                    }
+                    InsertOutcome::Invalid { reason, .. } if reason.severity() == Severity::Invalid => {
+                        tracing::warn!(%peer, "peer served an invalid share: {reason}");
+                        applied.commands.push(SwarmCommand::Penalise {
+                            peer,
+                            offence: Offence::InvalidShare,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            applied.outcomes.extend(outcomes);
+        }
+        let missing: Vec<ShareHash> = asked
+            .iter()
+            .filter(|id| pending.contains(*id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            // The peer does not have them (its best chain moved, or it pruned): do not ask it
+            // for these heights again until its tip changes.
+            if let Some(p) = self.peers.get_mut(&peer) {
+                let lowest = missing
+                    .iter()
+                    .filter_map(|id| self.heights.get(id))
+                    .min()
+                    .copied();
+                if let (Some(t), Some(h)) = (p.tip.as_mut(), lowest) {
+                    t.height = t.height.min(h.saturating_sub(1));
+                }
+            }
+            self.requeue(missing, chain);
+        }
+        fetch_next.sort();
+        fetch_next.dedup();
+        if !fetch_next.is_empty() {
+            applied.commands.extend(self.fetch(peer, fetch_next, chain));
+        }
+        applied.commands.extend(self.schedule(chain));
+        Ok(applied)
+    }
+
+    /// A request of ours failed (timeout, connection closed, protocol error).
+    pub fn on_failure(
+        &mut self,
+        peer: PeerId,
+        request: &Request,
+        chain: &Sharechain,
+    ) -> Vec<SwarmCommand> {
+        match request {
+            Request::GetHeaders { .. } => {
+                if self.headers_from == Some(peer) {
+                    self.headers_from = None;
+                }
+            }
+            Request::GetShares { ids } => {
+                if self.take_request(&peer, ids) {
+                    self.requeue(ids.clone(), chain);
+                }
+            }
+        }
+        self.schedule(chain)
+    }
+
+    fn take_request(&mut self, peer: &PeerId, ids: &[ShareHash]) -> bool {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        match p.requests.iter().position(|r| r == ids) {
+            Some(i) => {
+                p.requests.swap_remove(i);
+                self.inflight_ids = self.inflight_ids.saturating_sub(ids.len());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts ids back at the front of the queue, lowest height first.
+    fn requeue(&mut self, mut ids: Vec<ShareHash>, chain: &Sharechain) {
+        ids.retain(|id| !known(chain, id) && self.heights.contains_key(id));
+        ids.sort_by_key(|id| self.heights.get(id).copied().unwrap_or(0));
+        for id in ids.into_iter().rev() {
+            self.want.push_front(id);
+        }
+    }
+
+    /// Requests to send now: more headers when the queue runs low, bodies up to the limits.
+    pub fn schedule(&mut self, chain: &Sharechain) -> Vec<SwarmCommand> {
+        let mut out = Vec::new();
+        let ours = our_work(chain);
+        if self.headers_from.is_none() && self.want.len() < REFILL_BELOW {
+            let best_peer = self
+                .peers
+                .iter()
+                .filter(|(_, p)| {
+                    p.tip.is_some_and(|t| t.cumulative_work > ours)
+                        && (!p.exhausted || p.continue_from.is_some())
+                })
+                .max_by_key(|(_, p)| p.tip.map_or(0, |t| t.cumulative_work))
+                .map(|(k, p)| (*k, p.continue_from));
+            if let Some((peer, cont)) = best_peer {
+                let locator: Vec<ShareHash> = cont
+                    .into_iter()
+                    .chain(chain.locator())
+                    .take(MAX_LOCATOR)
+                    .collect();
+                self.headers_from = Some(peer);
+                out.push(SwarmCommand::Send {
+                    peer,
+                    request: Request::GetHeaders {
+                        locator,
+                        max: MAX_HEADERS as u16,
+                    },
+                });
+            }
+        }
+        while self.inflight_ids < MAX_INFLIGHT_IDS {
+            // Drop ids that arrived meanwhile (by gossip or another reply).
+            while let Some(id) = self.want.front() {
+                if known(chain, id) {
+                    let id = *id;
+                    self.heights.remove(&id);
+                    self.want.pop_front();
+                } else {
+                    break;
+                }
+            }
+            let Some(first) = self.want.front() else {
+                break;
+            };
+            let first_height = self.heights.get(first).copied().unwrap_or(0);
+            let Some((peer, tip_height)) = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.requests.len() < MAX_REQUESTS_PER_PEER)
+                .filter_map(|(k, p)| p.tip.map(|t| (*k, t.height, p.requests.len())))
+                .filter(|(_, h, _)| *h >= first_height)
+                .min_by_key(|(k, _, n)| (*n, *k))
+                .map(|(k, h, _)| (k, h))
+            else {
+                break;
+            };
+            let room = (MAX_INFLIGHT_IDS - self.inflight_ids).min(MAX_SHARES_PER_REQUEST);
+            let mut ids = Vec::with_capacity(room);
+            while ids.len() < room {
+                let Some(id) = self.want.front().copied() else {
+                    break;
+                };
+                if self.heights.get(&id).copied().unwrap_or(0) > tip_height {
+                    break;
+                }
+                self.want.pop_front();
+                if !known(chain, &id) {
+                    ids.push(id);
+                } else {
+                    self.heights.remove(&id);
+                }
+            }
+            if ids.is_empty() {
+                continue;
+            }
+            self.inflight_ids += ids.len();
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.requests.push(ids.clone());
+            }
+            out.push(SwarmCommand::Send {
+                peer,
+                request: Request::GetShares { ids },
+            });
+        }
+        out
+    }
+
+    /// Where sync stands; logs progress every [`LOG_EVERY`] and the end of a sync.
+    pub fn status(&mut self, chain: &Sharechain) -> SyncStatus {
+        let ours = our_work(chain);
+        let best_height = chain.best().map_or(0, |b| b.height);
+        let target = self
+            .peers
+            .values()
+            .filter_map(|p| p.tip)
+            .filter(|t| t.cumulative_work > ours)
+            .map(|t| t.height)
+            .max();
+        let busy = !self.want.is_empty() || self.inflight_ids > 0;
+        let Some(target_height) = target.filter(|_| busy || self.headers_from.is_some()) else {
+            if let Some(run) = self.run.take() {
+                let secs = run.started.elapsed().as_secs_f64();
+                let n = best_height.saturating_sub(run.start_height);
+                tracing::info!(
+                    shares = n,
+                    secs = format!("{secs:.1}"),
+                    rate = format!("{:.0}", n as f64 / secs.max(1e-3)),
+                    height = best_height,
+                    "sync finished"
+                );
+            }
+            // Peers with more work but nothing to fetch from them: their chains failed
+            // validation or are out of reach; we stay on our best.
+            return SyncStatus {
+                state: if target.is_some() { "waiting" } else { "synced" },
+                best_height,
+                target_height: target.unwrap_or(best_height).max(best_height),
+                done: 0,
+                total: 0,
+                rate: 0.0,
+                eta_secs: None,
+                peers: self.peers.len(),
+            };
+        };
+        let (start_height, started) = self
+            .run
+            .as_ref()
+            .map_or((best_height, Instant::now()), |r| (r.start_height, r.started));
+        let done = best_height.saturating_sub(start_height);
+        let total = target_height.max(best_height).saturating_sub(start_height);
+        let secs = started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let left = total.saturating_sub(done);
+        let eta_secs = (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64);
+        let status = SyncStatus {
+            state: "syncing",
+            best_height,
+            target_height,
+            done,
+            total,
+            rate,
+            eta_secs,
+            peers: self.peers.len(),
+        };
+        let now = Instant::now();
+        if self.last_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            self.last_log = Some(now);
+            let pct = if total > 0 {
+                done as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            tracing::info!(
+                "sync: {done}/{total} shares ({pct:.1} %), {rate:.0} shares/s, {} left, height {best_height} of {target_height}",
+                eta_secs.map_or("unknown time".to_string(), |s| format!("about {s} s"))
+            );
+        }
+        status
+    }
+
+    pub fn queued(&self) -> usize {
+        self.want.len()
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight_ids
+    }
+}
