@@ -3,3 +3,4 @@
 //! * [`litecoind`]: regtest Litecoin Core daemons and a blocking JSON-RPC client for them.
 
 pub mod litecoind;
+pub mod node;

@@ -1,0 +1,224 @@
+//! A real `otedama-node` process for end-to-end tests: started with its own data dir, log file,
+//! loopback ports (Stratum, API, P2P), interrupted (Ctrl-C) and reaped on drop.
+
+use otedama_rpc::client::Client;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A full-node URL where nothing listens: nodes that only relay and sync need no litecoind
+/// (they log that the full node is unreachable and keep running).
+pub const NO_FULL_NODE: &str = "http://127.0.0.1:9";
+
+pub struct NodeProc {
+    child: Option<Child>,
+    pub tag: String,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+    pub api: u16,
+    pub stratum: u16,
+    pub p2p: u16,
+}
+
+/// One free loopback TCP port.
+pub fn free_port() -> u16 {
+    crate::litecoind::free_ports().0
+}
+
+impl NodeProc {
+    /// A fresh directory for a node's data and log.
+    pub fn fresh_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("otedama-node-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        dir
+    }
+
+    /// Starts `bin` on `chain` (a regtest), pool main, against the full node at `rpc_url`
+    /// (user and password of the test harness), paying `payout`, with `extra` flags.
+    pub fn start(
+        bin: &Path,
+        tag: &str,
+        chain: &str,
+        rpc_url: &str,
+        payout: &str,
+        extra: &[&str],
+    ) -> NodeProc {
+        NodeProc::start_in(bin, tag, NodeProc::fresh_dir(tag), chain, rpc_url, payout, extra)
+    }
+
+    /// [`NodeProc::start`] in an existing directory (its `data` store is kept).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_in(
+        bin: &Path,
+        tag: &str,
+        dir: PathBuf,
+        chain: &str,
+        rpc_url: &str,
+        payout: &str,
+        extra: &[&str],
+    ) -> NodeProc {
+        let (stratum, api) = crate::litecoind::free_ports();
+        let p2p = free_port();
+        let log = dir.join("node.log");
+        let child = Command::new(bin)
+            .args(["--chain", chain, "--pool", "main"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--node-rpc", rpc_url])
+            .args(["--node-rpc-user", crate::litecoind::RPC_USER])
+            .args(["--node-rpc-password", crate::litecoind::RPC_PASSWORD])
+            .args(["--payout-address", payout])
+            .args(["--stratum", &format!("127.0.0.1:{stratum}")])
+            .args(["--rpc", &format!("127.0.0.1:{api}")])
+            .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p}")])
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(&log)
+                    .unwrap_or_else(|e| panic!("create {}: {e}", log.display())),
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let node = NodeProc {
+            child: Some(child),
+            tag: tag.to_string(),
+            dir,
+            log,
+            api,
+            stratum,
+            p2p,
+        };
+        node.wait_until(Duration::from_secs(30), "the API answers", |n| {
+            n.call("getstatus", json!({})).is_ok()
+        });
+        node
+    }
+
+    /// The address other nodes dial (`--peer`).
+    pub fn multiaddr(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}", self.p2p)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&format!("http://127.0.0.1:{}", self.api))
+            .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.client()
+            .call(method, params)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A privileged call, authenticated with the node's cookie file.
+    pub fn call_privileged(&self, method: &str, params: Value) -> Result<Value, String> {
+        let cookie = std::fs::read_to_string(self.dir.join("data").join(".cookie"))
+            .map_err(|e| format!("cookie: {e}"))?;
+        self.client()
+            .with_cookie(cookie.trim())
+            .call(method, params)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn status(&self) -> Value {
+        self.call("getstatus", json!({})).unwrap_or(Value::Null)
+    }
+
+    /// Best share (height, id) from `getstatus`.
+    pub fn best(&self) -> (u64, String) {
+        let s = self.status();
+        (
+            s["best_share"]["height"].as_u64().unwrap_or(0),
+            s["best_share"]["id"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.call("getpeers", json!({}))
+            .ok()
+            .and_then(|v| v["peers"].as_array().map(|a| a.len()))
+            .unwrap_or(0)
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.status()["p2p"]["peer_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `cond` every 100 ms until it holds; panics with the node's log after `timeout`.
+    pub fn wait_until(&self, timeout: Duration, what: &str, cond: impl Fn(&NodeProc) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "node {}: {what} did not happen within {timeout:?}\n--- log ---\n{}",
+            self.tag,
+            self.log_text()
+        );
+    }
+
+    /// Sends Ctrl-C and waits (up to 20 s, then kills).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        self.child = None;
+        None
+    }
+
+    /// Kills the process at once (no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.stop();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Polls `cond` every 100 ms; false after `timeout`.
+pub fn eventually(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
