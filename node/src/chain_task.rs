@@ -29,6 +29,8 @@ pub const MAX_HELD_GOSSIP: usize = 256;
 /// How long a held gossip message waits for its missing share before it is ignored (gossipsub
 /// drops unvalidated messages from its cache after a few heartbeats anyway).
 pub const HELD_GOSSIP_TTL: Duration = Duration::from_secs(3);
+/// How often every peer is asked for its tip.
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// Address-book entries kept (peers seen most recently overwrite older ones).
 pub const MAX_ADDRESS_BOOK: usize = 256;
 
@@ -93,6 +95,10 @@ struct Runner {
     sync: Sync,
     held: HashMap<ShareHash, Vec<Held>>,
     held_count: usize,
+    /// Sync moved our best tip: gossip it once sync is idle, so peers that only talk to us
+    /// learn of the better chain (they fetch what they miss).
+    announce_tip: bool,
+    last_probe: Instant,
 }
 
 impl ChainTask {
@@ -102,6 +108,8 @@ impl ChainTask {
             sync: Sync::new(),
             held: HashMap::new(),
             held_count: 0,
+            announce_tip: false,
+            last_probe: Instant::now(),
         };
         r.run(stop).await;
     }
@@ -147,15 +155,7 @@ impl Runner {
     }
 
     fn on_tick(&mut self) {
-        let status = self.sync.status(&self.t.chain);
-        self.t.sync_status.send_if_modified(|s| {
-            if *s != status {
-                *s = status;
-                true
-            } else {
-                false
-            }
-        });
+        self.publish_status();
         // Held gossip whose missing share never came: not forwarded.
         let now = Instant::now();
         let mut expired = Vec::new();
@@ -177,8 +177,31 @@ impl Runner {
         }));
         // Gossip may have brought shares that sync was waiting for, or a peer may have
         // answered nothing: keep requests flowing.
-        let cmds = self.sync.schedule(&self.t.chain);
+        let mut cmds = self.sync.schedule(&self.t.chain);
+        if now.duration_since(self.last_probe) >= PROBE_EVERY {
+            self.last_probe = now;
+            cmds.extend(self.sync.probe(&self.t.chain));
+        }
+        if self.announce_tip && self.sync.queued() == 0 && self.sync.inflight() == 0 {
+            self.announce_tip = false;
+            let tip = self.t.chain.best().map(|b| b.id);
+            if let Some(Ok(Some(share))) = tip.map(|id| self.t.chain.store().share(&id)) {
+                cmds.push(SwarmCommand::Publish(gossip::encode(&share)));
+            }
+        }
         self.send(cmds);
+    }
+
+    fn publish_status(&mut self) {
+        let status = self.sync.status(&self.t.chain);
+        self.t.sync_status.send_if_modified(|s| {
+            if *s != status {
+                *s = status;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     fn on_net(&mut self, ev: NetEvent) {
@@ -197,7 +220,7 @@ impl Runner {
             } => {
                 let response = match &request {
                     Request::GetHeaders { locator, max } => {
-                        get_headers::answer(&self.t.chain, locator, *max)
+                        get_headers::answer(&mut self.t.chain, locator, *max)
                     }
                     Request::GetShares { ids } => get_shares::answer(&self.t.chain, ids),
                 };
@@ -207,7 +230,10 @@ impl Runner {
                 peer,
                 request,
                 result,
-            } => self.on_response(peer, request, result),
+            } => {
+                self.on_response(peer, request, result);
+                self.publish_status();
+            }
             NetEvent::Gossip { peer, msg_id, data } => self.on_gossip(peer, msg_id, &data),
         }
     }
@@ -426,6 +452,7 @@ impl Runner {
             match o {
                 InsertOutcome::NewBest { id, reorg_depth } => {
                     new_tip = true;
+                    self.announce_tip |= quiet;
                     let height = self.t.chain.best().map_or(0, |b| b.height);
                     if quiet {
                         debug!(%id, height, "synced share: new best tip");

@@ -35,6 +35,10 @@ pub struct Sharechain {
     store: Store,
     state: ChainState,
     orphans: OrphanPool,
+    /// Best-chain ids below the loaded index (heights `0..len`), read from the store the first
+    /// time a peer syncs from that deep, keyed by the oldest loaded best-chain share they lead
+    /// to. 32 bytes a share: 32 MB for a million shares, and only on nodes that serve deep sync.
+    deep: Option<(ShareHash, Vec<ShareHash>)>,
 }
 
 impl Sharechain {
@@ -59,6 +63,7 @@ impl Sharechain {
             store,
             state,
             orphans: OrphanPool::new(MAX_ORPHANS),
+            deep: None,
         })
     }
 
@@ -277,6 +282,86 @@ impl Sharechain {
             h += 1;
         }
         out
+    }
+
+    /// Ids of the best chain after the first locator entry on it (from genesis when none is),
+    /// at most `max` (capped at [`MAX_HEADERS_PER_REPLY`]), with the height of the first. Unlike
+    /// [`Sharechain::headers_after`] this reaches below the loaded index, into the store, so a
+    /// new node can sync the whole chain from any peer that kept it.
+    pub fn best_ids_after(
+        &mut self,
+        locator: &[ShareHash],
+        max: usize,
+    ) -> Result<(u64, Vec<ShareHash>), StoreError> {
+        use otedama_consensus::ChainView;
+        let max = max.min(MAX_HEADERS_PER_REPLY);
+        let Some(best) = self.state.best_info().cloned() else {
+            return Ok((0, Vec::new()));
+        };
+        // Oldest loaded best-chain ancestor (loaded heights are contiguous up to the tip).
+        let (mut lo, mut hi) = (0u64, best.height);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.state.ancestor_at(&best.id, mid).is_some() {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let loaded_from = lo;
+        let Some(oldest) = self.state.ancestor_at(&best.id, loaded_from).cloned() else {
+            return Ok((0, Vec::new()));
+        };
+        if loaded_from > 0 && self.deep.as_ref().is_none_or(|(k, _)| *k != oldest.id) {
+            // Walk the store back from the oldest loaded share; stops early on a pruned store.
+            let mut ids = Vec::with_capacity(loaded_from as usize);
+            let mut cur = oldest.prev;
+            while let Some(info) = self.store.info(&cur)? {
+                ids.push(info.id);
+                if info.height == 0 {
+                    break;
+                }
+                cur = info.prev;
+            }
+            ids.reverse();
+            self.deep = Some((oldest.id, ids));
+        }
+        let deep: &[ShareHash] = match &self.deep {
+            Some((k, ids)) if *k == oldest.id && loaded_from > 0 => ids,
+            _ => &[],
+        };
+        // `deep` covers heights deep_from..loaded_from (all of them unless pruned).
+        let deep_from = loaded_from - deep.len() as u64;
+        let mut start = None;
+        for id in locator {
+            if let Some(info) = self.state.share_info(id) {
+                if self.state.ancestor_at(&best.id, info.height).map(|a| a.id) == Some(*id) {
+                    start = Some(info.height + 1);
+                    break;
+                }
+            } else if let Some(info) = self.store.info(id)? {
+                let h = info.height;
+                if h >= deep_from && h < loaded_from && deep[(h - deep_from) as usize] == *id {
+                    start = Some(h + 1);
+                    break;
+                }
+            }
+        }
+        let start = start.unwrap_or(deep_from);
+        let mut out = Vec::new();
+        let mut h = start;
+        while h <= best.height && out.len() < max {
+            if h < loaded_from {
+                out.push(deep[(h - deep_from) as usize]);
+            } else {
+                match self.state.ancestor_at(&best.id, h) {
+                    Some(a) => out.push(a.id),
+                    None => break,
+                }
+            }
+            h += 1;
+        }
+        Ok((start, out))
     }
 
     /// Deletes shares more than `keep_below_window` below the best tip's window, from the store

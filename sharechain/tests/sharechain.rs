@@ -405,3 +405,45 @@ fn reorg_with_uncles_on_both_branches_keeps_payouts_exact() {
     assert_eq!(chain.state().share_info(&a11).unwrap().uncles[0].id, b10);
     assert_eq!(chain.state().share_info(&b11).unwrap().uncles[0].id, a10);
 }
+
+/// After a restart only the window is loaded, yet a peer syncing from nothing gets the whole
+/// best chain from genesis (read from the store), in batches that continue from a locator
+/// anywhere on it, deep or loaded; after pruning, from the oldest share kept.
+#[test]
+fn best_ids_reach_below_the_loaded_index() {
+    let p = pool(30);
+    let (shares, mem) = tree(&p, 200, 40, 3);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut chain = open(dir.path(), &p);
+        insert_all(&mut chain, &shares);
+    }
+    let mut chain = open(dir.path(), &p);
+    assert!(chain.state().len() < 100, "only the window and margin are loaded");
+    let best = mem.best.unwrap();
+    let expected: Vec<ShareHash> = (0..200)
+        .map(|h| mem.ancestor_at(&best, h).unwrap().id)
+        .collect();
+    let (start, first) = chain.best_ids_after(&[], 64).unwrap();
+    assert_eq!((start, first.as_slice()), (0, &expected[..64]));
+    // Continue from a deep id, then from a loaded one; a side-branch id is not on the best
+    // chain and is skipped in favour of the next locator entry.
+    let side = shares
+        .iter()
+        .map(|s| s.id())
+        .find(|id| !expected.contains(id))
+        .unwrap();
+    let (start, next) = chain.best_ids_after(&[side, expected[63]], 100).unwrap();
+    assert_eq!((start, next.as_slice()), (64, &expected[64..164]));
+    let (start, rest) = chain.best_ids_after(&[expected[163]], 1500).unwrap();
+    assert_eq!((start, rest.as_slice()), (164, &expected[164..]));
+    let (_, none) = chain.best_ids_after(&[expected[199]], 10).unwrap();
+    assert!(none.is_empty());
+    // Pruned: the oldest kept share is where a fresh peer starts.
+    chain.prune(10).unwrap();
+    drop(chain);
+    let mut chain = open(dir.path(), &p);
+    let (start, ids) = chain.best_ids_after(&[], 1500).unwrap();
+    assert_eq!(start, 200 - 1 - 30 - 10);
+    assert_eq!(ids.as_slice(), &expected[start as usize..]);
+}

@@ -84,6 +84,8 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(protocols.kad.clone());
         kad_config.set_query_timeout(Duration::from_secs(30));
+        // The swarm task runs its own random walks (and only when peers are known).
+        kad_config.set_periodic_bootstrap_interval(None);
         let mut kad = kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
         // Every node serves the DHT: pools are small and run on reachable hosts (or loopback in
         // tests), where the automatic mode would wait for a confirmed external address.

@@ -42,7 +42,12 @@ struct PeerSync {
     exhausted: bool,
     /// Body requests in flight (their ids).
     requests: Vec<Vec<ShareHash>>,
+    /// Answered `Busy` or failed: not asked again before this.
+    backoff_until: Option<Instant>,
 }
+
+/// How long a peer that answered `Busy` (or failed a request) is left alone.
+pub const BACKOFF: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Run {
@@ -94,6 +99,23 @@ impl Sync {
                 max: MAX_HEADERS as u16,
             },
         }]
+    }
+
+    /// Asks every peer for its tip (and the headers after our locator): a peer that reorganised
+    /// onto more work, or whose gossip we missed, is noticed within one probe interval.
+    pub fn probe(&mut self, chain: &Sharechain) -> Vec<SwarmCommand> {
+        let locator: Vec<ShareHash> = chain.locator().into_iter().take(MAX_LOCATOR).collect();
+        self.peers
+            .keys()
+            .filter(|p| self.headers_from != Some(**p))
+            .map(|peer| SwarmCommand::Send {
+                peer: *peer,
+                request: Request::GetHeaders {
+                    locator: locator.clone(),
+                    max: MAX_HEADERS as u16,
+                },
+            })
+            .collect()
     }
 
     pub fn peer_disconnected(&mut self, peer: &PeerId, chain: &Sharechain) -> Vec<SwarmCommand> {
@@ -286,13 +308,17 @@ impl Sync {
         Ok(applied)
     }
 
-    /// A request of ours failed (timeout, connection closed, protocol error).
+    /// A request of ours failed (timeout, connection closed, protocol error) or was answered
+    /// `Busy`: its ids go back to the queue and the peer is left alone for [`BACKOFF`].
     pub fn on_failure(
         &mut self,
         peer: PeerId,
         request: &Request,
         chain: &Sharechain,
     ) -> Vec<SwarmCommand> {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.backoff_until = Some(Instant::now() + BACKOFF);
+        }
         match request {
             Request::GetHeaders { .. } => {
                 if self.headers_from == Some(peer) {
@@ -361,6 +387,7 @@ impl Sync {
                 });
             }
         }
+        let now = Instant::now();
         while self.inflight_ids < MAX_INFLIGHT_IDS {
             // Drop ids that arrived meanwhile (by gossip or another reply).
             while let Some(id) = self.want.front() {
@@ -380,6 +407,7 @@ impl Sync {
                 .peers
                 .iter()
                 .filter(|(_, p)| p.requests.len() < MAX_REQUESTS_PER_PEER)
+                .filter(|(_, p)| p.backoff_until.is_none_or(|t| t <= now))
                 .filter_map(|(k, p)| p.tip.map(|t| (*k, t.height, p.requests.len())))
                 .filter(|(_, h, _)| *h >= first_height)
                 .min_by_key(|(k, _, n)| (*n, *k))

@@ -6,11 +6,16 @@ use crate::p2p::wire::{Response, MAX_HEADERS};
 use otedama_consensus::ShareHash;
 use otedama_sharechain::Sharechain;
 
-pub fn answer(chain: &Sharechain, locator: &[ShareHash], max: u16) -> Response {
-    let infos = chain.headers_after(locator, (max as usize).min(MAX_HEADERS));
+pub fn answer(chain: &mut Sharechain, locator: &[ShareHash], max: u16) -> Response {
+    let (start_height, ids) = chain
+        .best_ids_after(locator, (max as usize).min(MAX_HEADERS))
+        .unwrap_or_else(|e| {
+            tracing::warn!("cannot read headers a peer asked for: {e}");
+            (0, Vec::new())
+        });
     Response::Headers {
         tip: tip_info(chain),
-        start_height: infos.first().map_or(0, |i| i.height),
-        ids: infos.iter().map(|i| i.id).collect(),
+        start_height,
+        ids,
     }
 }

@@ -1,0 +1,209 @@
+//! Sync between real `otedama-node` processes over libp2p on 127.0.0.1: a late joiner fetches
+//! a long chain from two peers and survives one of them dying half-way; two partitions that
+//! grew apart converge on the most-work chain when they reconnect.
+//!
+//! Chains are made here with the real share builder (SHA256d at regtest difficulty, so grinding
+//! is instant) and written into each node's store before it starts; the nodes need no full node
+//! to serve or sync shares.
+
+use otedama_consensus::chain::Chain;
+use otedama_consensus::pool::{PoolParams, Preset};
+use otedama_consensus::testkit::make_share;
+use otedama_consensus::{MemoryChain, Share, ShareHash};
+use otedama_sharechain::Sharechain;
+use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const CHAIN: &str = "bitcoin-regtest";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_otedama-node"))
+}
+
+fn pool() -> PoolParams {
+    PoolParams::preset(Chain::BitcoinRegtest, Preset::Main)
+}
+
+fn payout(n: u8) -> String {
+    use bitcoin::bech32::{segwit, Hrp};
+    segwit::encode_v0(Hrp::parse("bcrt").unwrap(), &[n; 20]).unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Grows `n` shares on `view` after `parent`, one every 10 s from `start`, miners cycling
+/// through 40 scripts from `miner0`.
+fn grow(
+    view: &mut MemoryChain,
+    parent: Option<ShareHash>,
+    n: u64,
+    start: u64,
+    miner0: u32,
+) -> Vec<Share> {
+    let pool = pool();
+    let mut parent = parent;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = start + i * 10;
+        let share = make_share(&pool, view, parent, miner0 + (i % 40) as u32, t, vec![], i)
+            .expect("a share on a known parent builds");
+        view.validate_and_insert(&pool, &share, t)
+            .expect("a built share is valid");
+        parent = Some(share.id());
+        out.push(share);
+    }
+    out
+}
+
+/// Writes `shares` into the store a node started in `dir` will open.
+fn seed(dir: &Path, shares: &[Share]) {
+    let mut chain = Sharechain::open(&dir.join("data").join("sharechain"), pool()).unwrap();
+    let now = unix_now();
+    for s in shares {
+        chain.insert(s.clone(), now).unwrap();
+    }
+}
+
+fn best_id(n: &NodeProc) -> String {
+    n.best().1
+}
+
+/// A node that joins late syncs 12,000 shares from two peers; the first serving peer is killed
+/// once a quarter has arrived, and the sync finishes from the other one.
+#[test]
+fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
+    const N: u64 = 12_000;
+    let now = unix_now();
+    let mut view = MemoryChain::new();
+    let shares = grow(&mut view, None, N, now - N * 10 - 60, 0);
+    let tip = shares.last().unwrap().id().to_string();
+    let dir_a = NodeProc::fresh_dir("sync-a");
+    let dir_b = NodeProc::fresh_dir("sync-b");
+    seed(&dir_a, &shares);
+    seed(&dir_b, &shares);
+    let mut a = NodeProc::start_in(bin(), "sync-a", dir_a, CHAIN, NO_FULL_NODE, &payout(1), &[]);
+    let b = NodeProc::start_in(bin(), "sync-b", dir_b, CHAIN, NO_FULL_NODE, &payout(2), &[]);
+    assert_eq!(best_id(&a), tip);
+    assert_eq!(best_id(&b), tip);
+    let started = Instant::now();
+    let c = NodeProc::start(
+        bin(),
+        "sync-c",
+        CHAIN,
+        NO_FULL_NODE,
+        &payout(3),
+        &["--peer", &a.multiaddr(), "--peer", &b.multiaddr()],
+    );
+    let saw_syncing = std::cell::Cell::new(false);
+    c.wait_until(Duration::from_secs(120), "a quarter of the chain arrives", |c| {
+        let s = c.status();
+        if s["sync"]["state"] == "syncing" {
+            saw_syncing.set(true);
+            let p = s["sync"]["progress"].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&p), "{s}");
+        }
+        s["best_share"]["height"].as_u64().unwrap_or(0) >= N / 4
+    });
+    let killed_at = c.best().0;
+    let served = |n: &NodeProc| -> u64 {
+        let m = n.client().request("GET", "/metrics", b"").map(|r| r.1).unwrap_or_default();
+        String::from_utf8_lossy(&m)
+            .lines()
+            .find_map(|l| l.strip_prefix("otedama_p2p_requests_served_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let served_by_a = served(&a);
+    a.kill();
+    c.wait_until(Duration::from_secs(180), "the sync finishes from B", |c| {
+        let s = c.status();
+        if s["sync"]["state"] == "syncing" {
+            saw_syncing.set(true);
+        }
+        s["best_share"]["id"].as_str() == Some(tip.as_str())
+    });
+    let secs = started.elapsed().as_secs_f64();
+    assert!(served_by_a > 0 || served(&b) > 0);
+    eprintln!("requests served by A before it was killed: {served_by_a}, by B in all: {}", served(&b));
+    eprintln!(
+        "synced {N} shares in {secs:.2} s ({:.0} shares/s), serving peer killed at height {killed_at}",
+        N as f64 / secs
+    );
+    let status = c.status();
+    assert_eq!(status["best_share"]["height"], json!(N - 1));
+    assert!(
+        eventually(Duration::from_secs(10), || c.status()["sync"]["state"] == "synced"),
+        "{}",
+        c.status()
+    );
+    c.wait_until(Duration::from_secs(10), "the log says the sync finished", |c| {
+        c.log_text().contains("sync finished")
+    });
+    assert!(c.log_text().contains("sync started"));
+    eprintln!("API showed state syncing during the sync: {}", saw_syncing.get());
+    // The synced node pays exactly what the serving node would: same window weights.
+    let weights = |n: &NodeProc| {
+        n.call("getshares", json!({"limit": 50}))
+            .map(|v| v["shares"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(weights(&c), weights(&b));
+}
+
+/// Two groups of two nodes grow different branches from a common prefix; reconnected through
+/// the cookie-guarded `addpeer`, all four converge on the branch with more work.
+#[test]
+fn partitions_converge_on_the_most_work_chain() {
+    let now = unix_now();
+    let start = now - 3000;
+    let mut view = MemoryChain::new();
+    let prefix = grow(&mut view, None, 60, start, 0);
+    let fork = prefix.last().unwrap().id();
+    let t_fork = start + 600;
+    let mut view_x = view.clone();
+    let branch_x = grow(&mut view_x, Some(fork), 40, t_fork, 100);
+    let branch_y = grow(&mut view, Some(fork), 70, t_fork, 200);
+    let tip_x = branch_x.last().unwrap().id().to_string();
+    let tip_y = branch_y.last().unwrap().id().to_string();
+    let chain_x: Vec<Share> = prefix.iter().chain(&branch_x).cloned().collect();
+    let chain_y: Vec<Share> = prefix.iter().chain(&branch_y).cloned().collect();
+
+    let start_node = |tag: &str, shares: &[Share], n: u8, extra: &[&str]| {
+        let dir = NodeProc::fresh_dir(tag);
+        seed(&dir, shares);
+        NodeProc::start_in(bin(), tag, dir, CHAIN, NO_FULL_NODE, &payout(n), extra)
+    };
+    let x1 = start_node("part-x1", &chain_x, 1, &[]);
+    let x2 = start_node("part-x2", &prefix, 2, &["--peer", &x1.multiaddr()]);
+    let y1 = start_node("part-y1", &chain_y, 3, &[]);
+    let y2 = start_node("part-y2", &prefix, 4, &["--peer", &y1.multiaddr()]);
+    // Each group agrees on its own branch.
+    x2.wait_until(Duration::from_secs(60), "x2 follows x1", |n| best_id(n) == tip_x);
+    y2.wait_until(Duration::from_secs(60), "y2 follows y1", |n| best_id(n) == tip_y);
+    assert_eq!(best_id(&x1), tip_x);
+    // addpeer needs the cookie.
+    let err = x1
+        .call("addpeer", json!({"address": y2.multiaddr()}))
+        .unwrap_err();
+    assert!(err.contains("cookie") || err.contains("401") || err.contains("auth"), "{err}");
+    x1.call_privileged("addpeer", json!({"address": y2.multiaddr()}))
+        .unwrap();
+    for n in [&x1, &x2, &y1, &y2] {
+        n.wait_until(Duration::from_secs(60), "converges on the most-work branch", |n| {
+            best_id(n) == tip_y
+        });
+    }
+    // The losing branch's shares are still known (side chain), not on the best chain.
+    let side = x2
+        .call("getshare", json!({"id": tip_x}))
+        .unwrap();
+    assert_eq!(side["on_best_chain"], json!(false));
+    assert!(x1.log_text().contains("sharechain reorganised"), "{}", x1.log_text());
+}
