@@ -24,6 +24,7 @@ fn help_lists_every_command() {
     let help = String::from_utf8(out.stdout).unwrap();
     for word in [
         "--rpc", "--json", "status", "peers", "shares", "share", "payouts", "miners", "blocks",
+        "addpeer", "banpeer",
     ] {
         assert!(
             help.contains(word),

@@ -65,3 +65,37 @@ mod tests {
         assert_ne!(message_id(b"a"), message_id(b"b"));
     }
 }
+
+#[cfg(test)]
+mod wire_cost {
+    use otedama_consensus::chain::Chain;
+    use otedama_consensus::pool::{PoolParams, Preset};
+    use otedama_consensus::testkit::{make_share, T0};
+    use otedama_consensus::MemoryChain;
+
+    /// What a share costs on the wire as the window fills with distinct miners (numbers quoted
+    /// in docs/p2p.md): the coinbase's payout outputs dominate.
+    #[test]
+    fn share_size_grows_with_payout_outputs() {
+        let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+        let mut view = MemoryChain::new();
+        let mut parent = None;
+        let mut sizes = Vec::new();
+        for i in 0..400u64 {
+            let t = T0 + 10 * i;
+            let s = make_share(&pool, &view, parent, i as u32, t, vec![], i).unwrap();
+            view.validate_and_insert(&pool, &s, t).unwrap();
+            parent = Some(s.id());
+            let outputs = s.candidate.coinbase.output.len();
+            if [0, 9, 49, 199, 399].contains(&i) {
+                sizes.push((i + 1, outputs, super::encode(&s).len()));
+            }
+        }
+        eprintln!("miners in window, coinbase outputs, gossip bytes: {sizes:?}");
+        let (_, _, first) = sizes[0];
+        let (_, _, last) = sizes[sizes.len() - 1];
+        assert!(first < 600, "{sizes:?}");
+        assert!(last < super::MAX_GOSSIP_BYTES, "{sizes:?}");
+        assert!(last > first);
+    }
+}

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Query a running otedama-node: status, peers, shares, payouts, miners, blocks.
+/// Query a running otedama-node: status, peers, shares, payouts, miners, blocks; addpeer,
+/// banpeer and stop with the node's cookie.
 #[derive(Parser, Debug)]
 #[command(name = "otedama-cli", version)]
 struct Args {
@@ -49,6 +50,15 @@ enum Cmd {
     Miners,
     /// Blocks found, with their status on the full node.
     Blocks,
+    /// Connect to a peer now, e.g. /ip4/203.0.113.5/tcp/9339 (needs --rpc-cookie).
+    Addpeer { address: String },
+    /// Disconnect and ban a peer by peer id (needs --rpc-cookie).
+    Banpeer {
+        peer_id: String,
+        /// Ban length in seconds [default: a day].
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Stop the node cleanly (needs the cookie: --rpc-cookie DATA_DIR/.cookie).
     Stop,
 }
@@ -82,6 +92,14 @@ fn run(args: &Args) -> Result<String, String> {
         Cmd::Payouts => ("getpayouts", json!({})),
         Cmd::Miners => ("getminers", json!({})),
         Cmd::Blocks => ("getblocks", json!({})),
+        Cmd::Addpeer { address } => ("addpeer", json!({"address": address})),
+        Cmd::Banpeer { peer_id, seconds } => (
+            "banpeer",
+            match seconds {
+                Some(s) => json!({"peer_id": peer_id, "seconds": s}),
+                None => json!({"peer_id": peer_id}),
+            },
+        ),
         Cmd::Stop => ("stop", json!({})),
     };
     let result = client.call(method, params).map_err(|e| e.to_string())?;
@@ -96,9 +114,13 @@ fn run(args: &Args) -> Result<String, String> {
         Cmd::Peers => table(
             &result["peers"],
             &[
-                ("PEER", "id"),
+                ("PEER", "peer_id"),
                 ("ADDRESS", "address"),
                 ("DIRECTION", "direction"),
+                ("AGENT", "agent"),
+                ("SCORE", "score"),
+                ("PING MS", "ping_ms"),
+                ("CONNECTED S", "connected_secs"),
             ],
         ),
         Cmd::Shares { .. } => table(
@@ -151,6 +173,12 @@ fn run(args: &Args) -> Result<String, String> {
                 ("OUR PAYOUT", "our_payout_coins"),
                 ("STATUS", "status"),
             ],
+        ),
+        Cmd::Addpeer { .. } => format!("dialing {}\n", cell(&result["dialing"])),
+        Cmd::Banpeer { .. } => format!(
+            "banned {} for {} s\n",
+            cell(&result["banned"]),
+            cell(&result["seconds"])
         ),
         Cmd::Stop => "stopping\n".to_string(),
     })
