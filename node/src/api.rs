@@ -2,6 +2,8 @@
 //! task (through queries, so the store keeps one owner), the job board, the Stratum statistics
 //! and the full node.
 
+use crate::p2p::service::P2pHandle;
+use crate::p2p::{PeerSummary, SwarmCommand, SyncStatus};
 use otedama_consensus::chain::address::is_standard_payout_script;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::{PayoutScript, ShareHash, ShareInfo};
@@ -15,8 +17,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use crate::p2p::service::P2pHandle;
-use crate::p2p::{PeerSummary, SwarmCommand, SyncStatus};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// Most found blocks one `getblocks` returns (each costs a full-node lookup).
@@ -365,7 +365,9 @@ impl NodeApi for Api {
                 let addr = params
                     .get("address")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| ApiError::InvalidParams("address (a multiaddr) is required".into()))?;
+                    .ok_or_else(|| {
+                        ApiError::InvalidParams("address (a multiaddr) is required".into())
+                    })?;
                 let addr: libp2p::Multiaddr = addr.parse().map_err(|e| {
                     ApiError::InvalidParams(format!("address {addr:?} is not a multiaddr: {e}"))
                 })?;
@@ -400,7 +402,9 @@ impl NodeApi for Api {
                 let was_connected = rx
                     .await
                     .map_err(|_| ApiError::Internal("P2P stopped".into()))?;
-                Ok(json!({"banned": peer.to_string(), "seconds": secs, "was_connected": was_connected}))
+                Ok(
+                    json!({"banned": peer.to_string(), "seconds": secs, "was_connected": was_connected}),
+                )
             }
             "getshares" => {
                 let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(20);

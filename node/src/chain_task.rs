@@ -170,11 +170,15 @@ impl Runner {
             !v.is_empty()
         });
         self.held_count -= expired.len().min(self.held_count);
-        self.send(expired.into_iter().map(|(msg_id, source)| SwarmCommand::Validation {
-            msg_id,
-            source,
-            acceptance: Acceptance::Ignore,
-        }));
+        self.send(
+            expired
+                .into_iter()
+                .map(|(msg_id, source)| SwarmCommand::Validation {
+                    msg_id,
+                    source,
+                    acceptance: Acceptance::Ignore,
+                }),
+        );
         // Gossip may have brought shares that sync was waiting for, or a peer may have
         // answered nothing: keep requests flowing.
         let mut cmds = self.sync.schedule(&self.t.chain);
@@ -215,9 +219,7 @@ impl Runner {
                 self.send(cmds);
             }
             NetEvent::PeerAddrs { peer, addrs } => self.save_peer(peer, &addrs),
-            NetEvent::Request {
-                request, reply, ..
-            } => {
+            NetEvent::Request { request, reply, .. } => {
                 let response = match &request {
                     Request::GetHeaders { locator, max } => {
                         get_headers::answer(&mut self.t.chain, locator, *max)
@@ -240,10 +242,16 @@ impl Runner {
 
     fn on_response(&mut self, peer: PeerId, request: Request, result: Result<Response, String>) {
         let cmds = match (&request, result) {
-            (Request::GetHeaders { max, .. }, Ok(Response::Headers { tip, start_height, ids })) => {
-                self.sync
-                    .on_headers(peer, tip, start_height, ids, *max, &self.t.chain)
-            }
+            (
+                Request::GetHeaders { max, .. },
+                Ok(Response::Headers {
+                    tip,
+                    start_height,
+                    ids,
+                }),
+            ) => self
+                .sync
+                .on_headers(peer, tip, start_height, ids, *max, &self.t.chain),
             (Request::GetShares { ids }, Ok(Response::Shares { shares })) => {
                 match self
                     .sync
@@ -392,7 +400,10 @@ impl Runner {
                     }));
                 }
                 Some(false) => {
-                    self.t.counters.blocks_refused.fetch_add(1, Ordering::Relaxed);
+                    self.t
+                        .counters
+                        .blocks_refused
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 None => {}
             }

@@ -401,6 +401,14 @@ mod tests {
     }
 
     #[test]
+    fn the_contrib_example_config_uses_only_known_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/otedama.toml");
+        let file = load_file(&path).unwrap();
+        assert_eq!(file.chain.as_deref(), Some("litecoin"));
+        assert_eq!(file.peer.map(|p| p.len()), Some(1));
+    }
+
+    #[test]
     fn p2p_flags_and_file_keys() {
         let base = || Args {
             node_rpc: Some("http://127.0.0.1:1".into()),

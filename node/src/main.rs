@@ -1,9 +1,9 @@
 //! `otedama-node`: the Otedama peer daemon that runs next to your own full node.
 
 use clap::Parser;
+use otedama_consensus::pool::PoolParams;
 use otedama_node::config::{self, Args, Command, FileConfig};
 use otedama_node::run;
-use otedama_consensus::pool::PoolParams;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

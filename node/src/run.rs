@@ -212,7 +212,10 @@ pub async fn run(
         otedama_rpc::server::ApiConfig {
             listen: config.rpc,
             cookie_secret,
-            privileged: crate::api::PRIVILEGED.iter().map(|m| m.to_string()).collect(),
+            privileged: crate::api::PRIVILEGED
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
         },
         api,
         events_tx.clone(),

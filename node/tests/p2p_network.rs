@@ -42,7 +42,14 @@ fn id_at(n: &NodeProc, height: u64) -> Option<String> {
 /// C is told only about B, B only about A: C must find A through Kademlia and connect to it.
 #[test]
 fn kademlia_discovery_finds_a_peer_nobody_named() {
-    let a = NodeProc::start(bin(), "disc-a", "bitcoin-regtest", NO_FULL_NODE, &addr("bcrt", 1), &[]);
+    let a = NodeProc::start(
+        bin(),
+        "disc-a",
+        "bitcoin-regtest",
+        NO_FULL_NODE,
+        &addr("bcrt", 1),
+        &[],
+    );
     let b = NodeProc::start(
         bin(),
         "disc-b",
@@ -51,7 +58,9 @@ fn kademlia_discovery_finds_a_peer_nobody_named() {
         &addr("bcrt", 2),
         &["--peer", &a.multiaddr()],
     );
-    b.wait_until(Duration::from_secs(30), "B connects to A", |b| b.peer_count() >= 1);
+    b.wait_until(Duration::from_secs(30), "B connects to A", |b| {
+        b.peer_count() >= 1
+    });
     let c = NodeProc::start(
         bin(),
         "disc-c",
@@ -82,11 +91,17 @@ fn kademlia_discovery_finds_a_peer_nobody_named() {
         &addr("bcrt", 3),
         &[],
     );
-    c.wait_until(Duration::from_secs(60), "C reconnects from its address book", |c| {
-        c.peer_count() >= 1
-    });
+    c.wait_until(
+        Duration::from_secs(60),
+        "C reconnects from its address book",
+        |c| c.peer_count() >= 1,
+    );
     let status = c.status();
-    assert_eq!(status["peers"]["out"].as_u64().map(|n| n >= 1), Some(true), "{status}");
+    assert_eq!(
+        status["peers"]["out"].as_u64().map(|n| n >= 1),
+        Some(true),
+        "{status}"
+    );
 }
 
 /// Three nodes, each beside its own litecoind (the three daemons peered), two of them mining
@@ -102,7 +117,14 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
     let lc = la.start_peer("p2p3-c");
     la.generate(1);
     let (addr1, addr2, addr3) = (addr("rltc", 0x31), addr("rltc", 0x32), addr("rltc", 0x33));
-    let n1 = NodeProc::start(bin(), "p2p3-1", "litecoin-regtest", &la.rpc_url(), &addr1, &["--mine", "1"]);
+    let n1 = NodeProc::start(
+        bin(),
+        "p2p3-1",
+        "litecoin-regtest",
+        &la.rpc_url(),
+        &addr1,
+        &["--mine", "1"],
+    );
     let n2 = NodeProc::start(
         bin(),
         "p2p3-2",
@@ -132,7 +154,13 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
         let ids: Vec<Option<String>> = nodes.iter().map(|n| id_at(n, h)).collect();
         ids[0].is_some() && ids.iter().all(|i| *i == ids[0])
     });
-    assert!(agreed, "best chains differ\n{}\n{}\n{}", n1.log_text(), n2.log_text(), n3.log_text());
+    assert!(
+        agreed,
+        "best chains differ\n{}\n{}\n{}",
+        n1.log_text(),
+        n2.log_text(),
+        n3.log_text()
+    );
     // Shares of both miners are on everyone's chain: the window weights agree on who is in it.
     let paid = |n: &NodeProc| -> Vec<String> {
         n.call("getpayouts", json!({}))
@@ -149,7 +177,11 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
     };
     for n in nodes {
         let p = paid(n);
-        assert!(p.contains(&addr1) && p.contains(&addr2), "node {}: {p:?}", n.tag);
+        assert!(
+            p.contains(&addr1) && p.contains(&addr2),
+            "node {}: {p:?}",
+            n.tag
+        );
     }
     // Blocks found by any node pay the window across nodes: some block's coinbase pays both
     // miners' addresses.
@@ -167,7 +199,11 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
                             let spk = &o["scriptPubKey"];
                             let mut v: Vec<String> = spk["addresses"]
                                 .as_array()
-                                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.as_str().map(String::from))
+                                        .collect()
+                                })
                                 .unwrap_or_default();
                             v.extend(spk["address"].as_str().map(String::from));
                             v
@@ -182,7 +218,10 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
     // The relay-only node saw the others' shares by gossip.
     let metrics = n3.client().request("GET", "/metrics", b"").unwrap().1;
     let metrics = String::from_utf8_lossy(&metrics);
-    assert!(metrics.contains("otedama_p2p_gossip_received_total"), "{metrics}");
+    assert!(
+        metrics.contains("otedama_p2p_gossip_received_total"),
+        "{metrics}"
+    );
     let status: Value = n3.status();
     assert_eq!(status["sync"]["state"], "synced", "{status}");
 }

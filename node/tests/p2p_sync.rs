@@ -102,18 +102,26 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
         &["--peer", &a.multiaddr(), "--peer", &b.multiaddr()],
     );
     let saw_syncing = std::cell::Cell::new(false);
-    c.wait_until(Duration::from_secs(120), "a quarter of the chain arrives", |c| {
-        let s = c.status();
-        if s["sync"]["state"] == "syncing" {
-            saw_syncing.set(true);
-            let p = s["sync"]["progress"].as_f64().unwrap_or(-1.0);
-            assert!((0.0..=1.0).contains(&p), "{s}");
-        }
-        s["best_share"]["height"].as_u64().unwrap_or(0) >= N / 4
-    });
+    c.wait_until(
+        Duration::from_secs(120),
+        "a quarter of the chain arrives",
+        |c| {
+            let s = c.status();
+            if s["sync"]["state"] == "syncing" {
+                saw_syncing.set(true);
+                let p = s["sync"]["progress"].as_f64().unwrap_or(-1.0);
+                assert!((0.0..=1.0).contains(&p), "{s}");
+            }
+            s["best_share"]["height"].as_u64().unwrap_or(0) >= N / 4
+        },
+    );
     let killed_at = c.best().0;
     let served = |n: &NodeProc| -> u64 {
-        let m = n.client().request("GET", "/metrics", b"").map(|r| r.1).unwrap_or_default();
+        let m = n
+            .client()
+            .request("GET", "/metrics", b"")
+            .map(|r| r.1)
+            .unwrap_or_default();
         String::from_utf8_lossy(&m)
             .lines()
             .find_map(|l| l.strip_prefix("otedama_p2p_requests_served_total "))
@@ -131,7 +139,10 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
     });
     let secs = started.elapsed().as_secs_f64();
     assert!(served_by_a > 0 || served(&b) > 0);
-    eprintln!("requests served by A before it was killed: {served_by_a}, by B in all: {}", served(&b));
+    eprintln!(
+        "requests served by A before it was killed: {served_by_a}, by B in all: {}",
+        served(&b)
+    );
     eprintln!(
         "synced {N} shares in {secs:.2} s ({:.0} shares/s), serving peer killed at height {killed_at}",
         N as f64 / secs
@@ -139,15 +150,21 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
     let status = c.status();
     assert_eq!(status["best_share"]["height"], json!(N - 1));
     assert!(
-        eventually(Duration::from_secs(10), || c.status()["sync"]["state"] == "synced"),
+        eventually(Duration::from_secs(10), || c.status()["sync"]["state"]
+            == "synced"),
         "{}",
         c.status()
     );
-    c.wait_until(Duration::from_secs(10), "the log says the sync finished", |c| {
-        c.log_text().contains("sync finished")
-    });
+    c.wait_until(
+        Duration::from_secs(10),
+        "the log says the sync finished",
+        |c| c.log_text().contains("sync finished"),
+    );
     assert!(c.log_text().contains("sync started"));
-    eprintln!("API showed state syncing during the sync: {}", saw_syncing.get());
+    eprintln!(
+        "API showed state syncing during the sync: {}",
+        saw_syncing.get()
+    );
     // The synced node pays exactly what the serving node would: same window weights.
     let weights = |n: &NodeProc| {
         n.call("getshares", json!({"limit": 50}))
@@ -185,25 +202,36 @@ fn partitions_converge_on_the_most_work_chain() {
     let y1 = start_node("part-y1", &chain_y, 3, &[]);
     let y2 = start_node("part-y2", &prefix, 4, &["--peer", &y1.multiaddr()]);
     // Each group agrees on its own branch.
-    x2.wait_until(Duration::from_secs(60), "x2 follows x1", |n| best_id(n) == tip_x);
-    y2.wait_until(Duration::from_secs(60), "y2 follows y1", |n| best_id(n) == tip_y);
+    x2.wait_until(Duration::from_secs(60), "x2 follows x1", |n| {
+        best_id(n) == tip_x
+    });
+    y2.wait_until(Duration::from_secs(60), "y2 follows y1", |n| {
+        best_id(n) == tip_y
+    });
     assert_eq!(best_id(&x1), tip_x);
     // addpeer needs the cookie.
     let err = x1
         .call("addpeer", json!({"address": y2.multiaddr()}))
         .unwrap_err();
-    assert!(err.contains("cookie") || err.contains("401") || err.contains("auth"), "{err}");
+    assert!(
+        err.contains("cookie") || err.contains("401") || err.contains("auth"),
+        "{err}"
+    );
     x1.call_privileged("addpeer", json!({"address": y2.multiaddr()}))
         .unwrap();
     for n in [&x1, &x2, &y1, &y2] {
-        n.wait_until(Duration::from_secs(60), "converges on the most-work branch", |n| {
-            best_id(n) == tip_y
-        });
+        n.wait_until(
+            Duration::from_secs(60),
+            "converges on the most-work branch",
+            |n| best_id(n) == tip_y,
+        );
     }
     // The losing branch's shares are still known (side chain), not on the best chain.
-    let side = x2
-        .call("getshare", json!({"id": tip_x}))
-        .unwrap();
+    let side = x2.call("getshare", json!({"id": tip_x})).unwrap();
     assert_eq!(side["on_best_chain"], json!(false));
-    assert!(x1.log_text().contains("sharechain reorganised"), "{}", x1.log_text());
+    assert!(
+        x1.log_text().contains("sharechain reorganised"),
+        "{}",
+        x1.log_text()
+    );
 }

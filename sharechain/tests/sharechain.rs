@@ -419,7 +419,10 @@ fn best_ids_reach_below_the_loaded_index() {
         insert_all(&mut chain, &shares);
     }
     let mut chain = open(dir.path(), &p);
-    assert!(chain.state().len() < 100, "only the window and margin are loaded");
+    assert!(
+        chain.state().len() < 100,
+        "only the window and margin are loaded"
+    );
     let best = mem.best.unwrap();
     let expected: Vec<ShareHash> = (0..200)
         .map(|h| mem.ancestor_at(&best, h).unwrap().id)

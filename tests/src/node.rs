@@ -45,7 +45,15 @@ impl NodeProc {
         payout: &str,
         extra: &[&str],
     ) -> NodeProc {
-        NodeProc::start_in(bin, tag, NodeProc::fresh_dir(tag), chain, rpc_url, payout, extra)
+        NodeProc::start_in(
+            bin,
+            tag,
+            NodeProc::fresh_dir(tag),
+            chain,
+            rpc_url,
+            payout,
+            extra,
+        )
     }
 
     /// [`NodeProc::start`] in an existing directory (its `data` store is kept).

@@ -76,18 +76,21 @@ impl Behaviour {
                 what: "gossipsub",
                 reason: e.to_string(),
             })?;
-        let gossip =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
-                .map_err(|e| BehaviourError {
-                    what: "gossipsub",
-                    reason: e.to_string(),
-                })?;
+        let gossip = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| BehaviourError {
+            what: "gossipsub",
+            reason: e.to_string(),
+        })?;
 
         let mut kad_config = kad::Config::new(protocols.kad.clone());
         kad_config.set_query_timeout(Duration::from_secs(30));
         // The swarm task runs its own random walks (and only when peers are known).
         kad_config.set_periodic_bootstrap_interval(None);
-        let mut kad = kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
+        let mut kad =
+            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
         // Every node serves the DHT: pools are small and run on reachable hosts (or loopback in
         // tests), where the automatic mode would wait for a confirmed external address.
         kad.set_mode(Some(kad::Mode::Server));
@@ -99,7 +102,10 @@ impl Behaviour {
         );
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
-            [(protocols.sync.clone(), request_response::ProtocolSupport::Full)],
+            [(
+                protocols.sync.clone(),
+                request_response::ProtocolSupport::Full,
+            )],
             request_response::Config::default()
                 .with_request_timeout(REQUEST_TIMEOUT)
                 .with_max_concurrent_streams(MAX_SYNC_STREAMS),

@@ -40,8 +40,12 @@ mod tests {
 
     #[test]
     fn pools_get_distinct_names() {
-        let a = Protocols::new(&PoolParams::preset(Chain::LitecoinRegtest, Preset::Main).consensus_id());
-        let b = Protocols::new(&PoolParams::preset(Chain::LitecoinRegtest, Preset::Mini).consensus_id());
+        let a = Protocols::new(
+            &PoolParams::preset(Chain::LitecoinRegtest, Preset::Main).consensus_id(),
+        );
+        let b = Protocols::new(
+            &PoolParams::preset(Chain::LitecoinRegtest, Preset::Mini).consensus_id(),
+        );
         assert_ne!(a.sync, b.sync);
         assert_ne!(a.kad, b.kad);
         assert_ne!(a.topic, b.topic);

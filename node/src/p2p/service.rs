@@ -2,7 +2,7 @@
 //! never touches the sharechain: validation and answers come from the sharechain task through
 //! [`NetEvent`]s and [`SwarmCommand`]s.
 
-use super::behaviour::{Behaviour, BehaviourEvent, BehaviourError, Limits};
+use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, Limits};
 use super::protocol::Protocols;
 use super::scoring::{Offence, Scores, Verdict, BAN_DURATION};
 use super::wire::{Request, Response};
@@ -99,7 +99,8 @@ struct Conn {
     rtt: Option<Duration>,
 }
 
-type Reply = Pin<Box<dyn std::future::Future<Output = (ResponseChannel<Response>, Response)> + Send>>;
+type Reply =
+    Pin<Box<dyn std::future::Future<Output = (ResponseChannel<Response>, Response)> + Send>>;
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -148,10 +149,12 @@ pub fn start(
         .subscribe(&topic)
         .map_err(|e| P2pError::Transport(format!("gossip subscription: {e}")))?;
     for addr in &config.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| P2pError::Listen {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| P2pError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
     }
     for (peer, addrs) in &config.address_book {
         for a in addrs {
@@ -259,7 +262,10 @@ impl Service {
         }
         let below = self.outbound_count() < self.target_outbound;
         let every = if below { WALK_EVERY_LOW } else { WALK_EVERY };
-        if self.last_walk.is_none_or(|t| now.duration_since(t) >= every) {
+        if self
+            .last_walk
+            .is_none_or(|t| now.duration_since(t) >= every)
+        {
             self.last_walk = Some(now);
             if self.conns.is_empty() {
                 self.dial_bootstrap();
@@ -345,9 +351,9 @@ impl Service {
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
-                let full = address
-                    .clone()
-                    .with(libp2p::multiaddr::Protocol::P2p(*self.swarm.local_peer_id()));
+                let full = address.clone().with(libp2p::multiaddr::Protocol::P2p(
+                    *self.swarm.local_peer_id(),
+                ));
                 info!("P2P listening on {full}");
                 if let Ok(mut l) = self.stats.listen_addrs.lock() {
                     l.push(full.to_string());
@@ -446,7 +452,10 @@ impl Service {
                 }
                 let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().take(16).collect();
                 for a in &addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, a.clone());
                 }
                 let _ = self.sinks.control.send(NetEvent::PeerAddrs {
                     peer: peer_id,
@@ -524,7 +533,9 @@ impl Service {
                     });
                 }
             }
-            BehaviourEvent::Sync(request_response::Event::InboundFailure { peer, error, .. }) => {
+            BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
                 // A request we could not read (bad framing or over the size limit) is the
                 // peer's fault; a closed connection or our own timeout is not.
                 debug!(%peer, "inbound sync request failed: {error}");
@@ -547,10 +558,8 @@ impl Service {
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer, addresses, ..
-            }) => {
-                if self.outbound_count() < self.target_outbound {
-                    self.dial_peer(peer, addresses.into_vec());
-                }
+            }) if self.outbound_count() < self.target_outbound => {
+                self.dial_peer(peer, addresses.into_vec());
             }
             _ => {}
         }

@@ -133,7 +133,12 @@ impl Sync {
 
     /// Fetches shares by id from `peer` outside the header order: the missing parent or uncle
     /// of a gossiped share.
-    pub fn fetch(&mut self, peer: PeerId, ids: Vec<ShareHash>, chain: &Sharechain) -> Vec<SwarmCommand> {
+    pub fn fetch(
+        &mut self,
+        peer: PeerId,
+        ids: Vec<ShareHash>,
+        chain: &Sharechain,
+    ) -> Vec<SwarmCommand> {
         let ids: Vec<ShareHash> = ids
             .into_iter()
             .filter(|id| !known(chain, id) && !self.heights.contains_key(id))
@@ -197,7 +202,8 @@ impl Sync {
             if self.heights.contains_key(&id) || known(chain, &id) {
                 continue;
             }
-            self.heights.insert(id, start_height.saturating_add(i as u64));
+            self.heights
+                .insert(id, start_height.saturating_add(i as u64));
             self.want.push_back(id);
         }
         if self.run.is_none() && !self.want.is_empty() {
@@ -260,14 +266,16 @@ impl Sync {
                     InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. } => {
                         self.fetched_total += 1;
                     }
-                    InsertOutcome::Orphan { missing, .. } => {
-                        // A fetched parent whose own parent (or uncle) is unknown too: follow
-                        // the chain back unless the missing share is already on its way.
-                        if !self.heights.contains_key(missing) && !known(chain, missing) {
-                            fetch_next.push(*missing);
-                        }
+                    // A fetched parent whose own parent (or uncle) is unknown too: follow the
+                    // chain back unless the missing share is already on its way.
+                    InsertOutcome::Orphan { missing, .. }
+                        if !self.heights.contains_key(missing) && !known(chain, missing) =>
+                    {
+                        fetch_next.push(*missing);
                     }
-                    InsertOutcome::Invalid { reason, .. } if reason.severity() == Severity::Invalid => {
+                    InsertOutcome::Invalid { reason, .. }
+                        if reason.severity() == Severity::Invalid =>
+                    {
                         tracing::warn!(%peer, "peer served an invalid share: {reason}");
                         applied.commands.push(SwarmCommand::Penalise {
                             peer,
@@ -473,7 +481,11 @@ impl Sync {
             // Peers with more work but nothing to fetch from them: their chains failed
             // validation or are out of reach; we stay on our best.
             return SyncStatus {
-                state: if target.is_some() { "waiting" } else { "synced" },
+                state: if target.is_some() {
+                    "waiting"
+                } else {
+                    "synced"
+                },
                 best_height,
                 target_height: target.unwrap_or(best_height).max(best_height),
                 done: 0,
@@ -486,7 +498,9 @@ impl Sync {
         let (start_height, started) = self
             .run
             .as_ref()
-            .map_or((best_height, Instant::now()), |r| (r.start_height, r.started));
+            .map_or((best_height, Instant::now()), |r| {
+                (r.start_height, r.started)
+            });
         let done = best_height.saturating_sub(start_height);
         let total = target_height.max(best_height).saturating_sub(start_height);
         let secs = started.elapsed().as_secs_f64();
@@ -504,7 +518,10 @@ impl Sync {
             peers: self.peers.len(),
         };
         let now = Instant::now();
-        if self.last_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+        if self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= LOG_EVERY)
+        {
             self.last_log = Some(now);
             let pct = if total > 0 {
                 done as f64 * 100.0 / total as f64
@@ -525,5 +542,183 @@ impl Sync {
 
     pub fn inflight(&self) -> usize {
         self.inflight_ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p2p::handlers::{get_headers, get_shares};
+    use crate::p2p::wire::Response;
+    use otedama_consensus::chain::Chain;
+    use otedama_consensus::pool::{PoolParams, Preset};
+    use otedama_consensus::testkit::{make_share, T0};
+
+    fn pool() -> PoolParams {
+        let mut p = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+        p.pplns_window = 50;
+        p
+    }
+
+    fn serving_chain(dir: &std::path::Path, n: u64) -> Sharechain {
+        let p = pool();
+        let mut chain = Sharechain::open(dir, p.clone()).unwrap();
+        let mut parent = None;
+        for i in 0..n {
+            let t = T0 + 10 * i;
+            let s = make_share(&p, chain.state(), parent, (i % 7) as u32, t, vec![], i).unwrap();
+            parent = Some(s.id());
+            chain.insert(s, t).unwrap();
+        }
+        chain
+    }
+
+    /// Drives a client sync against `server` without a network: every `Send` is answered by the
+    /// real handlers, replies are delivered newest first (the worst order for the orphan pool),
+    /// and requests to `flaky` always fail.
+    fn drive(
+        client: &mut Sync,
+        chain: &mut Sharechain,
+        server: &mut Sharechain,
+        first: Vec<SwarmCommand>,
+        flaky: Option<PeerId>,
+    ) -> usize {
+        let mut pending = first;
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            assert!(rounds < 10_000, "sync does not converge");
+            let mut next = Vec::new();
+            for cmd in pending.drain(..).rev() {
+                let SwarmCommand::Send { peer, request } = cmd else {
+                    panic!("an honest server earns no penalty: {cmd:?}");
+                };
+                if Some(peer) == flaky {
+                    next.extend(client.on_failure(peer, &request, chain));
+                    continue;
+                }
+                match &request {
+                    Request::GetHeaders { locator, max } => {
+                        let Response::Headers {
+                            tip,
+                            start_height,
+                            ids,
+                        } = get_headers::answer(server, locator, *max)
+                        else {
+                            panic!("headers answer");
+                        };
+                        next.extend(client.on_headers(peer, tip, start_height, ids, *max, chain));
+                    }
+                    Request::GetShares { ids } => {
+                        let Response::Shares { shares } = get_shares::answer(server, ids) else {
+                            panic!("shares answer");
+                        };
+                        let applied = client
+                            .on_shares(peer, ids, shares, chain, T0 + 1_000_000)
+                            .unwrap();
+                        next.extend(applied.commands);
+                    }
+                }
+            }
+            pending = next;
+        }
+        rounds
+    }
+
+    #[test]
+    fn syncs_a_chain_out_of_order_and_around_a_failing_peer() {
+        let sdir = tempfile::tempdir().unwrap();
+        let cdir = tempfile::tempdir().unwrap();
+        let mut server = serving_chain(sdir.path(), 3_000);
+        let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
+        let mut sync = Sync::new();
+        let (good, flaky) = (PeerId::random(), PeerId::random());
+        let mut first = sync.peer_connected(flaky, &chain);
+        first.extend(sync.peer_connected(good, &chain));
+        drive(&mut sync, &mut chain, &mut server, first, Some(flaky));
+        assert_eq!(chain.best().map(|b| b.id), server.best().map(|b| b.id));
+        assert_eq!(sync.queued(), 0);
+        assert_eq!(sync.inflight(), 0);
+        assert_eq!(sync.fetched_total, 3_000);
+        assert_eq!(sync.status(&chain).state, "synced");
+        // A second sync from a peer with nothing new asks for headers once and stops.
+        let more = sync.probe(&chain);
+        assert_eq!(more.len(), 2);
+        drive(&mut sync, &mut chain, &mut server, more, None);
+        assert_eq!(sync.fetched_total, 3_000);
+    }
+
+    #[test]
+    fn a_peer_that_serves_unrequested_or_garbage_data_is_penalised() {
+        let sdir = tempfile::tempdir().unwrap();
+        let cdir = tempfile::tempdir().unwrap();
+        let server = serving_chain(sdir.path(), 10);
+        let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
+        let mut sync = Sync::new();
+        let peer = PeerId::random();
+        sync.peer_connected(peer, &chain);
+        let ids: Vec<ShareHash> = (0..10)
+            .map(|h| {
+                otedama_consensus::ChainView::ancestor_at(
+                    server.state(),
+                    &server.best().unwrap().id,
+                    h,
+                )
+                .unwrap()
+                .id
+            })
+            .collect();
+        let cmds = sync.on_headers(
+            peer,
+            crate::p2p::handlers::tip_info(&server),
+            0,
+            ids.clone(),
+            1500,
+            &chain,
+        );
+        let asked = cmds
+            .iter()
+            .find_map(|c| match c {
+                SwarmCommand::Send {
+                    request: Request::GetShares { ids },
+                    ..
+                } => Some(ids.clone()),
+                _ => None,
+            })
+            .unwrap();
+        // Answer with a share that was not asked for, then garbage.
+        let other = server.store().share(&ids[9]).unwrap().unwrap().encode();
+        let unasked: Vec<ShareHash> = asked.iter().copied().filter(|id| *id != ids[9]).collect();
+        sync.peers.get_mut(&peer).unwrap().requests = vec![unasked.clone()];
+        sync.inflight_ids = unasked.len();
+        let applied = sync
+            .on_shares(
+                peer,
+                &unasked,
+                vec![other, vec![1, 2, 3]],
+                &mut chain,
+                T0 + 1_000_000,
+            )
+            .unwrap();
+        let offences: Vec<Offence> = applied
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                SwarmCommand::Penalise { offence, .. } => Some(*offence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(offences, vec![Offence::Unrequested, Offence::Malformed]);
+        // The ids it did not deliver are queued again.
+        assert!(sync.queued() + sync.inflight() >= unasked.len());
+        // More ids than asked for is a violation too.
+        let too_many = sync.on_headers(peer, None, 0, ids, 5, &chain);
+        assert!(matches!(
+            too_many[0],
+            SwarmCommand::Penalise {
+                offence: Offence::Unrequested,
+                ..
+            }
+        ));
     }
 }

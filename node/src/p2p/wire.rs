@@ -26,10 +26,7 @@ pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Ids of the peer's best chain after the first locator entry it has on that chain.
-    GetHeaders {
-        locator: Vec<ShareHash>,
-        max: u16,
-    },
+    GetHeaders { locator: Vec<ShareHash>, max: u16 },
     /// Share bodies by id.
     GetShares { ids: Vec<ShareHash> },
 }
@@ -212,8 +209,7 @@ impl Response {
                 let mut body = Vec::new();
                 let mut n = 0u32;
                 for s in shares.iter().take(MAX_SHARES_PER_REQUEST) {
-                    if s.len() > MAX_SHARE_BYTES || body.len() + s.len() + 64 > MAX_MESSAGE_BYTES
-                    {
+                    if s.len() > MAX_SHARE_BYTES || body.len() + s.len() + 64 > MAX_MESSAGE_BYTES {
                         break;
                     }
                     body.extend_from_slice(&(s.len() as u32).to_le_bytes());
