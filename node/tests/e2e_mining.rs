@@ -672,7 +672,37 @@ fn api_cli_metrics_and_events_report_the_running_node() {
         !metrics.contains("otedama_blocks_total{outcome=\"accepted\"} 0\n"),
         "{metrics}"
     );
+    // Full-node RPC statistics: real calls counted, latency histogram consistent.
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    assert!(
+        value("otedama_node_rpc_calls_total{method=\"getblocktemplate\"} ") > 0,
+        "{metrics}"
+    );
+    assert!(
+        value("otedama_node_rpc_calls_total{method=\"submitblock\"} ") >= 2,
+        "{metrics}"
+    );
+    assert_eq!(
+        value("otedama_node_rpc_latency_seconds_bucket{le=\"+Inf\"} "),
+        value("otedama_node_rpc_latency_seconds_count ")
+    );
     assert!(api.call("nosuchmethod", json!({})).is_err());
+    // State-changing P2P methods need the cookie too; bad params are refused clearly.
+    for (method, params) in [
+        ("addpeer", json!({"address": "/ip4/127.0.0.1/tcp/1"})),
+        (
+            "banpeer",
+            json!({"peer_id": "12D3KooWJimgftHNN9kgwrxAhXNzrtCrbQ9dLGMCQd8iQHoD5Mfy"}),
+        ),
+    ] {
+        let err = api.call(method, params).unwrap_err().to_string();
+        assert!(err.contains("cookie"), "{method}: {err}");
+    }
 
     // otedama-cli, when built alongside (cargo test --workspace builds every binary).
     let cli = std::env::current_exe()
@@ -711,6 +741,36 @@ fn api_cli_metrics_and_events_report_the_running_node() {
     let authed = Client::new(&format!("http://127.0.0.1:{}", node.api))
         .unwrap()
         .with_cookie(&cookie);
+    let err = authed
+        .call("addpeer", json!({"address": "not a multiaddr"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("multiaddr"), "{err}");
+    let err = authed
+        .call("banpeer", json!({"peer_id": "nobody"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("peer id"), "{err}");
+    let banned = authed
+        .call(
+            "banpeer",
+            json!({"peer_id": "12D3KooWJimgftHNN9kgwrxAhXNzrtCrbQ9dLGMCQd8iQHoD5Mfy", "seconds": 60}),
+        )
+        .unwrap();
+    assert_eq!(banned["seconds"], json!(60));
+    assert_eq!(banned["was_connected"], json!(false));
+    assert!(authed
+        .call(
+            "banpeer",
+            json!({"peer_id": "12D3KooWJimgftHNN9kgwrxAhXNzrtCrbQ9dLGMCQd8iQHoD5Mfy", "seconds": 0})
+        )
+        .is_err());
+    assert_eq!(
+        authed
+            .call("addpeer", json!({"address": "/ip4/127.0.0.1/tcp/1"}))
+            .unwrap()["dialing"],
+        json!("/ip4/127.0.0.1/tcp/1")
+    );
     assert_eq!(authed.call("stop", json!({})).unwrap(), json!("stopping"));
     let start = Instant::now();
     let child = node.child.as_mut().unwrap();
