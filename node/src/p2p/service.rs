@@ -5,7 +5,7 @@
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, Limits};
 use super::protocol::Protocols;
 use super::scoring::{Offence, Scores, Verdict, BAN_DURATION};
-use super::wire::{Request, Response};
+use super::wire::{Request, Response, WireError};
 use super::{Acceptance, NetEvent, PeerSummary, SwarmCommand};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -307,7 +307,7 @@ impl Service {
                     .swarm
                     .behaviour_mut()
                     .sync
-                    .send_request(&peer, request.clone());
+                    .send_request(&peer, Ok(request.clone()));
                 self.outbound_requests.insert(id, request);
             }
             SwarmCommand::Penalise { peer, offence } => self.penalise(peer, offence),
@@ -536,14 +536,9 @@ impl Service {
             BehaviourEvent::Sync(request_response::Event::InboundFailure {
                 peer, error, ..
             }) => {
-                // A request we could not read (bad framing or over the size limit) is the
-                // peer's fault; a closed connection or our own timeout is not.
+                // Requests that do not decode arrive as `Err` requests (see `on_request`); what
+                // fails here (a closed connection, our own timeout) is not the peer's fault.
                 debug!(%peer, "inbound sync request failed: {error}");
-                if let request_response::InboundFailure::Io(e) = &error {
-                    if e.kind() == std::io::ErrorKind::InvalidData {
-                        self.penalise(peer, Offence::Malformed);
-                    }
-                }
             }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::GetClosestPeers(Ok(ok)),
@@ -572,7 +567,21 @@ impl Service {
             .report_message_validation_result(&id, &source, a);
     }
 
-    fn on_request(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Result<Request, WireError>,
+        channel: ResponseChannel<Response>,
+    ) {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                // Not answered: dropping the channel closes the stream.
+                debug!(%peer, "undecodable sync request: {e}");
+                self.penalise(peer, Offence::Malformed);
+                return;
+            }
+        };
         if !self.scores.allow_request(peer, Instant::now()) {
             self.penalise(peer, Offence::Flood);
             self.stats.requests_busy.fetch_add(1, Ordering::Relaxed);

@@ -283,20 +283,35 @@ pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, body: &[u8]) -> io::
 pub const MAX_REQUEST_BYTES: usize = 1 + 4 + 32 * MAX_LOCATOR + 2 + 4 + 32 * MAX_SHARES_PER_REQUEST;
 
 /// The request-response codec of the sync protocol.
+///
+/// Inbound requests come up as `Result`s: request-response reports nothing at all for a request
+/// its codec fails to read, so a request that does not decode (or a frame over the limit) is
+/// handed up as `Err` for the swarm task to penalise its sender. Outbound requests are always
+/// `Ok`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyncCodec;
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = libp2p::StreamProtocol;
-    type Request = Request;
+    type Request = Result<Request, WireError>;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+    ) -> io::Result<Result<Request, WireError>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_REQUEST_BYTES).await?;
-        Ok(Request::decode(&body)?)
+        match read_frame(io, MAX_REQUEST_BYTES).await {
+            Ok(body) => Ok(Request::decode(&body)),
+            Err(e) => match e.get_ref().and_then(|i| i.downcast_ref::<WireError>()) {
+                // The rest of an over-long frame is left unread.
+                Some(WireError::TooLarge(n)) => Ok(Err(WireError::TooLarge(*n))),
+                _ => Err(e),
+            },
+        }
     }
 
     async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
@@ -311,12 +326,12 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &Self::Protocol,
         io: &mut T,
-        req: Request,
+        req: Result<Request, WireError>,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req.encode()).await
+        write_frame(io, &req?.encode()).await
     }
 
     async fn write_response<T>(
@@ -435,6 +450,34 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        });
+    }
+
+    #[test]
+    fn the_codec_hands_up_requests_that_do_not_decode() {
+        use futures::io::Cursor;
+        use libp2p::request_response::Codec;
+        futures::executor::block_on(async {
+            let p = libp2p::StreamProtocol::new("/test");
+            let mut c = SyncCodec;
+            let req = Request::GetShares { ids: vec![id(1)] };
+            let mut buf = Vec::new();
+            c.write_request(&p, &mut Cursor::new(&mut buf), Ok(req.clone()))
+                .await
+                .unwrap();
+            let got = c.read_request(&p, &mut Cursor::new(&buf)).await.unwrap();
+            assert_eq!(got, Ok(req));
+            // Bytes that are not a request, and a frame over the limit: the sender's fault.
+            let mut buf = Vec::new();
+            write_frame(&mut Cursor::new(&mut buf), &[7]).await.unwrap();
+            let got = c.read_request(&p, &mut Cursor::new(&buf)).await.unwrap();
+            assert_eq!(got, Err(WireError::UnknownTag(7)));
+            let big = (MAX_REQUEST_BYTES as u32 + 1).to_le_bytes();
+            let got = c.read_request(&p, &mut Cursor::new(&big)).await.unwrap();
+            assert_eq!(got, Err(WireError::TooLarge(MAX_REQUEST_BYTES + 1)));
+            // A frame cut short is the stream failing (the connection went away).
+            let cut = [5u8, 0, 0, 0, 1];
+            assert!(c.read_request(&p, &mut Cursor::new(&cut)).await.is_err());
         });
     }
 
