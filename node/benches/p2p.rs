@@ -28,21 +28,18 @@
 //! before each measure the bench waits (up to 3 minutes) until other processes use less than a
 //! quarter of the CPU, and prints the load.
 
-use otedama_consensus::chain::Chain;
-use otedama_consensus::pool::{PoolParams, Preset};
+#[path = "../tests/support/chains.rs"]
+mod chains;
+
+use chains::{address as addr, bin, pool as bitcoin_regtest_pool};
 use otedama_consensus::testkit::make_share;
 use otedama_consensus::{MemoryChain, Share};
 use otedama_sharechain::{InsertOutcome, Sharechain};
 use otedama_tests::litecoind::{self, Litecoind};
 use otedama_tests::node::{NodeProc, NO_FULL_NODE};
-use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_otedama-node"))
-}
 
 struct Args {
     nodes: Vec<usize>,
@@ -285,24 +282,6 @@ impl Rng {
     }
 }
 
-fn addr(hrp: &str, n: u8) -> String {
-    use bitcoin::bech32::{segwit, Hrp};
-    segwit::encode_v0(Hrp::parse(hrp).expect("hrp"), &[n; 20]).expect("address")
-}
-
-fn peer_ids(n: &NodeProc) -> Vec<String> {
-    n.call("getpeers", json!({}))
-        .ok()
-        .and_then(|v| {
-            v["peers"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|p| p["peer_id"].as_str().map(String::from))
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
-}
-
 fn propagation(n: usize, args: &Args) {
     assert!(n >= 2, "--nodes needs at least 2");
     if !litecoind::available("propagation") {
@@ -397,7 +376,7 @@ fn propagation(n: usize, args: &Args) {
     let adj: Vec<Vec<usize>> = all
         .iter()
         .map(|p| {
-            peer_ids(p)
+            p.peer_ids()
                 .iter()
                 .filter_map(|id| index.get(id).copied())
                 .collect()
@@ -572,10 +551,6 @@ fn unix_us() -> i64 {
 const SEED_FILE_ENV: &str = "OTEDAMA_P2P_BENCH_SEED_FILE";
 /// ... and the store's directory.
 const SEED_STORE_ENV: &str = "OTEDAMA_P2P_BENCH_SEED_STORE";
-
-fn bitcoin_regtest_pool() -> PoolParams {
-    PoolParams::preset(Chain::BitcoinRegtest, Preset::Main)
-}
 
 /// The child: reads the shares (`u32` little-endian length, then the encoding, each), decodes
 /// them all once to time decoding alone, then decodes and inserts each into a fresh

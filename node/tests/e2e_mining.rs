@@ -35,22 +35,8 @@ struct Node {
 
 impl Node {
     fn interrupt_and_wait(&mut self) -> Option<std::process::ExitStatus> {
-        let child = self.child.as_mut()?;
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        self.child = None;
-        None
+        let mut child = self.child.take()?;
+        otedama_tests::node::interrupt_and_wait(&mut child)
     }
 
     fn log(&self) -> String {

@@ -8,10 +8,13 @@
 //! V and O start from the same 20-share chain, so every contextual rule has a parent to check
 //! against; each kind comes from a fresh peer identity, so one ban never explains another.
 
+#[path = "support/chains.rs"]
+mod chains;
 #[path = "support/test_peer.rs"]
 mod test_peer;
 
 use bitcoin::Amount;
+use chains::{bin, grow, pool, seed, unix_now, CHAIN};
 use libp2p::{Multiaddr, PeerId};
 use otedama_consensus::builder::grind;
 use otedama_consensus::chain::Chain;
@@ -25,36 +28,16 @@ use otedama_consensus::{
 use otedama_node::p2p::gossip::{self, GossipError, MAX_GOSSIP_BYTES};
 use otedama_node::p2p::wire::{Request, Response, WireError};
 use otedama_node::p2p::GOSSIP_FULL_SHARE;
-use otedama_sharechain::Sharechain;
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use test_peer::TestPeer;
 
-const CHAIN: &str = "bitcoin-regtest";
+fn payout(n: u8) -> String {
+    chains::address("bcrt", n)
+}
 /// How long anything the node does for one message may take.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_otedama-node"))
-}
-
-fn pool() -> PoolParams {
-    PoolParams::preset(Chain::BitcoinRegtest, Preset::Main)
-}
-
-fn payout(n: u8) -> String {
-    use bitcoin::bech32::{segwit, Hrp};
-    segwit::encode_v0(Hrp::parse("bcrt").unwrap(), &[n; 20]).unwrap()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// What the node's two layers of validation say about `share` on `view` at `now`.
 fn verdict(
@@ -95,26 +78,6 @@ fn reseal(pool: &PoolParams, share: &mut Share) {
         }
     }
     panic!("no nonce meets the share target");
-}
-
-fn grow(pool: &PoolParams, view: &mut MemoryChain, n: u64, start: u64) -> Vec<Share> {
-    let mut parent = None;
-    let mut out = Vec::new();
-    for i in 0..n {
-        let t = start + i * 10;
-        let share = make_share(pool, view, parent, (i % 5) as u32, t, vec![], i).unwrap();
-        view.validate_and_insert(pool, &share, t).unwrap();
-        parent = Some(share.id());
-        out.push(share);
-    }
-    out
-}
-
-fn seed(dir: &Path, shares: &[Share]) {
-    let mut chain = Sharechain::open(&dir.join("data").join("sharechain"), pool()).unwrap();
-    for s in shares {
-        chain.insert(s.clone(), unix_now()).unwrap();
-    }
 }
 
 /// The `/metrics` counters a case looks at.
@@ -378,7 +341,7 @@ fn malicious_peer_is_refused_forwards_nothing_and_is_banned() {
     let started = Instant::now();
     let pool = pool();
     let mut view = MemoryChain::new();
-    let shares = grow(&pool, &mut view, 20, unix_now() - 20 * 10 - 30);
+    let shares = grow(&mut view, None, 20, unix_now() - 20 * 10 - 30, 0, 5);
     let dir_v = NodeProc::fresh_dir("mal-v");
     let dir_o = NodeProc::fresh_dir("mal-o");
     seed(&dir_v, &shares);

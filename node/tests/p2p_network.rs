@@ -2,33 +2,14 @@
 //! reach all, every node agrees on the tip and the payouts, blocks pay miners of every node,
 //! Kademlia finds peers nobody named, and partitions heal onto the most-work chain.
 
+#[path = "support/chains.rs"]
+mod chains;
+
+use chains::{address as addr, bin};
 use otedama_tests::litecoind::{self, Litecoind};
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_otedama-node"))
-}
-
-fn addr(hrp: &str, n: u8) -> String {
-    use bitcoin::bech32::{segwit, Hrp};
-    segwit::encode_v0(Hrp::parse(hrp).unwrap(), &[n; 20]).unwrap()
-}
-
-fn peer_ids(n: &NodeProc) -> Vec<String> {
-    n.call("getpeers", json!({}))
-        .ok()
-        .and_then(|v| {
-            v["peers"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|p| p["peer_id"].as_str().map(String::from))
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
-}
 
 /// The id of the share at `height` on `n`'s best chain.
 fn id_at(n: &NodeProc, height: u64) -> Option<String> {
@@ -72,7 +53,7 @@ fn kademlia_discovery_finds_a_peer_nobody_named() {
     let a_id = a.peer_id();
     assert!(!a_id.is_empty());
     c.wait_until(Duration::from_secs(60), "C finds A", |c| {
-        peer_ids(c).contains(&a_id)
+        c.peer_ids().contains(&a_id)
     });
     // The address book remembers A: after a restart with no --peer at all, C reconnects.
     let dir = c.dir.clone();

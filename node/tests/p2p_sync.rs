@@ -6,69 +6,17 @@
 //! is instant) and written into each node's store before it starts; the nodes need no full node
 //! to serve or sync shares.
 
-use otedama_consensus::chain::Chain;
-use otedama_consensus::pool::{PoolParams, Preset};
-use otedama_consensus::testkit::make_share;
-use otedama_consensus::{MemoryChain, Share, ShareHash};
-use otedama_sharechain::Sharechain;
+#[path = "support/chains.rs"]
+mod chains;
+
+use chains::{address, bin, grow, seed, unix_now, CHAIN};
+use otedama_consensus::{MemoryChain, Share};
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-const CHAIN: &str = "bitcoin-regtest";
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_otedama-node"))
-}
-
-fn pool() -> PoolParams {
-    PoolParams::preset(Chain::BitcoinRegtest, Preset::Main)
-}
-
 fn payout(n: u8) -> String {
-    use bitcoin::bech32::{segwit, Hrp};
-    segwit::encode_v0(Hrp::parse("bcrt").unwrap(), &[n; 20]).unwrap()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Grows `n` shares on `view` after `parent`, one every 10 s from `start`, miners cycling
-/// through 40 scripts from `miner0`.
-fn grow(
-    view: &mut MemoryChain,
-    parent: Option<ShareHash>,
-    n: u64,
-    start: u64,
-    miner0: u32,
-) -> Vec<Share> {
-    let pool = pool();
-    let mut parent = parent;
-    let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let t = start + i * 10;
-        let share = make_share(&pool, view, parent, miner0 + (i % 40) as u32, t, vec![], i)
-            .expect("a share on a known parent builds");
-        view.validate_and_insert(&pool, &share, t)
-            .expect("a built share is valid");
-        parent = Some(share.id());
-        out.push(share);
-    }
-    out
-}
-
-/// Writes `shares` into the store a node started in `dir` will open.
-fn seed(dir: &Path, shares: &[Share]) {
-    let mut chain = Sharechain::open(&dir.join("data").join("sharechain"), pool()).unwrap();
-    let now = unix_now();
-    for s in shares {
-        chain.insert(s.clone(), now).unwrap();
-    }
+    address("bcrt", n)
 }
 
 fn best_id(n: &NodeProc) -> String {
@@ -82,7 +30,7 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
     const N: u64 = 12_000;
     let now = unix_now();
     let mut view = MemoryChain::new();
-    let shares = grow(&mut view, None, N, now - N * 10 - 60, 0);
+    let shares = grow(&mut view, None, N, now - N * 10 - 60, 0, 40);
     let tip = shares.last().unwrap().id().to_string();
     let dir_a = NodeProc::fresh_dir("sync-a");
     let dir_b = NodeProc::fresh_dir("sync-b");
@@ -116,18 +64,7 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
         },
     );
     let killed_at = c.best().0;
-    let served = |n: &NodeProc| -> u64 {
-        let m = n
-            .client()
-            .request("GET", "/metrics", b"")
-            .map(|r| r.1)
-            .unwrap_or_default();
-        String::from_utf8_lossy(&m)
-            .lines()
-            .find_map(|l| l.strip_prefix("otedama_p2p_requests_served_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let served = |n: &NodeProc| n.metric("otedama_p2p_requests_served_total").unwrap_or(0);
     let served_by_a = served(&a);
     a.kill();
     c.wait_until(Duration::from_secs(180), "the sync finishes from B", |c| {
@@ -181,12 +118,12 @@ fn partitions_converge_on_the_most_work_chain() {
     let now = unix_now();
     let start = now - 3000;
     let mut view = MemoryChain::new();
-    let prefix = grow(&mut view, None, 60, start, 0);
+    let prefix = grow(&mut view, None, 60, start, 0, 40);
     let fork = prefix.last().unwrap().id();
     let t_fork = start + 600;
     let mut view_x = view.clone();
-    let branch_x = grow(&mut view_x, Some(fork), 40, t_fork, 100);
-    let branch_y = grow(&mut view, Some(fork), 70, t_fork, 200);
+    let branch_x = grow(&mut view_x, Some(fork), 40, t_fork, 100, 40);
+    let branch_y = grow(&mut view, Some(fork), 70, t_fork, 200, 40);
     let tip_x = branch_x.last().unwrap().id().to_string();
     let tip_y = branch_y.last().unwrap().id().to_string();
     let chain_x: Vec<Share> = prefix.iter().chain(&branch_x).cloned().collect();

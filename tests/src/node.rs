@@ -148,10 +148,30 @@ impl NodeProc {
     }
 
     pub fn peer_count(&self) -> usize {
+        self.peer_ids().len()
+    }
+
+    /// Peer ids of the connected peers (`getpeers`).
+    pub fn peer_ids(&self) -> Vec<String> {
         self.call("getpeers", json!({}))
             .ok()
-            .and_then(|v| v["peers"].as_array().map(|a| a.len()))
-            .unwrap_or(0)
+            .and_then(|v| {
+                v["peers"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|p| p["peer_id"].as_str().map(String::from))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// The value of the unlabelled (or fully labelled, e.g. `name{k="v"}`) series `name` in
+    /// `/metrics`.
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        let (_, body) = self.client().request("GET", "/metrics", b"").ok()?;
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     pub fn peer_id(&self) -> String {
@@ -183,22 +203,8 @@ impl NodeProc {
 
     /// Sends Ctrl-C and waits (up to 20 s, then kills).
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        let child = self.child.as_mut()?;
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        self.child = None;
-        None
+        let mut child = self.child.take()?;
+        interrupt_and_wait(&mut child)
     }
 
     /// Kills the process at once (no clean shutdown).
@@ -217,6 +223,24 @@ impl Drop for NodeProc {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Sends `child` Ctrl-C (SIGINT) and reaps it; kills it when it has not exited within 20 s
+/// (`None` then).
+pub fn interrupt_and_wait(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Polls `cond` every 100 ms; false after `timeout`.
