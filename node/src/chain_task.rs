@@ -4,7 +4,7 @@
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
 use crate::p2p::handlers::{get_headers, get_shares, gossip_share};
-use crate::p2p::sync::Sync;
+use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
 use bitcoin::hashes::Hash;
@@ -92,7 +92,9 @@ pub fn tip_work(chain: &Sharechain) -> TipWork {
 
 struct Runner {
     t: ChainTask,
-    sync: Sync,
+    /// The swarm task's command queue (none when the node runs without P2P).
+    commands: Option<mpsc::UnboundedSender<SwarmCommand>>,
+    sync: SyncState,
     held: HashMap<ShareHash, Vec<Held>>,
     held_count: usize,
     /// Sync moved our best tip: gossip it once sync is idle, so peers that only talk to us
@@ -102,33 +104,38 @@ struct Runner {
 }
 
 impl ChainTask {
-    pub async fn run(self, stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, stop: watch::Receiver<bool>) {
+        let net = self.net.take();
+        let (traffic, control, commands) = match net {
+            Some(n) => (Some(n.traffic), Some(n.control), Some(n.commands)),
+            None => (None, None, None),
+        };
         let mut r = Runner {
             t: self,
-            sync: Sync::new(),
+            commands,
+            sync: SyncState::new(),
             held: HashMap::new(),
             held_count: 0,
             announce_tip: false,
             last_probe: Instant::now(),
         };
-        r.run(stop).await;
+        r.run(traffic, control, stop).await;
     }
 }
 
 impl Runner {
-    async fn run(&mut self, mut stop: watch::Receiver<bool>) {
+    async fn run(
+        &mut self,
+        traffic: Option<mpsc::Receiver<NetEvent>>,
+        control: Option<mpsc::UnboundedReceiver<NetEvent>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let (mut traffic, mut control, has_net) = match self.t.net.take() {
-            Some(n) => {
-                self.t.net = Some(NetLink {
-                    traffic: mpsc::channel(1).1,
-                    control: mpsc::unbounded_channel().1,
-                    commands: n.commands,
-                });
-                (n.traffic, n.control, true)
-            }
-            None => (mpsc::channel(1).1, mpsc::unbounded_channel().1, false),
-        };
+        // Without P2P the network branches are disabled (`has_net`); the receivers of closed
+        // channels only stand in for them.
+        let has_net = traffic.is_some();
+        let mut traffic = traffic.unwrap_or_else(|| mpsc::channel(1).1);
+        let mut control = control.unwrap_or_else(|| mpsc::unbounded_channel().1);
         loop {
             let found = tokio::select! {
                 f = self.t.found.recv() => match f {
@@ -147,9 +154,9 @@ impl Runner {
     }
 
     fn send(&self, cmds: impl IntoIterator<Item = SwarmCommand>) {
-        if let Some(n) = &self.t.net {
+        if let Some(commands) = &self.commands {
             for c in cmds {
-                let _ = n.commands.send(c);
+                let _ = commands.send(c);
             }
         }
     }
@@ -478,7 +485,8 @@ impl Runner {
                     info!(%id, %missing, worker, "share waits for a missing share")
                 }
                 InsertOutcome::Duplicate { id } if !quiet => debug!(%id, worker, "duplicate share"),
-                InsertOutcome::Invalid { id, reason } => {
+                // Peers' invalid shares are logged with the peer where they arrive.
+                InsertOutcome::Invalid { id, reason } if matches!(origin, Origin::Local(_)) => {
                     warn!(%id, worker, "share refused: {reason}")
                 }
                 _ => {}

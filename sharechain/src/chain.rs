@@ -257,20 +257,7 @@ impl Sharechain {
         };
         let start = match locator.iter().find_map(on_best) {
             Some(h) => h + 1,
-            None => {
-                // Oldest loaded ancestor: loaded heights are contiguous up to the tip, so
-                // binary-search the first height whose ancestor is known.
-                let (mut lo, mut hi) = (0u64, best.height);
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if self.state.ancestor_at(&best.id, mid).is_some() {
-                        hi = mid;
-                    } else {
-                        lo = mid + 1;
-                    }
-                }
-                lo
-            }
+            None => self.oldest_loaded_height(best),
         };
         let mut out = Vec::new();
         let mut h = start;
@@ -298,25 +285,19 @@ impl Sharechain {
         let Some(best) = self.state.best_info().cloned() else {
             return Ok((0, Vec::new()));
         };
-        // Oldest loaded best-chain ancestor (loaded heights are contiguous up to the tip).
-        let (mut lo, mut hi) = (0u64, best.height);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.state.ancestor_at(&best.id, mid).is_some() {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        let loaded_from = lo;
+        let loaded_from = self.oldest_loaded_height(&best);
         let Some(oldest) = self.state.ancestor_at(&best.id, loaded_from).cloned() else {
             return Ok((0, Vec::new()));
         };
         if loaded_from > 0 && self.deep.as_ref().is_none_or(|(k, _)| *k != oldest.id) {
-            // Walk the store back from the oldest loaded share; stops early on a pruned store.
+            // Walk the store back from the oldest loaded share; stops early on a pruned store,
+            // and after `loaded_from` steps whatever the stored heights say.
             let mut ids = Vec::with_capacity(loaded_from as usize);
             let mut cur = oldest.prev;
-            while let Some(info) = self.store.info(&cur)? {
+            while (ids.len() as u64) < loaded_from {
+                let Some(info) = self.store.info(&cur)? else {
+                    break;
+                };
                 ids.push(info.id);
                 if info.height == 0 {
                     break;
@@ -331,7 +312,7 @@ impl Sharechain {
             _ => &[],
         };
         // `deep` covers heights deep_from..loaded_from (all of them unless pruned).
-        let deep_from = loaded_from - deep.len() as u64;
+        let deep_from = loaded_from.saturating_sub(deep.len() as u64);
         let mut start = None;
         for id in locator {
             if let Some(info) = self.state.share_info(id) {
@@ -341,7 +322,7 @@ impl Sharechain {
                 }
             } else if let Some(info) = self.store.info(id)? {
                 let h = info.height;
-                if h >= deep_from && h < loaded_from && deep[(h - deep_from) as usize] == *id {
+                if h >= deep_from && deep.get((h - deep_from) as usize) == Some(id) {
                     start = Some(h + 1);
                     break;
                 }
@@ -352,7 +333,10 @@ impl Sharechain {
         let mut h = start;
         while h <= best.height && out.len() < max {
             if h < loaded_from {
-                out.push(deep[(h - deep_from) as usize]);
+                match deep.get((h - deep_from) as usize) {
+                    Some(id) => out.push(*id),
+                    None => break,
+                }
             } else {
                 match self.state.ancestor_at(&best.id, h) {
                     Some(a) => out.push(a.id),
@@ -362,6 +346,22 @@ impl Sharechain {
             h += 1;
         }
         Ok((start, out))
+    }
+
+    /// Height of the oldest loaded share on `best`'s chain: loaded heights are contiguous up to
+    /// the tip, so the first height whose ancestor is known is found by binary search.
+    fn oldest_loaded_height(&self, best: &ShareInfo) -> u64 {
+        use otedama_consensus::ChainView;
+        let (mut lo, mut hi) = (0u64, best.height);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.state.ancestor_at(&best.id, mid).is_some() {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
     }
 
     /// Deletes shares more than `keep_below_window` below the best tip's window, from the store

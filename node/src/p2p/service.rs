@@ -582,23 +582,23 @@ impl Service {
                 return;
             }
         };
-        if !self.scores.allow_request(peer, Instant::now()) {
+        let over_rate = !self.scores.allow_request(peer, Instant::now());
+        if over_rate {
             self.penalise(peer, Offence::Flood);
-            self.stats.requests_busy.fetch_add(1, Ordering::Relaxed);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, Response::Busy);
-            return;
         }
         let (tx, rx) = oneshot::channel();
-        let ev = NetEvent::Request {
-            peer,
-            request,
-            reply: tx,
-        };
-        if self.sinks.traffic.try_send(ev).is_err() {
+        let queued = !over_rate
+            && self
+                .sinks
+                .traffic
+                .try_send(NetEvent::Request {
+                    peer,
+                    request,
+                    reply: tx,
+                })
+                .is_ok();
+        if !queued {
+            // Over its rate, or the sharechain task's queue is full: ask elsewhere or later.
             self.stats.requests_busy.fetch_add(1, Ordering::Relaxed);
             let _ = self
                 .swarm

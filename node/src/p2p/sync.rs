@@ -57,7 +57,7 @@ struct Run {
 
 /// Sync state of the sharechain task.
 #[derive(Debug, Default)]
-pub struct Sync {
+pub struct SyncState {
     peers: HashMap<PeerId, PeerSync>,
     headers_from: Option<PeerId>,
     want: VecDeque<ShareHash>,
@@ -85,9 +85,9 @@ fn known(chain: &Sharechain, id: &ShareHash) -> bool {
     chain.state().contains(id) || chain.orphans().contains(id)
 }
 
-impl Sync {
-    pub fn new() -> Sync {
-        Sync::default()
+impl SyncState {
+    pub fn new() -> SyncState {
+        SyncState::default()
     }
 
     pub fn peer_connected(&mut self, peer: PeerId, chain: &Sharechain) -> Vec<SwarmCommand> {
@@ -577,7 +577,7 @@ mod tests {
     /// real handlers, replies are delivered newest first (the worst order for the orphan pool),
     /// and requests to `flaky` always fail.
     fn drive(
-        client: &mut Sync,
+        client: &mut SyncState,
         chain: &mut Sharechain,
         server: &mut Sharechain,
         first: Vec<SwarmCommand>,
@@ -631,7 +631,7 @@ mod tests {
         let cdir = tempfile::tempdir().unwrap();
         let mut server = serving_chain(sdir.path(), 3_000);
         let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
-        let mut sync = Sync::new();
+        let mut sync = SyncState::new();
         let (good, flaky) = (PeerId::random(), PeerId::random());
         let mut first = sync.peer_connected(flaky, &chain);
         first.extend(sync.peer_connected(good, &chain));
@@ -654,7 +654,7 @@ mod tests {
         let cdir = tempfile::tempdir().unwrap();
         let server = serving_chain(sdir.path(), 10);
         let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
-        let mut sync = Sync::new();
+        let mut sync = SyncState::new();
         let peer = PeerId::random();
         sync.peer_connected(peer, &chain);
         let ids: Vec<ShareHash> = (0..10)
