@@ -20,6 +20,49 @@ pub const COMMITMENT_SCRIPT_LEN: usize = 2 + 4 + 32;
 /// Bitcoin's limit on a coinbase scriptSig (consensus: 2..=100 bytes).
 pub const MAX_COINBASE_SCRIPT_SIG: usize = 100;
 
+/// Largest standard payout script: P2WSH and P2TR (witness version, push of 32 bytes).
+pub const MAX_STANDARD_PAYOUT_SCRIPT: u64 = 34;
+/// Legacy sigops one script byte can count for at worst (`OP_CHECKMULTISIG` counts 20).
+const MAX_SIGOPS_PER_SCRIPT_BYTE: u64 = 20;
+
+/// The most block space and sigops any coinbase of this pool can take, given its output cap.
+///
+/// Non-witness bytes: version 4, input count 1, outpoint 36, scriptSig length 1 and at most 100
+/// bytes, sequence 4, output count (compact size of `n + 2`), `n` payouts of at most
+/// `8 + 1 + 34` bytes, the share commitment and the witness commitment (`8 + 1 + 38` each),
+/// lock time 4. Witness: marker and flag 2, stack count 1, item length 1, reserved value 32.
+/// Weight is 4x the non-witness bytes plus the witness bytes. With the output cap of 200 that is
+/// 35,416 WU; Core's templates keep 4,000.
+///
+/// Sigops (cost, 4 per legacy sigop): a P2PKH payout counts one, the other standard forms none;
+/// the extranonce and tag are raw scriptSig bytes, which legacy counting reads as opcodes, so
+/// each may count as a 20-sigop `OP_CHECKMULTISIG`.
+pub fn coinbase_reserve(
+    max_payout_outputs: u32,
+    extranonce_len: usize,
+    tag: &[u8],
+) -> crate::template::CoinbaseReserve {
+    let n = max_payout_outputs as u64;
+    let output = 8 + 1 + MAX_STANDARD_PAYOUT_SCRIPT;
+    let commitment = 8 + 1 + 38;
+    let non_witness = 4
+        + 1
+        + 36
+        + 1
+        + MAX_COINBASE_SCRIPT_SIG as u64
+        + 4
+        + crate::block_parse::compact_size_len(n + 2)
+        + n * output
+        + 2 * commitment
+        + 4;
+    let witness = 2 + 1 + 1 + 32;
+    let script_bytes = (extranonce_len + tag.len()).min(MAX_COINBASE_SCRIPT_SIG) as u64;
+    crate::template::CoinbaseReserve {
+        weight: 4 * non_witness + witness,
+        sigops: 4 * (n + script_bytes * MAX_SIGOPS_PER_SCRIPT_BYTE),
+    }
+}
+
 /// `OP_RETURN PUSH36 "OTDM" || commitment`.
 pub fn commitment_script(commitment: &[u8; 32]) -> ScriptBuf {
     let mut s = Vec::with_capacity(COMMITMENT_SCRIPT_LEN);
@@ -269,6 +312,43 @@ mod tests {
         assert_eq!(tx.input[0].witness.len(), 1);
         assert_eq!(tx.output.len(), 3);
         assert!(cb.complete(&en[..11]).is_err());
+    }
+
+    #[test]
+    fn reserve_covers_the_largest_coinbase() {
+        // 200 P2WSH payouts, the longest scriptSig: the real coinbase is within the reserve.
+        let payouts: Vec<_> = (0..200u32)
+            .map(|i| {
+                let mut s = vec![0x00, 0x20];
+                s.extend_from_slice(&[(i % 251) as u8; 32]);
+                (PayoutScript::new(&s), 1000 + i as u64)
+            })
+            .collect();
+        let wc =
+            ScriptBuf::from_bytes([&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[1; 32]].concat());
+        let tag = [b'x'; 100];
+        let spec = CoinbaseSpec {
+            parent_height: 8_388_608,
+            payouts: &payouts,
+            commitment: [9; 32],
+            witness_commitment: Some(&wc),
+            extranonce_len: 12,
+            tag: &tag,
+        };
+        let tx = build_coinbase(&spec)
+            .unwrap()
+            .complete(&[0xae; 12])
+            .unwrap();
+        let reserve = coinbase_reserve(200, 12, &tag);
+        assert_eq!(reserve.weight, 35_416);
+        assert!(tx.weight().to_wu() <= reserve.weight, "{}", tx.weight());
+        assert!(reserve.weight - tx.weight().to_wu() < 100);
+        let legacy: usize = tx.input[0].script_sig.count_sigops_legacy()
+            + tx.output
+                .iter()
+                .map(|o| o.script_pubkey.count_sigops_legacy())
+                .sum::<usize>();
+        assert!(4 * legacy as u64 <= reserve.sigops);
     }
 
     #[test]

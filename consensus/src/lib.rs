@@ -3,6 +3,7 @@
 //! validation and fork choice. No I/O, integer maths only; every rule is in docs/consensus.md.
 
 pub mod block_check;
+pub mod block_parse;
 pub mod builder;
 pub mod chain;
 pub mod chain_view;

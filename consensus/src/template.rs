@@ -27,6 +27,12 @@ pub struct RawTemplate {
     pub mweb: Option<String>,
     #[serde(default)]
     pub longpollid: Option<String>,
+    /// Block weight limit (BIP145); Core's `MAX_BLOCK_WEIGHT` when absent.
+    #[serde(default)]
+    pub weightlimit: Option<u64>,
+    /// Block sigop cost limit; Core's `MAX_BLOCK_SIGOPS_COST` when absent.
+    #[serde(default)]
+    pub sigoplimit: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -35,6 +41,61 @@ pub struct RawTemplateTx {
     pub txid: String,
     /// wtxid (Core calls it `hash`).
     pub hash: String,
+    /// 1-based indices of earlier template transactions this one spends from.
+    #[serde(default)]
+    pub depends: Vec<u64>,
+    /// Fee in base units; absent from some nodes, and then the transaction is never dropped
+    /// (the coinbase value could not be corrected).
+    #[serde(default)]
+    pub fee: Option<u64>,
+    /// Sigop cost (already scaled by the witness factor).
+    #[serde(default)]
+    pub sigops: Option<u64>,
+    #[serde(default)]
+    pub weight: Option<u64>,
+}
+
+/// What block assembly knows about one template transaction beyond its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxMeta {
+    /// Weight as Core counts it (computed from the bytes; equal to GBT's `weight`).
+    pub weight: u64,
+    /// GBT's sigop cost, or the legacy count x4 when the node sent none.
+    pub sigops: u64,
+    pub fee: Option<u64>,
+    /// 0-based indices of earlier template transactions this one spends from.
+    pub depends: Vec<usize>,
+    /// Litecoin's integrating transaction: never dropped, always last.
+    pub hogex: bool,
+}
+
+/// Room the coinbase needs in a block, worst case (see [`crate::coinbase::coinbase_reserve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoinbaseReserve {
+    pub weight: u64,
+    pub sigops: u64,
+}
+
+/// What [`BlockTemplate::fit_coinbase`] took out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FitReport {
+    pub dropped: usize,
+    pub fees_dropped: u64,
+    pub weight_dropped: u64,
+    /// Block weight with the worst-case coinbase, after fitting.
+    pub weight_with_reserve: u64,
+}
+
+/// Why a template cannot be made to fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    #[error(
+        "the worst-case coinbase does not fit even with every droppable transaction removed \
+         ({weight} WU, {sigops} sigops over the limits)"
+    )]
+    CannotFit { weight: u64, sigops: u64 },
+    #[error("dropped fees exceed the coinbase value")]
+    FeesOverValue,
 }
 
 /// A checked template.
@@ -58,6 +119,11 @@ pub struct BlockTemplate {
     pub witness_commitment: Option<ScriptBuf>,
     pub mweb: Option<Vec<u8>>,
     pub longpollid: Option<String>,
+    /// One entry per transaction (may be empty in hand-made test templates: then nothing is
+    /// ever dropped).
+    pub meta: Vec<TxMeta>,
+    pub weight_limit: u64,
+    pub sigop_limit: u64,
 }
 
 /// Why a template is unusable.
@@ -71,6 +137,15 @@ pub enum TemplateError {
     WitnessCommitmentMismatch,
     #[error("too many transactions ({0})")]
     TooManyTransactions(usize),
+    #[error("transaction {index} does not parse: {reason}")]
+    BadTransaction {
+        index: usize,
+        reason: crate::block_parse::ParseError,
+    },
+    #[error("transaction {index} depends on {depends}, which is not an earlier transaction")]
+    BadDepends { index: usize, depends: u64 },
+    #[error("transaction {0} is a HogEx but not the last one")]
+    HogExNotLast(usize),
 }
 
 /// Most transactions a template may hold: a 4 MWU block has at most ~16,000 of the smallest
@@ -97,24 +172,39 @@ impl BlockTemplate {
         let mut transactions = Vec::with_capacity(raw.transactions.len());
         let mut txids = Vec::with_capacity(raw.transactions.len());
         let mut wtxids = Vec::with_capacity(raw.transactions.len());
+        let mut meta = Vec::with_capacity(raw.transactions.len());
         for (index, tx) in raw.transactions.iter().enumerate() {
             let data =
                 hex::decode(&tx.data).map_err(|_| TemplateError::BadHex { field: "data" })?;
             let txid: Txid = hash32(&tx.txid, "txid")?;
             let wtxid: Wtxid = hash32(&tx.hash, "hash")?;
-            // The txid is the hash of the non-witness serialization; checking it needs the
-            // transaction decoded (MWEB transactions decode with the `bitcoin` crate too,
-            // since their extension data lives outside the canonical transaction).
-            let decoded: Result<bitcoin::Transaction, _> = bitcoin::consensus::deserialize(&data);
-            match decoded {
-                Ok(t) if t.compute_txid() != txid => {
-                    return Err(TemplateError::TxidMismatch { index })
-                }
-                Ok(_) => {}
-                // Litecoin's HogEx and MWEB-flagged transactions use a serialization flag the
-                // `bitcoin` crate does not know; Core's txid is then taken as given.
-                Err(_) => {}
+            // Litecoin's HogEx uses the MWEB flag, which our parser knows; the chain's block
+            // rules decide later whether MWEB is allowed at all.
+            let parsed = crate::block_parse::parse_tx(&data, true)
+                .map_err(|reason| TemplateError::BadTransaction { index, reason })?;
+            if parsed.txid() != txid {
+                return Err(TemplateError::TxidMismatch { index });
             }
+            if parsed.hogex && index + 1 != raw.transactions.len() {
+                return Err(TemplateError::HogExNotLast(index));
+            }
+            let depends = tx
+                .depends
+                .iter()
+                .map(|&d| match usize::try_from(d) {
+                    Ok(d) if d >= 1 && d <= index => Ok(d - 1),
+                    _ => Err(TemplateError::BadDepends { index, depends: d }),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            meta.push(TxMeta {
+                weight: parsed.weight(),
+                sigops: tx
+                    .sigops
+                    .unwrap_or_else(|| parsed.legacy_sigops().saturating_mul(4)),
+                fee: tx.fee,
+                depends,
+                hogex: parsed.hogex,
+            });
             transactions.push(data);
             txids.push(txid);
             wtxids.push(wtxid);
@@ -138,6 +228,13 @@ impl BlockTemplate {
                 None => None,
             },
             longpollid: raw.longpollid.clone(),
+            meta,
+            weight_limit: raw
+                .weightlimit
+                .unwrap_or(crate::block_check::MAX_BLOCK_WEIGHT),
+            sigop_limit: raw
+                .sigoplimit
+                .unwrap_or(crate::block_check::MAX_BLOCK_SIGOPS_COST),
         };
         let computed = witness_commitment_script(&t.wtxids);
         t.witness_commitment = match &raw.default_witness_commitment {
@@ -163,6 +260,129 @@ impl BlockTemplate {
             None => None,
         };
         Ok(t)
+    }
+
+    /// The template with room for the worst-case coinbase: Core's templates leave only 4,000
+    /// WU and 400 sigops for it, and a coinbase paying hundreds of miners needs far more. When
+    /// the room is short, transactions are dropped lowest fee rate first, never one that a kept
+    /// transaction depends on (so a HogEx's peg-ins stay with it) and never the HogEx; the
+    /// coinbase value loses exactly the dropped fees and the witness commitment is recomputed.
+    pub fn fit_coinbase(
+        &self,
+        reserve: CoinbaseReserve,
+    ) -> Result<(BlockTemplate, FitReport), FitError> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let n = self.transactions.len();
+        let header = (80 + crate::block_parse::compact_size_len(n as u64 + 1)) * 4 + reserve.weight;
+        let mut weight = header + self.meta.iter().map(|m| m.weight).sum::<u64>();
+        let mut sigops = reserve.sigops + self.meta.iter().map(|m| m.sigops).sum::<u64>();
+        let over = |w: u64, s: u64| w > self.weight_limit || s > self.sigop_limit;
+        if !over(weight, sigops) || self.meta.len() != n {
+            let report = FitReport {
+                weight_with_reserve: weight,
+                ..FitReport::default()
+            };
+            return Ok((self.clone(), report));
+        }
+        // How many kept transactions spend from each one.
+        let mut dependents = vec![0usize; n];
+        for m in &self.meta {
+            for &d in &m.depends {
+                dependents[d] += 1;
+            }
+        }
+        /// Ordered so the heap's top is the lowest fee rate (ties: the later transaction).
+        #[derive(PartialEq, Eq)]
+        struct Candidate {
+            fee: u64,
+            weight: u64,
+            index: usize,
+        }
+        impl Ord for Candidate {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                let a = self.fee as u128 * o.weight.max(1) as u128;
+                let b = o.fee as u128 * self.weight.max(1) as u128;
+                a.cmp(&b).then(o.index.cmp(&self.index))
+            }
+        }
+        impl PartialOrd for Candidate {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        let candidate = |i: usize| {
+            let m = &self.meta[i];
+            m.fee.filter(|_| !m.hogex).map(|fee| {
+                Reverse(Candidate {
+                    fee,
+                    weight: m.weight,
+                    index: i,
+                })
+            })
+        };
+        let mut heap: BinaryHeap<Reverse<Candidate>> = (0..n)
+            .filter(|&i| dependents[i] == 0)
+            .filter_map(candidate)
+            .collect();
+        let mut kept = vec![true; n];
+        let mut report = FitReport::default();
+        while over(weight, sigops) {
+            let Some(Reverse(c)) = heap.pop() else {
+                return Err(FitError::CannotFit {
+                    weight: weight.saturating_sub(self.weight_limit),
+                    sigops: sigops.saturating_sub(self.sigop_limit),
+                });
+            };
+            let m = &self.meta[c.index];
+            kept[c.index] = false;
+            weight -= m.weight;
+            sigops -= m.sigops;
+            report.dropped += 1;
+            report.fees_dropped += c.fee;
+            report.weight_dropped += m.weight;
+            for &d in &m.depends {
+                dependents[d] -= 1;
+                if dependents[d] == 0 {
+                    heap.extend(candidate(d));
+                }
+            }
+        }
+        report.weight_with_reserve = weight;
+        let mut t = self.clone();
+        t.coinbase_value = self
+            .coinbase_value
+            .checked_sub(report.fees_dropped)
+            .ok_or(FitError::FeesOverValue)?;
+        // Indices shift as transactions go: renumber the dependencies.
+        let mut new_index = vec![usize::MAX; n];
+        let mut next = 0;
+        for (i, k) in kept.iter().enumerate() {
+            if *k {
+                new_index[i] = next;
+                next += 1;
+            }
+        }
+        fn keep<T: Clone>(v: &[T], kept: &[bool]) -> Vec<T> {
+            v.iter()
+                .zip(kept)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x.clone())
+                .collect()
+        }
+        t.transactions = keep(&self.transactions, &kept);
+        t.txids = keep(&self.txids, &kept);
+        t.wtxids = keep(&self.wtxids, &kept);
+        t.meta = keep(&self.meta, &kept);
+        for m in &mut t.meta {
+            for d in &mut m.depends {
+                *d = new_index[*d];
+            }
+        }
+        if t.witness_commitment.is_some() {
+            t.witness_commitment = Some(witness_commitment_script(&t.wtxids));
+        }
+        Ok((t, report))
     }
 
     /// Merkle branch from the coinbase (leftmost leaf) to the root over this template's txids.
@@ -247,4 +467,164 @@ pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
             .collect();
     }
     level[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A template of `n` fake transactions with the given (weight, sigops, fee, depends, hogex).
+    fn fake(txs: &[(u64, u64, Option<u64>, Vec<usize>, bool)], value: u64) -> BlockTemplate {
+        let mut t = BlockTemplate {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: BlockHash::from_byte_array([7; 32]),
+            bits: CompactTarget::from_consensus(0x207fffff),
+            height: 1000,
+            curtime: 1_700_000_000,
+            mintime: 1_700_000_000,
+            coinbase_value: value,
+            transactions: vec![],
+            txids: vec![],
+            wtxids: vec![],
+            witness_commitment: None,
+            mweb: None,
+            longpollid: None,
+            meta: vec![],
+            weight_limit: crate::block_check::MAX_BLOCK_WEIGHT,
+            sigop_limit: crate::block_check::MAX_BLOCK_SIGOPS_COST,
+        };
+        for (i, (weight, sigops, fee, depends, hogex)) in txs.iter().enumerate() {
+            t.transactions.push(vec![i as u8]);
+            t.txids.push(Txid::from_byte_array([i as u8 + 1; 32]));
+            t.wtxids.push(Wtxid::from_byte_array([i as u8 + 101; 32]));
+            t.meta.push(TxMeta {
+                weight: *weight,
+                sigops: *sigops,
+                fee: *fee,
+                depends: depends.clone(),
+                hogex: *hogex,
+            });
+        }
+        t.witness_commitment = Some(witness_commitment_script(&t.wtxids));
+        t
+    }
+
+    const RESERVE: CoinbaseReserve = CoinbaseReserve {
+        weight: 30_000,
+        sigops: 800,
+    };
+
+    #[test]
+    fn a_template_with_room_is_unchanged() {
+        let t = fake(&[(1_000, 4, Some(500), vec![], false)], 5_000_000_500);
+        let (fitted, report) = t.fit_coinbase(RESERVE).unwrap();
+        assert_eq!(fitted, t);
+        assert_eq!(report.dropped, 0);
+    }
+
+    #[test]
+    fn drops_lowest_fee_rate_first_keeping_parents_of_kept_and_the_hogex() {
+        // 0: parent of 1 (low rate); 1: child (high rate); 2: low rate; 3: peg-in spent by the
+        // HogEx (lowest rate); 4: HogEx.
+        let t = fake(
+            &[
+                (1_000_000, 4, Some(1_000), vec![], false),
+                (1_000_000, 4, Some(900_000), vec![0], false),
+                (1_000_000, 4, Some(2_000), vec![], false),
+                (990_000, 4, Some(10), vec![], false),
+                (400, 0, Some(0), vec![3], true),
+            ],
+            5_000_000_000 + 903_010,
+        );
+        let (fitted, report) = t.fit_coinbase(RESERVE).unwrap();
+        // 3.99 MWU of transactions plus the reserve: dropping tx 2 (the lowest rate that nothing
+        // kept depends on) is enough; tx 0 (lower rate) stays because tx 1 spends it.
+        assert_eq!(report.dropped, 1);
+        assert_eq!(report.fees_dropped, 2_000);
+        assert_eq!(
+            fitted.txids,
+            vec![t.txids[0], t.txids[1], t.txids[3], t.txids[4]]
+        );
+        assert_eq!(fitted.coinbase_value, t.coinbase_value - 2_000);
+        assert_eq!(fitted.meta[1].depends, vec![0]);
+        assert_eq!(fitted.meta[3].depends, vec![2]);
+        assert_eq!(
+            fitted.witness_commitment,
+            Some(witness_commitment_script(&fitted.wtxids))
+        );
+        assert!(report.weight_with_reserve <= t.weight_limit);
+        // Sigops bind too.
+        let mut t2 = t.clone();
+        t2.sigop_limit = 800 + 8;
+        let (fitted, _) = t2.fit_coinbase(RESERVE).unwrap();
+        assert!(fitted.meta.iter().map(|m| m.sigops).sum::<u64>() + 800 <= 808);
+        assert!(fitted.meta.last().unwrap().hogex);
+    }
+
+    #[test]
+    fn cannot_fit_when_only_undroppable_transactions_remain() {
+        let t = fake(
+            &[
+                (3_990_000, 0, None, vec![], false),
+                (400, 0, Some(0), vec![], true),
+            ],
+            5_000_000_000,
+        );
+        assert!(matches!(
+            t.fit_coinbase(RESERVE),
+            Err(FitError::CannotFit { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn fitting_keeps_every_invariant(
+            txs in prop::collection::vec((1u64..400_000, 0u64..2_000, 0u64..1_000_000, any::<u64>()), 1..40),
+            hogex in any::<bool>(),
+        ) {
+            let n = txs.len();
+            let spec: Vec<_> = txs
+                .iter()
+                .enumerate()
+                .map(|(i, (w, s, fee, dep))| {
+                    // Up to two earlier parents, chosen from the random word.
+                    let mut deps: Vec<usize> = if i == 0 { vec![] } else {
+                        vec![(*dep as usize) % i, ((*dep >> 20) as usize) % i]
+                    };
+                    deps.sort_unstable();
+                    deps.dedup();
+                    if dep % 3 == 0 { deps.clear(); }
+                    (*w, *s, Some(*fee), deps, hogex && i + 1 == n)
+                })
+                .collect();
+            let total_fees: u64 = txs.iter().map(|t| t.2).sum();
+            let t = fake(&spec, 5_000_000_000 + total_fees);
+            match t.fit_coinbase(RESERVE) {
+                Ok((f, report)) => {
+                    prop_assert!(report.weight_with_reserve <= t.weight_limit);
+                    let sig: u64 = f.meta.iter().map(|m| m.sigops).sum();
+                    prop_assert!(sig + RESERVE.sigops <= t.sigop_limit);
+                    prop_assert_eq!(f.coinbase_value, t.coinbase_value - report.fees_dropped);
+                    prop_assert_eq!(f.txids.len(), n - report.dropped);
+                    // Every kept dependency points at a kept, earlier transaction.
+                    for (i, m) in f.meta.iter().enumerate() {
+                        for &d in &m.depends {
+                            prop_assert!(d < i);
+                        }
+                    }
+                    if hogex {
+                        prop_assert_eq!(f.txids.last(), t.txids.last());
+                    }
+                    // Relative order is preserved.
+                    let pos: Vec<usize> = f.txids.iter()
+                        .map(|x| t.txids.iter().position(|y| y == x).unwrap())
+                        .collect();
+                    prop_assert!(pos.windows(2).all(|w| w[0] < w[1]));
+                }
+                Err(FitError::CannotFit { .. }) => prop_assert!(hogex),
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+    }
 }

@@ -42,6 +42,9 @@ pub fn template(height: u32, value: u64) -> BlockTemplate {
         witness_commitment: Some(witness_commitment_script(&[])),
         mweb: None,
         longpollid: None,
+        meta: vec![],
+        weight_limit: crate::block_check::MAX_BLOCK_WEIGHT,
+        sigop_limit: crate::block_check::MAX_BLOCK_SIGOPS_COST,
     }
 }
 

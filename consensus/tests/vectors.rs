@@ -3,7 +3,7 @@
 //! MWEB block).
 
 use bitcoin::hashes::Hash;
-use otedama_consensus::block_check::{check_block, BlockError, MAX_FUTURE_BLOCK_TIME};
+use otedama_consensus::block_check::{check_block, BlockError, BlockRules, MAX_FUTURE_BLOCK_TIME};
 use otedama_consensus::builder::{build_share_job, grind, ShareJobInput};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
@@ -23,6 +23,14 @@ fn hex_str(v: &Value, key: &str) -> String {
 
 const GENESIS_TIME: u64 = 1_231_006_505;
 
+fn btc() -> BlockRules {
+    BlockRules::for_chain(Chain::Bitcoin.params())
+}
+
+fn ltc_regtest() -> BlockRules {
+    BlockRules::for_chain(Chain::LitecoinRegtest.params())
+}
+
 #[test]
 fn valid_bitcoin_blocks_hash_and_check() {
     let v = vectors();
@@ -35,8 +43,9 @@ fn valid_bitcoin_blocks_hash_and_check() {
         } else {
             1_300_000_000
         };
-        let hash = check_block(&bytes, Some(PowAlgo::Sha256d), now)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let hash = check_block(&bytes, &btc(), now)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .hash;
         assert_eq!(hash.to_string(), hex_str(b, "block_hash"), "{name}");
         // The header alone hashes the same.
         let header: [u8; 80] = hex::decode(hex_str(b, "header_hex"))
@@ -60,8 +69,8 @@ fn invalid_bitcoin_blocks_are_refused_for_the_right_reason() {
         } else {
             1_300_000_000
         };
-        let err = check_block(&bytes, Some(PowAlgo::Sha256d), now).expect_err(&name);
-        let structural = check_block(&bytes, None, now);
+        let err = check_block(&bytes, &btc(), now).expect_err(&name);
+        let structural = check_block(&bytes, &btc().without_pow(), now).map(|b| b.hash);
         let expected = match name.as_str() {
             n if n.contains("two hours") => Some(BlockError::TimeTooNew),
             n if n.contains("Empty vtx") => Some(BlockError::NoTransactions),
@@ -121,9 +130,12 @@ fn pre_mweb_template_builds_a_valid_share_and_block() {
         share.candidate.coinbase.compute_txid().to_byte_array()
     );
     let block = t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
-    if checked.is_block {
-        check_block(&block, Some(PowAlgo::Scrypt1024), t.curtime).unwrap();
-    }
+    let rules = if checked.is_block {
+        ltc_regtest()
+    } else {
+        ltc_regtest().without_pow()
+    };
+    check_block(&block, &rules, t.curtime).unwrap();
 }
 
 #[test]
@@ -148,8 +160,26 @@ fn first_mweb_template_keeps_hogex_last_and_appends_the_extension_block() {
         1_250_005_530
     );
     let share = grind(&pool, &job, &[7u8; 12], t.curtime as u32).unwrap();
-    check_stateless(&pool, &share).unwrap();
+    let checked = check_stateless(&pool, &share).unwrap();
     let block = t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
+    // The node's own pre-submit check understands the HogEx and the extension block.
+    let rules = if checked.is_block {
+        ltc_regtest()
+    } else {
+        ltc_regtest().without_pow()
+    };
+    let ok = check_block(&block, &rules, t.curtime).unwrap();
+    assert_eq!(ok.transactions, 3);
+    assert!(ok.weight > 376 + 485);
+    // Without its extension block, or on a chain without MWEB, it is refused.
+    let cut = &block[..block.len() - mweb.len() - 1];
+    assert!(matches!(
+        check_block(cut, &rules, t.curtime),
+        Err(BlockError::Decode(_))
+    ));
+    let mut btc_rules = rules;
+    btc_rules.mweb = false;
+    assert!(check_block(&block, &btc_rules, t.curtime).is_err());
     assert_eq!(block[block.len() - mweb.len() - 1], 0x01);
     assert!(block.ends_with(mweb));
     let last_tx = t.transactions.last().unwrap();

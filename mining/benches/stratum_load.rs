@@ -167,6 +167,7 @@ impl OneJob {
                 share_job,
                 payout,
                 parent_height: 200,
+                template: None,
             }),
             epoch: watch::channel(WorkEpoch::default()).0,
         })

@@ -6,7 +6,8 @@
 
 use crate::job::{Job, JobSource, WorkEpoch};
 use otedama_consensus::builder::{build_share_job, ShareJobInput};
-use otedama_consensus::template::BlockTemplate;
+use otedama_consensus::coinbase::coinbase_reserve;
+use otedama_consensus::template::{BlockTemplate, CoinbaseReserve};
 use otedama_consensus::{ChainView, PayoutScript, PoolParams, ShareHash};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +23,10 @@ pub struct TipWork {
     pub view: Arc<dyn ChainView + Send + Sync>,
     pub tip: Option<ShareHash>,
     pub uncles: Vec<ShareHash>,
+    /// Most payout outputs a share on this tip can have: the tip's window payees, the new
+    /// share's miner and the miners of the uncles it includes. Sizes the coinbase's room in
+    /// the block, so that a small pool does not leave block space for 200 outputs unused.
+    pub payees: u32,
 }
 
 /// Fixed inputs of every job.
@@ -35,7 +40,10 @@ pub struct BoardConfig {
 }
 
 struct BoardState {
+    /// The full node's template as it came.
     template: Option<Arc<BlockTemplate>>,
+    /// `template` trimmed to leave room for a coinbase of so many outputs (the last fit).
+    fitted: Option<(u32, Arc<BlockTemplate>)>,
     tip: Option<TipWork>,
     current: HashMap<PayoutScript, Arc<Job>>,
     recent: HashMap<u64, (Arc<Job>, Arc<BlockTemplate>)>,
@@ -63,6 +71,7 @@ impl JobBoard {
             config,
             state: Mutex::new(BoardState {
                 template: None,
+                fitted: None,
                 tip: None,
                 current: HashMap::new(),
                 recent: HashMap::new(),
@@ -83,8 +92,13 @@ impl JobBoard {
     }
 
     /// A new template, or `None` when the full node is away. Clean when the parent block changed.
+    ///
+    /// Jobs are built from the template made to fit the largest coinbase a share on the
+    /// current tip can have ([`BlockTemplate::fit_coinbase`]): every block found stays within
+    /// the block weight and sigop limits however many miners it pays.
     pub fn set_template(&self, template: Option<Arc<BlockTemplate>>) {
         let mut st = self.lock();
+        st.fitted = None;
         let clean = match (&st.template, &template) {
             (Some(a), Some(b)) => a.prev_blockhash != b.prev_blockhash,
             _ => true,
@@ -109,19 +123,64 @@ impl JobBoard {
         self.epoch_tx.send_replace(st.epoch);
     }
 
+    /// Room for the largest coinbase with at most `payees` payout outputs (and never more than
+    /// the pool's cap).
+    pub fn coinbase_reserve(&self, payees: u32) -> CoinbaseReserve {
+        coinbase_reserve(
+            payees.min(self.config.pool.max_payout_outputs),
+            self.config.extranonce_len,
+            &self.config.tag,
+        )
+    }
+
+    /// The current template fitted for `payees` outputs (cached until either changes).
+    fn fitted(&self, st: &mut BoardState, payees: u32) -> Option<Arc<BlockTemplate>> {
+        let payees = payees.min(self.config.pool.max_payout_outputs);
+        if let Some((n, t)) = &st.fitted {
+            if *n == payees {
+                return Some(t.clone());
+            }
+        }
+        let fitted = self.fit(st.template.clone()?, payees)?;
+        st.fitted = Some((payees, fitted.clone()));
+        Some(fitted)
+    }
+
+    fn fit(&self, template: Arc<BlockTemplate>, payees: u32) -> Option<Arc<BlockTemplate>> {
+        match template.fit_coinbase(self.coinbase_reserve(payees)) {
+            Ok((_, report)) if report.dropped == 0 => Some(template),
+            Ok((fitted, report)) => {
+                tracing::info!(
+                    height = template.height,
+                    payees,
+                    dropped = report.dropped,
+                    fees_dropped = report.fees_dropped,
+                    weight_dropped = report.weight_dropped,
+                    block_weight = report.weight_with_reserve,
+                    "block template trimmed to leave room for the payout coinbase"
+                );
+                Some(Arc::new(fitted))
+            }
+            Err(e) => {
+                tracing::error!(height = template.height, "unusable block template: {e}");
+                None
+            }
+        }
+    }
+
     /// The template a job was built from (to assemble its block).
     pub fn template_for_job(&self, id: u64) -> Option<Arc<BlockTemplate>> {
         self.lock().recent.get(&id).map(|(_, t)| t.clone())
     }
 
-    /// The current template, if any.
+    /// The current template as the full node sent it, if any.
     pub fn template(&self) -> Option<Arc<BlockTemplate>> {
         self.lock().template.clone()
     }
 
     fn build(&self, st: &mut BoardState, payout: &PayoutScript) -> Option<Arc<Job>> {
-        let template = st.template.clone()?;
         let tip = st.tip.clone()?;
+        let template = self.fitted(st, tip.payees)?;
         let share_job = match build_share_job(
             &self.config.pool,
             &*tip.view,
@@ -148,6 +207,7 @@ impl JobBoard {
             share_job,
             payout: payout.clone(),
             parent_height: template.height,
+            template: Some(template.clone()),
         });
         st.recent.insert(job.id, (job.clone(), template));
         st.order.push_back(job.id);
@@ -216,6 +276,7 @@ mod tests {
             view: Arc::new(MemoryChain::new()),
             tip: None,
             uncles: vec![],
+            payees: 1,
         });
         assert!(b.job_for(&script(1)).is_none(), "no template yet");
         b.set_template(Some(Arc::new(template(100, 5_000_000_000))));
@@ -267,6 +328,7 @@ mod tests {
                 view: Arc::new(MemoryChain::new()),
                 tip: None,
                 uncles: vec![],
+                payees: 1,
             });
             b.set_template(Some(Arc::new(t.clone())));
             let job = b.job_for(&script(5)).unwrap();

@@ -5,9 +5,11 @@
 //! commits to, so miners paid to different addresses need different coinbases.
 
 use otedama_consensus::builder::ShareJob;
-use otedama_consensus::PayoutScript;
+use otedama_consensus::pow::PowAlgo;
+use otedama_consensus::template::BlockTemplate;
+use otedama_consensus::{PayoutScript, Share, Target};
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// One unit of work.
 #[derive(Debug)]
@@ -19,6 +21,9 @@ pub struct Job {
     pub payout: PayoutScript,
     /// Parent-chain height of the template (for logs and stale checks).
     pub parent_height: u32,
+    /// The template the job was built from: a share that meets its target is assembled into
+    /// a block from it (`None` for hand-made jobs in tests, which never make blocks).
+    pub template: Option<Arc<BlockTemplate>>,
 }
 
 /// A change of work. `clean` means the parent-chain block changed: work on older jobs can no
@@ -49,4 +54,79 @@ pub struct FoundShare {
     pub job_id: u64,
     /// Stratum worker name, or `cpu-N` for embedded workers.
     pub worker: String,
+}
+
+/// A share whose header meets the parent chain's target: a block, with the template to
+/// assemble it from.
+#[derive(Debug)]
+pub struct BlockCandidate {
+    pub share: Share,
+    pub template: Arc<BlockTemplate>,
+    pub worker: String,
+}
+
+/// Where miners hand what they find. A block goes to the block queue first, before and
+/// independently of the share queue, so that a busy or failing sharechain can never cost a
+/// block; then the share goes to the sharechain.
+#[derive(Clone, Debug)]
+pub struct FoundSink {
+    shares: mpsc::Sender<FoundShare>,
+    blocks: Option<(mpsc::Sender<BlockCandidate>, PowAlgo)>,
+}
+
+impl From<mpsc::Sender<FoundShare>> for FoundSink {
+    /// Shares only: for tests and tools that never build blocks.
+    fn from(shares: mpsc::Sender<FoundShare>) -> FoundSink {
+        FoundSink {
+            shares,
+            blocks: None,
+        }
+    }
+}
+
+impl FoundSink {
+    /// Shares to `shares`; shares that are blocks (under `algo`) also to `blocks`.
+    pub fn new(
+        shares: mpsc::Sender<FoundShare>,
+        blocks: mpsc::Sender<BlockCandidate>,
+        algo: PowAlgo,
+    ) -> FoundSink {
+        FoundSink {
+            shares,
+            blocks: Some((blocks, algo)),
+        }
+    }
+
+    /// Hands `found` to the block queue when its header meets the job template's target.
+    /// Call once per share, before [`FoundSink::try_send`].
+    pub fn offer_block(&self, found: &FoundShare, job: &Job) {
+        let (Some((blocks, algo)), Some(template)) = (&self.blocks, &job.template) else {
+            return;
+        };
+        let header = &found.share.candidate.header;
+        if header.prev_blockhash != template.prev_blockhash || header.bits != template.bits {
+            return;
+        }
+        let hash = algo.hash(&found.share.candidate.header_bytes());
+        if !Target::from_compact(template.bits).is_met_by(&hash) {
+            return;
+        }
+        let candidate = BlockCandidate {
+            share: found.share.clone(),
+            template: template.clone(),
+            worker: found.worker.clone(),
+        };
+        if let Err(e) = blocks.try_send(candidate) {
+            // Only a flood of blocks (regtest at full speed) fills the queue; say so loudly.
+            tracing::error!(
+                block = %header.block_hash(),
+                "found block not queued for submission ({e}): the block queue is full"
+            );
+        }
+    }
+
+    /// The share to the sharechain queue (never blocks).
+    pub fn try_send(&self, found: FoundShare) -> Result<(), mpsc::error::TrySendError<FoundShare>> {
+        self.shares.try_send(found)
+    }
 }

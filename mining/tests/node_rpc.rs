@@ -225,7 +225,7 @@ async fn no_template_without_a_peer_then_one_after_a_peer_and_a_block() {
     .expect("waited for Some");
     assert_eq!(template.prev_blockhash.to_string(), tip);
     assert_eq!(template.height, 2);
-    assert!(template.mweb.is_none(), "MWEB is off");
+    assert!(template.mweb.is_none(), "MWEB activates only at height 432");
     assert_eq!(template.coinbase_value, CHAIN.subsidy(2));
     assert_eq!(
         *source.status.borrow(),

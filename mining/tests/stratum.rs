@@ -80,6 +80,7 @@ impl FakeJobs {
             share_job,
             payout: payout.clone(),
             parent_height: st.height,
+            template: None,
         });
         st.by_id.insert(job.id, job.clone());
         st.current.insert(payout.clone(), job.clone());

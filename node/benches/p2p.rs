@@ -292,7 +292,7 @@ fn propagation(n: usize, args: &Args) {
     let la = Litecoind::start("p2pbench-a", &[]);
     // getblocktemplate needs the full node to have a peer, and to be out of initial download.
     let lb = la.start_peer("p2pbench-b");
-    la.generate(1);
+    la.activate_mweb();
     let mut rng = Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut relays: Vec<NodeProc> = Vec::new();
     let mut named = 0usize;

@@ -68,6 +68,9 @@ pub struct ChainSummary {
     pub pool_hashrate: f64,
 }
 
+/// Time `getblocks` may spend asking the full node whether its blocks are still in its chain.
+pub const BLOCKS_LOOKUP_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Counters the sharechain task keeps for metrics.
 #[derive(Default)]
 pub struct ChainCounters {
@@ -285,11 +288,19 @@ impl Api {
             })
             .await?;
         let mut out = Vec::with_capacity(blocks.len());
+        // Whether an accepted block is still in the full node's chain costs one lookup each;
+        // a frozen full node must not freeze the API, so all lookups share one deadline.
+        let deadline = tokio::time::Instant::now() + BLOCKS_LOOKUP_BUDGET;
         for (b, ours) in blocks {
-            let status = match self.rpc.get_block_hash(b.parent_height as u64).await {
-                Ok(h) if h.to_string() == b.share.to_string() => "confirmed",
-                Ok(_) => "orphaned",
-                Err(_) => "unknown",
+            let status = if b.status.in_full_node() {
+                let lookup = self.rpc.get_block_hash(b.parent_height as u64);
+                match tokio::time::timeout_at(deadline, lookup).await {
+                    Ok(Ok(h)) if h.to_string() == b.share.to_string() => "confirmed",
+                    Ok(Ok(_)) => "orphaned",
+                    Ok(Err(_)) | Err(_) => "unknown",
+                }
+            } else {
+                b.status.name()
             };
             out.push(json!({
                 "height": b.parent_height,
@@ -300,6 +311,9 @@ impl Api {
                 "our_payout_coins": coins(ours),
                 "time": b.time,
                 "status": status,
+                "submission": b.status.name(),
+                "reason": b.reason,
+                "attempts": b.attempts,
             }));
         }
         Ok(json!({"blocks": out}))

@@ -7,21 +7,18 @@ use crate::p2p::handlers::{get_headers, get_shares, gossip_share};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
-use bitcoin::hashes::Hash;
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
-use otedama_consensus::block_check::check_block;
-use otedama_consensus::{ChainView, MemoryChain, Share, ShareHash, Target};
+use otedama_consensus::{ChainView, MemoryChain, ShareHash};
 use otedama_mining::board::{JobBoard, TipWork};
 use otedama_mining::job::FoundShare;
-use otedama_mining::node_rpc::NodeRpc;
-use otedama_sharechain::{FoundBlock, InsertOutcome, Sharechain};
+use otedama_sharechain::{BlockStatus, FoundBlock, InsertOutcome, Sharechain};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// Gossiped shares held while their missing parent or uncle is fetched.
@@ -44,9 +41,9 @@ pub struct NetLink {
 pub struct ChainTask {
     pub chain: Sharechain,
     pub board: Arc<JobBoard>,
-    pub rpc: NodeRpc,
-    pub refresh_now: Arc<Notify>,
     pub found: mpsc::Receiver<FoundShare>,
+    /// Status changes of found blocks, from the submitter task ([`crate::block_submit`]).
+    pub block_updates: mpsc::Receiver<FoundBlock>,
     pub queries: mpsc::Receiver<ChainQuery>,
     pub events: broadcast::Sender<serde_json::Value>,
     pub counters: Arc<ChainCounters>,
@@ -80,12 +77,14 @@ pub fn tip_work(chain: &Sharechain) -> TipWork {
         Some(snap) => TipWork {
             tip: Some(snap.tip.id),
             uncles: snap.uncle_ids(),
+            payees: (snap.window.len() + 1 + snap.uncles.len()).min(u32::MAX as usize) as u32,
             view: Arc::new(snap),
         },
         None => TipWork {
             view: Arc::new(MemoryChain::new()),
             tip: None,
             uncles: vec![],
+            payees: 1,
         },
     }
 }
@@ -143,12 +142,13 @@ impl Runner {
                     None => break,
                 },
                 Some(q) = self.t.queries.recv() => { answer(&self.t.chain, q); continue; }
+                Some(b) = self.t.block_updates.recv() => { self.on_block_update(b); continue; }
                 Some(ev) = control.recv(), if has_net => { self.on_net(ev); continue; }
                 Some(ev) = traffic.recv(), if has_net => { self.on_net(ev); continue; }
                 _ = tick.tick() => { self.on_tick(); continue; }
                 _ = stop.wait_for(|s| *s) => break,
             };
-            self.on_found(found).await;
+            self.on_found(found);
         }
         info!("sharechain closed");
     }
@@ -377,8 +377,9 @@ impl Runner {
         }
     }
 
-    async fn on_found(&mut self, f: FoundShare) {
-        let block_template = self.t.board.template_for_job(f.job_id);
+    /// A share from a local miner. If it was also a block, the miner has already handed it to
+    /// the submitter: nothing here can delay or stop that.
+    fn on_found(&mut self, f: FoundShare) {
         let share = f.share;
         let id = share.id();
         let outcomes = match self.t.chain.insert(share.clone(), unix_now()) {
@@ -396,26 +397,32 @@ impl Runner {
         if accepted {
             self.send([SwarmCommand::Publish(gossip::encode(&share))]);
         }
-        if let (true, Some(template)) = (accepted, block_template) {
-            match submit_if_block(&self.t.chain, &self.t.rpc, &template, &share).await {
-                Some(true) => {
-                    self.t.counters.blocks_found.fetch_add(1, Ordering::Relaxed);
-                    let _ = self.t.events.send(json!({
-                        "type": "block",
-                        "hash": share.candidate.header.block_hash().to_string(),
-                        "height": template.height,
-                    }));
-                }
-                Some(false) => {
-                    self.t
-                        .counters
-                        .blocks_refused
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                None => {}
-            }
-            self.t.refresh_now.notify_one();
+    }
+
+    /// Records a found block's new status (the store's single writer does the writing).
+    fn on_block_update(&mut self, b: FoundBlock) {
+        if let Err(e) = self.t.chain.store().put_found_block(&b) {
+            warn!(block = %b.share, "cannot record found block: {e}");
         }
+        match b.status {
+            BlockStatus::Accepted | BlockStatus::Duplicate | BlockStatus::Inconclusive => {
+                self.t.counters.blocks_found.fetch_add(1, Ordering::Relaxed);
+            }
+            BlockStatus::Rejected | BlockStatus::Stale => {
+                self.t
+                    .counters
+                    .blocks_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            BlockStatus::Submitting => {}
+        }
+        let _ = self.t.events.send(json!({
+            "type": "block",
+            "hash": b.share.to_string(),
+            "height": b.parent_height,
+            "status": b.status.name(),
+            "reason": b.reason,
+        }));
     }
 
     /// Counts, logs and announces insert outcomes; publishes a new tip to the board; releases
@@ -494,62 +501,6 @@ impl Runner {
         }
         if new_tip {
             self.t.board.set_tip(tip_work(&self.t.chain));
-        }
-    }
-}
-
-/// Submits the share's block when its proof of work meets the template's own target.
-async fn submit_if_block(
-    chain: &Sharechain,
-    rpc: &NodeRpc,
-    template: &otedama_consensus::template::BlockTemplate,
-    share: &Share,
-) -> Option<bool> {
-    let header = &share.candidate.header;
-    if header.bits != template.bits || header.prev_blockhash != template.prev_blockhash {
-        return None;
-    }
-    let algo = chain.pool().chain.pow_algo();
-    let pow = algo.hash(&share.candidate.header_bytes());
-    if !Target::from_compact(template.bits).is_met_by(&pow) {
-        return None;
-    }
-    let block = template.assemble_block(header, &share.candidate.coinbase);
-    // Core's context-free checks first, on the block without its MWEB extension.
-    let base_len = block.len() - template.mweb.as_ref().map_or(0, |m| m.len() + 1);
-    if let Err(e) = check_block(&block[..base_len], Some(algo), unix_now()) {
-        warn!(share = %share.id(), "assembled block fails its own checks: {e}");
-        return Some(false);
-    }
-    let reward: u64 = share
-        .candidate
-        .coinbase
-        .output
-        .iter()
-        .map(|o| o.value.to_sat())
-        .sum();
-    let hash = header.block_hash();
-    match rpc.submit_block(&hex::encode(&block)).await {
-        Ok(None) => {
-            info!(block = %hash, height = template.height, reward, "BLOCK FOUND and accepted by the full node");
-            let record = FoundBlock {
-                share: ShareHash::from_byte_array(hash.to_byte_array()),
-                parent_height: template.height,
-                reward,
-                time: unix_now(),
-            };
-            if let Err(e) = chain.store().put_found_block(&record) {
-                warn!("cannot record found block: {e}");
-            }
-            Some(true)
-        }
-        Ok(Some(reason)) => {
-            warn!(block = %hash, "full node refused the block: {reason}");
-            Some(false)
-        }
-        Err(e) => {
-            warn!(block = %hash, "cannot submit block: {e}");
-            Some(false)
         }
     }
 }

@@ -3,6 +3,7 @@
 //! can speak them to a real node.
 
 pub mod api;
+pub mod block_submit;
 pub mod chain_task;
 pub mod config;
 pub mod p2p;

@@ -7,9 +7,11 @@ use crate::chain_task::{parse_peer_entry, tip_work, ChainTask, NetLink};
 use crate::config::{Config, NodeAuth};
 use crate::p2p::service::{self, NetSinks, P2pConfig, NET_QUEUE};
 use crate::p2p::SyncStatus;
+use otedama_consensus::block_check::BlockRules;
 use otedama_consensus::pool::PoolParams;
 use otedama_consensus::PayoutScript;
 use otedama_mining::board::{BoardConfig, JobBoard};
+use otedama_mining::job::FoundSink;
 use otedama_mining::node_rpc::{self, NodeRpc, RpcAuth, RpcConfig};
 use otedama_mining::stratum::{StratumConfig, StratumServer, StratumStats};
 use otedama_sharechain::Sharechain;
@@ -156,12 +158,24 @@ pub async fn run(
         )))
     })?;
     let (found_tx, found_rx) = mpsc::channel(FOUND_QUEUE);
+    // Blocks skip the sharechain: miners hand them straight to the submitter.
+    let (block_tx, block_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let (block_updates_tx, block_updates_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let found_sink = FoundSink::new(found_tx, block_tx, config.chain.pow_algo());
+    let submitter = crate::block_submit::Submitter {
+        rpc: rpc.clone(),
+        rules: BlockRules::for_chain(config.chain.params()),
+        data_dir: config.data_dir.clone(),
+        updates: block_updates_tx,
+        refresh_now: source.refresh_now.clone(),
+    };
+    let submit_task = tokio::spawn(submitter.run(block_rx, stop_rx.clone()));
     let stats = Arc::new(StratumStats::default());
     let stratum_config = StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
     let server = StratumServer::bind(
         stratum_config,
         board.clone(),
-        found_tx.clone(),
+        found_sink.clone(),
         stats.clone(),
     )
     .await
@@ -179,7 +193,7 @@ pub async fn run(
             config.chain.pow_algo(),
         ),
         board.clone(),
-        found_tx.clone(),
+        found_sink,
     );
 
     // The API: queries go to the sharechain task, which stays the store's only owner.
@@ -253,9 +267,8 @@ pub async fn run(
         ChainTask {
             chain,
             board: board.clone(),
-            rpc,
-            refresh_now: source.refresh_now.clone(),
             found: found_rx,
+            block_updates: block_updates_rx,
             queries: query_rx,
             events: events_tx,
             counters,
@@ -277,6 +290,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     let _ = stratum_task.await;
+    let _ = submit_task.await;
     let _ = chain_task.await;
     let _ = p2p_task.await;
     let _ = api_task.await;

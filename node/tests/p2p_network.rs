@@ -96,7 +96,7 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
     let la = Litecoind::start("p2p3-a", &[]);
     let lb = la.start_peer("p2p3-b");
     let lc = la.start_peer("p2p3-c");
-    la.generate(1);
+    la.activate_mweb();
     let (addr1, addr2, addr3) = (addr("rltc", 0x31), addr("rltc", 0x32), addr("rltc", 0x33));
     let n1 = NodeProc::start(
         bin(),

@@ -18,4 +18,4 @@ pub mod store;
 pub use chain::{InsertOutcome, Sharechain};
 pub use otedama_consensus as consensus;
 pub use snapshot::TipSnapshot;
-pub use store::{FoundBlock, Store, StoreError, STORE_VERSION};
+pub use store::{BlockStatus, FoundBlock, Store, StoreError, MAX_BLOCK_REASON, STORE_VERSION};

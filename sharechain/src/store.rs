@@ -70,36 +70,115 @@ fn hex_short(key: &[u8]) -> String {
     s
 }
 
+/// Where a found block stands with the full node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockStatus {
+    /// Handed to the full node, no final answer yet (it is away, frozen or restarting).
+    Submitting,
+    /// `submitblock` accepted it.
+    Accepted,
+    /// The full node already had it (from a peer of ours or of its own).
+    Duplicate,
+    /// Valid but not on the full node's best chain when it answered.
+    Inconclusive,
+    /// Refused, with the full node's reason (or our own pre-submit check's).
+    Rejected,
+    /// The parent chain moved past its height before the full node took it.
+    Stale,
+}
+
+impl BlockStatus {
+    pub const ALL: [BlockStatus; 6] = [
+        BlockStatus::Submitting,
+        BlockStatus::Accepted,
+        BlockStatus::Duplicate,
+        BlockStatus::Inconclusive,
+        BlockStatus::Rejected,
+        BlockStatus::Stale,
+    ];
+
+    fn code(self) -> u8 {
+        match self {
+            BlockStatus::Submitting => 0,
+            BlockStatus::Accepted => 1,
+            BlockStatus::Duplicate => 2,
+            BlockStatus::Inconclusive => 3,
+            BlockStatus::Rejected => 4,
+            BlockStatus::Stale => 5,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<BlockStatus> {
+        BlockStatus::ALL.into_iter().find(|s| s.code() == c)
+    }
+
+    /// The name the API and the CLI show.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockStatus::Submitting => "submitting",
+            BlockStatus::Accepted => "accepted",
+            BlockStatus::Duplicate => "duplicate",
+            BlockStatus::Inconclusive => "inconclusive",
+            BlockStatus::Rejected => "rejected",
+            BlockStatus::Stale => "stale",
+        }
+    }
+
+    /// Whether the full node has the block (it may still be orphaned later).
+    pub fn in_full_node(self) -> bool {
+        match self {
+            BlockStatus::Accepted | BlockStatus::Duplicate | BlockStatus::Inconclusive => true,
+            BlockStatus::Submitting | BlockStatus::Rejected | BlockStatus::Stale => false,
+        }
+    }
+}
+
+/// Longest reason kept with a block record (Core's reject reasons are short tokens).
+pub const MAX_BLOCK_REASON: usize = 200;
+
 /// A share that met the parent chain's target, as recorded when it was found or received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundBlock {
+    /// The block hash (as a 32-byte id).
     pub share: ShareHash,
     pub parent_height: u32,
     /// Coinbase value the block pays (sum of its payout outputs).
     pub reward: u64,
     /// Unix time it was recorded.
     pub time: u64,
+    pub status: BlockStatus,
+    /// The full node's answer or the error that kept it from answering (bounded).
+    pub reason: String,
+    /// `submitblock` calls made so far.
+    pub attempts: u32,
 }
 
 impl FoundBlock {
-    const LEN: usize = 1 + 32 + 4 + 8 + 8;
+    /// Format 1 (before statuses) records read as accepted: only accepted blocks were kept.
+    const LEN_V1: usize = 1 + 32 + 4 + 8 + 8;
 
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(Self::LEN);
-        v.push(1);
+        let reason = truncate_utf8(&self.reason, MAX_BLOCK_REASON);
+        let mut v = Vec::with_capacity(Self::LEN_V1 + 6 + reason.len());
+        v.push(2);
         v.extend_from_slice(self.share.as_byte_array());
         v.extend_from_slice(&self.parent_height.to_le_bytes());
         v.extend_from_slice(&self.reward.to_le_bytes());
         v.extend_from_slice(&self.time.to_le_bytes());
+        v.push(self.status.code());
+        v.extend_from_slice(&self.attempts.to_le_bytes());
+        v.push(reason.len() as u8);
+        v.extend_from_slice(reason.as_bytes());
         v
     }
 
     fn decode(b: &[u8]) -> Result<FoundBlock, CodecError> {
-        if b.len() != Self::LEN {
-            return Err(CodecError::Truncated(b.len()));
+        let version = *b.first().ok_or(CodecError::Truncated(0))?;
+        if version != 1 && version != 2 {
+            return Err(CodecError::UnknownFormat(version));
         }
-        if b[0] != 1 {
-            return Err(CodecError::UnknownFormat(b[0]));
+        if b.len() < Self::LEN_V1 {
+            return Err(CodecError::Truncated(b.len()));
         }
         let mut h = [0u8; 32];
         h.copy_from_slice(&b[1..33]);
@@ -109,13 +188,45 @@ impl FoundBlock {
         u8a.copy_from_slice(&b[37..45]);
         let mut u8b = [0u8; 8];
         u8b.copy_from_slice(&b[45..53]);
-        Ok(FoundBlock {
+        let mut block = FoundBlock {
             share: ShareHash::from_byte_array(h),
             parent_height: u32::from_le_bytes(u4),
             reward: u64::from_le_bytes(u8a),
             time: u64::from_le_bytes(u8b),
-        })
+            status: BlockStatus::Accepted,
+            reason: String::new(),
+            attempts: 1,
+        };
+        let rest = &b[Self::LEN_V1..];
+        if version == 1 {
+            return match rest.len() {
+                0 => Ok(block),
+                n => Err(CodecError::Trailing(n)),
+            };
+        }
+        if rest.len() < 6 {
+            return Err(CodecError::Truncated(b.len()));
+        }
+        block.status =
+            BlockStatus::from_code(rest[0]).ok_or(CodecError::OutOfRange("block status"))?;
+        block.attempts = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]);
+        let len = rest[5] as usize;
+        let reason = rest.get(6..6 + len).ok_or(CodecError::Truncated(b.len()))?;
+        if rest.len() != 6 + len {
+            return Err(CodecError::Trailing(rest.len() - 6 - len));
+        }
+        block.reason = String::from_utf8_lossy(reason).into_owned();
+        Ok(block)
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// An address-book entry: peer key and the P2P layer's bytes.

@@ -211,8 +211,14 @@ fn locator_headers_found_blocks_and_address_book() {
         parent_height: 107,
         reward: 5_000_000_000,
         time: T0 + 70,
+        status: otedama_sharechain::BlockStatus::Rejected,
+        reason: "bad-txnmrklroot ".repeat(30),
+        attempts: 3,
     };
     chain.store().put_found_block(&fb).unwrap();
+    // The reason is kept to its bound.
+    let mut fb = fb;
+    fb.reason.truncate(otedama_sharechain::MAX_BLOCK_REASON);
     chain
         .store()
         .put_peer(b"peer-a", b"/ip4/127.0.0.1/tcp/1")

@@ -4,8 +4,9 @@
 //!
 //! Every daemon accepts both user/password ([`RPC_USER`], [`RPC_PASSWORD`], as an `-rpcauth`
 //! entry) and its cookie file ([`Litecoind::cookie_path`]), since a node given `-rpcpassword`
-//! writes no cookie. MWEB stays off (`-vbparams=mweb:...`) unless a test passes its own
-//! `-vbparams`.
+//! writes no cookie. MWEB is on, as on Litecoin mainnet since 2022: [`Litecoind::activate_mweb`]
+//! takes a fresh chain past activation the way Litecoin's own functional tests do. Only a test
+//! about the pre-MWEB format passes [`MWEB_OFF`].
 //!
 //! Needs `/usr/lib/litecoin/litecoind` (`apt-get install -y litecoind`); tests call
 //! [`available`] first, which skips them when it is missing, unless `OTEDAMA_REQUIRE_FULL_NODES`
@@ -21,6 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const LITECOIND: &str = "/usr/lib/litecoin/litecoind";
+/// Keeps MWEB from ever activating: only for a test explicitly about the pre-MWEB format.
+pub const MWEB_OFF: &str = "-vbparams=mweb:9999999999:9999999999";
+/// Regtest height of the first MWEB block (activation needs a peg-in in it).
+pub const MWEB_HEIGHT: u64 = 432;
 /// When set, a missing [`LITECOIND`] fails the tests instead of skipping them.
 pub const REQUIRE_ENV: &str = "OTEDAMA_REQUIRE_FULL_NODES";
 pub const RPC_USER: &str = "otedama";
@@ -365,10 +370,6 @@ impl Litecoind {
             .arg(format!("-port={}", self.p2p_port))
             .args(["-upnp=0", "-printtoconsole=0"])
             .args(["-fallbackfee=0.0001", "-keypool=10"]);
-        if !self.extra.iter().any(|a| a.starts_with("-vbparams=mweb:")) {
-            // MWEB would activate at height 432 and change block assembly; keep it off.
-            command.arg("-vbparams=mweb:9999999999:9999999999");
-        }
         let child = command
             .args(&self.extra)
             .stdin(Stdio::null())
@@ -433,6 +434,8 @@ impl Litecoind {
     /// Stops the daemon (`stop`, then a kill if it has not exited within 15 s) and waits for
     /// the process to end; the datadir stays for [`Litecoind::restart`].
     pub fn stop(&mut self) {
+        // A frozen daemon (see `freeze`) must run to hear `stop`.
+        self.thaw();
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -511,6 +514,68 @@ impl Litecoind {
             .iter()
             .map(|h| h.as_str().unwrap_or_default().to_owned())
             .collect()
+    }
+
+    /// Current block count.
+    pub fn height(&self) -> u64 {
+        self.call("getblockcount", json!([])).as_u64().unwrap_or(0)
+    }
+
+    /// Takes the chain past MWEB activation as Litecoin's functional tests do: mine to height
+    /// 431, peg 1 LTC into MWEB from the wallet, mine the first MWEB block (432, which carries
+    /// the peg-in and the first HogEx). Needs the node's wallet (not a [`Litecoind::start_peer`]
+    /// node). Afterwards every template has an `mweb` field and a HogEx last.
+    pub fn activate_mweb(&self) {
+        if self.height() >= MWEB_HEIGHT {
+            return;
+        }
+        let _ = self.try_call("createwallet", json!(["otedama-test"]));
+        let wallet_addr = self.call_str("getnewaddress", json!([]));
+        // 101 blocks: the first wallet coinbase matures.
+        self.call("generatetoaddress", json!([101, wallet_addr]));
+        let h = self.height();
+        if h < MWEB_HEIGHT - 1 {
+            self.generate((MWEB_HEIGHT - 1 - h) as u32);
+        }
+        self.peg_in(1.0);
+        self.generate(1);
+        let t = self.call("getblocktemplate", json!([{"rules": ["segwit", "mweb"]}]));
+        assert!(
+            t.get("mweb").is_some_and(|m| m.is_string()),
+            "{}: MWEB is not active at height {}",
+            self.name,
+            self.height()
+        );
+    }
+
+    /// Sends `coins` from the wallet to a new MWEB address of its own (a peg-in); returns the
+    /// transaction id.
+    pub fn peg_in(&self, coins: f64) -> String {
+        let mweb_addr = self.call_str("getnewaddress", json!(["", "mweb"]));
+        self.call_str("sendtoaddress", json!([mweb_addr, coins]))
+    }
+
+    /// Freezes the daemon (SIGSTOP) as a hung full node would be: its sockets stay open and
+    /// nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a frozen daemon (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let Some(child) = &self.child else { return };
+        let status = Command::new("kill")
+            .arg(sig)
+            .arg(child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("{}: kill {sig} failed: {status:?}", self.name);
+        }
     }
 
     /// Waits until the daemon has at least `n` peers.

@@ -4,7 +4,7 @@ use super::config::StratumConfig;
 use super::session::{serve_connection, ExtranonceAllocator, Shared};
 use super::stats::StratumStats;
 use super::username::script_address;
-use crate::job::{FoundShare, JobSource};
+use crate::job::{FoundSink, JobSource};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// Time connections get to close after shutdown before they are aborted.
@@ -30,7 +30,7 @@ impl StratumServer {
     pub async fn bind(
         config: StratumConfig,
         jobs: Arc<dyn JobSource>,
-        found: mpsc::Sender<FoundShare>,
+        found: impl Into<FoundSink>,
         stats: Arc<StratumStats>,
     ) -> io::Result<StratumServer> {
         config
@@ -56,7 +56,7 @@ impl StratumServer {
             shared: Arc::new(Shared {
                 config,
                 jobs,
-                found,
+                found: found.into(),
                 stats,
                 extranonces,
                 default_address,
@@ -128,7 +128,7 @@ impl StratumServer {
 pub async fn serve(
     config: StratumConfig,
     jobs: Arc<dyn JobSource>,
-    found: mpsc::Sender<FoundShare>,
+    found: impl Into<FoundSink>,
     stats: Arc<StratumStats>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {

@@ -9,7 +9,7 @@ use super::protocol::{
 };
 use super::stats::{unix_now, MinerEntry, StratumStats, SubmitOutcome};
 use super::username::parse_username;
-use crate::job::{FoundShare, Job, JobSource, WorkEpoch};
+use crate::job::{FoundShare, FoundSink, Job, JobSource, WorkEpoch};
 use otedama_consensus::PayoutScript;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -40,7 +40,7 @@ const FLUSH_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct Shared {
     pub config: StratumConfig,
     pub jobs: Arc<dyn JobSource>,
-    pub found: mpsc::Sender<FoundShare>,
+    pub found: FoundSink,
     pub stats: Arc<StratumStats>,
     pub extranonces: Arc<ExtranonceAllocator>,
     /// Display address of the default payout.
@@ -1000,6 +1000,7 @@ impl Session {
             job_id: job.id,
             worker: worker.to_string(),
         };
+        self.shared.found.offer_block(&found, job);
         match self.shared.found.try_send(found) {
             Ok(()) => tracing::info!(share = %id, worker, job = job.id, "stratum share found"),
             Err(e) => {

@@ -35,7 +35,7 @@ mod sha_ni;
 pub use scrypt::{ScryptHasher, ScryptKernel, ScryptWork};
 pub use sha256d::{Sha256dKernel, Sha256dWork};
 
-use crate::job::{FoundShare, Job, JobSource};
+use crate::job::{FoundShare, FoundSink, Job, JobSource};
 use crate::stratum::difficulty::build_header;
 use otedama_consensus::pow::PowAlgo;
 use otedama_consensus::work::Target;
@@ -187,7 +187,7 @@ pub fn format_rate(pow: PowAlgo, hashes_per_sec: f64) -> String {
 struct Shared {
     config: WorkerConfig,
     source: Arc<dyn JobSource>,
-    found: mpsc::Sender<FoundShare>,
+    found: FoundSink,
     stats: Arc<WorkerStats>,
     stop: AtomicBool,
 }
@@ -208,7 +208,7 @@ impl Workers {
     pub fn spawn(
         config: WorkerConfig,
         source: Arc<dyn JobSource>,
-        found: mpsc::Sender<FoundShare>,
+        found: impl Into<FoundSink>,
     ) -> Workers {
         let stats = Arc::new(WorkerStats::new(
             config.pow,
@@ -219,7 +219,7 @@ impl Workers {
         let shared = Arc::new(Shared {
             config,
             source,
-            found,
+            found: found.into(),
             stats,
             stop: AtomicBool::new(false),
         });
@@ -646,6 +646,7 @@ impl Worker<'_> {
             job_id: job.id,
             worker: self.name.clone(),
         };
+        self.shared.found.offer_block(&found, job);
         loop {
             if self.is_stale(job) {
                 self.stats.stale.fetch_add(1, Ordering::Relaxed);

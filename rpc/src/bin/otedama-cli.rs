@@ -172,6 +172,8 @@ fn run(args: &Args) -> Result<String, String> {
                 ("REWARD", "reward_coins"),
                 ("OUR PAYOUT", "our_payout_coins"),
                 ("STATUS", "status"),
+                ("TRIES", "attempts"),
+                ("REASON", "reason"),
             ],
         ),
         Cmd::Addpeer { .. } => format!("dialing {}\n", cell(&result["dialing"])),
