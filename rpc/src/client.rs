@@ -51,6 +51,12 @@ impl Client {
         })
     }
 
+    /// How long one call may take (connect, send, answer); 30 s unless set.
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
     /// Authenticates with a cookie line `__cookie__:SECRET`.
     pub fn with_cookie(mut self, cookie: &str) -> Client {
         self.auth = Some(format!("Basic {}", http::base64(cookie.as_bytes())));

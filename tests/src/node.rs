@@ -13,6 +13,8 @@ pub const NO_FULL_NODE: &str = "http://127.0.0.1:9";
 
 pub struct NodeProc {
     child: Option<Child>,
+    /// The binary and its arguments, for [`NodeProc::restart`].
+    command: (PathBuf, Vec<String>),
     pub tag: String,
     pub dir: PathBuf,
     pub log: PathBuf,
@@ -70,31 +72,34 @@ impl NodeProc {
         let (stratum, api) = crate::litecoind::free_ports();
         let p2p = free_port();
         let log = dir.join("node.log");
-        let child = Command::new(bin)
-            .args(["--chain", chain, "--pool", "main"])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--node-rpc", rpc_url])
-            .args(["--node-rpc-user", crate::litecoind::RPC_USER])
-            .args(["--node-rpc-password", crate::litecoind::RPC_PASSWORD])
-            .args(["--payout-address", payout])
-            .args(["--stratum", &format!("127.0.0.1:{stratum}")])
-            .args(["--rpc", &format!("127.0.0.1:{api}")])
-            .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p}")])
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(&log)
-                    .unwrap_or_else(|e| panic!("create {}: {e}", log.display())),
-            )
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let mut args: Vec<String> = vec![
+            "--chain".into(),
+            chain.into(),
+            "--pool".into(),
+            "main".into(),
+            "--data-dir".into(),
+            dir.join("data").display().to_string(),
+            "--node-rpc".into(),
+            rpc_url.into(),
+            "--node-rpc-user".into(),
+            crate::litecoind::RPC_USER.into(),
+            "--node-rpc-password".into(),
+            crate::litecoind::RPC_PASSWORD.into(),
+            "--payout-address".into(),
+            payout.into(),
+            "--stratum".into(),
+            format!("127.0.0.1:{stratum}"),
+            "--rpc".into(),
+            format!("127.0.0.1:{api}"),
+            "--p2p-listen".into(),
+            format!("/ip4/127.0.0.1/tcp/{p2p}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let command = (bin.to_path_buf(), args);
+        let child = spawn(&command, &log);
         let node = NodeProc {
             child: Some(child),
+            command,
             tag: tag.to_string(),
             dir,
             log,
@@ -207,6 +212,16 @@ impl NodeProc {
         interrupt_and_wait(&mut child)
     }
 
+    /// Stops the process (Ctrl-C) and starts it again with the same data, ports and flags; its
+    /// log continues in the same file. Waits until the API answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Some(spawn(&self.command, &self.log));
+        self.wait_until(Duration::from_secs(60), "the API answers after a restart", |n| {
+            n.call("getstatus", json!({})).is_ok()
+        });
+    }
+
     /// Kills the process at once (no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -253,4 +268,23 @@ pub fn eventually(timeout: Duration, cond: impl Fn() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Starts the node process, appending its stderr to `log`.
+fn spawn((bin, args): &(PathBuf, Vec<String>), log: &Path) -> Child {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+    Command::new(bin)
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("OTEDAMA_E2E_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
 }
