@@ -548,8 +548,10 @@ impl Litecoind {
         );
     }
 
-    /// Sends `coins` from the wallet to a new MWEB address of its own (a peg-in); returns the
-    /// transaction id.
+    /// Sends `coins` from the wallet to a new MWEB address of its own; returns the transaction
+    /// id. It is a real peg-in (canonical inputs, a canonical transaction that the HogEx spends)
+    /// only when `coins` exceeds the wallet's MWEB balance: otherwise the wallet pays from MWEB
+    /// coins and the transaction lives in the extension block alone.
     pub fn peg_in(&self, coins: f64) -> String {
         let mweb_addr = self.call_str("getnewaddress", json!(["", "mweb"]));
         self.call_str("sendtoaddress", json!([mweb_addr, coins]))
