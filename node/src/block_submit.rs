@@ -192,6 +192,11 @@ impl Submitter {
                     worker = %c.worker,
                     "BLOCK FOUND: submitting to the full node"
                 );
+                // Shown by `getblocks` at once, whatever the full node does next.
+                let _ = self
+                    .updates
+                    .send(p.record(BlockStatus::Submitting, "", 0))
+                    .await;
                 Some(p)
             }
             Err(e) => {
@@ -226,6 +231,8 @@ impl Submitter {
                 Answer::Transient(why) => {
                     if attempts == 1 {
                         warn!(block = %p.hash, "cannot submit the block yet ({why}); retrying");
+                    }
+                    if attempts.is_power_of_two() {
                         let _ = self
                             .updates
                             .send(p.record(BlockStatus::Submitting, why.clone(), attempts))
