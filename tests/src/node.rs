@@ -217,9 +217,11 @@ impl NodeProc {
     pub fn restart(&mut self) {
         self.stop();
         self.child = Some(spawn(&self.command, &self.log));
-        self.wait_until(Duration::from_secs(60), "the API answers after a restart", |n| {
-            n.call("getstatus", json!({})).is_ok()
-        });
+        self.wait_until(
+            Duration::from_secs(60),
+            "the API answers after a restart",
+            |n| n.call("getstatus", json!({})).is_ok(),
+        );
     }
 
     /// Kills the process at once (no clean shutdown).
