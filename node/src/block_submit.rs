@@ -82,7 +82,13 @@ pub struct Submitter {
     pub updates: mpsc::Sender<FoundBlock>,
     /// Asks the template source for a new template (after an accepted block).
     pub refresh_now: Arc<Notify>,
+    /// The swarm task, to gossip our blocks to the pool (none without P2P).
+    pub gossip: Option<mpsc::UnboundedSender<crate::p2p::SwarmCommand>>,
 }
+
+/// Block hashes remembered so that a block reaching us twice (ours echoed, or from several
+/// peers) is submitted once.
+const RECENT_BLOCKS: usize = 4096;
 
 /// How the full node answered one `submitblock`.
 #[derive(Debug, PartialEq, Eq)]
@@ -126,8 +132,23 @@ impl Submitter {
     pub async fn run(
         self,
         mut candidates: mpsc::Receiver<BlockCandidate>,
+        mut peer_blocks: mpsc::Receiver<Pending>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let mut recent = std::collections::HashSet::new();
+        let mut recent_order = std::collections::VecDeque::new();
+        let mut remember = move |hash: BlockHash| -> bool {
+            if !recent.insert(hash) {
+                return false;
+            }
+            recent_order.push_back(hash);
+            if recent_order.len() > RECENT_BLOCKS {
+                if let Some(old) = recent_order.pop_front() {
+                    recent.remove(&old);
+                }
+            }
+            true
+        };
         let mut tasks = JoinSet::new();
         let mut waiting: Vec<Pending> = load_pending(&self.data_dir.join(PENDING_DIR));
         if !waiting.is_empty() {
@@ -145,17 +166,38 @@ impl Submitter {
                 c = candidates.recv(), if waiting.len() < BLOCK_QUEUE => match c {
                     Some(c) => {
                         if let Some(p) = self.prepare(c).await {
-                            waiting.push(p);
+                            if remember(p.hash) {
+                                self.publish(&p);
+                                waiting.push(p);
+                            }
                         }
                     }
                     None => break,
                 },
+                Some(p) = peer_blocks.recv(), if waiting.len() < BLOCK_QUEUE => {
+                    // Judged by the sharechain task (gossip_block); a block we already have in
+                    // hand is not submitted twice.
+                    if remember(p.hash) {
+                        let _ = self.updates.send(p.record(BlockStatus::Submitting, "from a peer", 0)).await;
+                        waiting.push(p);
+                    }
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = async { let _ = stop.wait_for(|s| *s).await; } => break,
             }
         }
         // Unfinished submissions stay on disk for the next start.
         tasks.abort_all();
+    }
+
+    /// Gossips our block to the pool, so every node hands it to its own full node.
+    fn publish(&self, p: &Pending) {
+        if let Some(gossip) = &self.gossip {
+            let msg = crate::p2p::gossip::encode_block(&p.block);
+            if msg.len() <= crate::p2p::gossip::MAX_GOSSIP_MESSAGE {
+                let _ = gossip.send(crate::p2p::SwarmCommand::Publish(msg));
+            }
+        }
     }
 
     /// Assembles and checks a candidate; a block that fails our own checks is recorded as

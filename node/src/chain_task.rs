@@ -3,7 +3,7 @@
 //! API and peers' requests, validates gossip before it is forwarded, and drives sync.
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
-use crate::p2p::handlers::{get_headers, get_shares, gossip_share};
+use crate::p2p::handlers::{get_headers, get_shares, gossip_block, gossip_share};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
@@ -44,6 +44,10 @@ pub struct ChainTask {
     pub found: mpsc::Receiver<FoundShare>,
     /// Status changes of found blocks, from the submitter task ([`crate::block_submit`]).
     pub block_updates: mpsc::Receiver<FoundBlock>,
+    /// Blocks peers found, judged here and handed to the submitter.
+    pub peer_blocks: mpsc::Sender<crate::block_submit::Pending>,
+    /// The full node's block rules, for judging gossiped blocks.
+    pub block_rules: otedama_consensus::block_check::BlockRules,
     pub queries: mpsc::Receiver<ChainQuery>,
     pub events: broadcast::Sender<serde_json::Value>,
     pub counters: Arc<ChainCounters>,
@@ -291,6 +295,10 @@ impl Runner {
     }
 
     fn on_gossip(&mut self, peer: PeerId, msg_id: MessageId, data: &[u8]) {
+        if data.first() == Some(&crate::p2p::GOSSIP_FOUND_BLOCK) {
+            self.on_block_gossip(peer, msg_id, data);
+            return;
+        }
         let result = match gossip_share::handle(&mut self.t.chain, data, unix_now()) {
             Ok(r) => r,
             Err(e) => {
@@ -356,6 +364,55 @@ impl Runner {
                 self.send(cmds);
             }
         }
+    }
+
+    /// A block a peer found: forwarded and handed to our full node when it is real (checked
+    /// against our full node's tip, proof of work first); fakes cost the sender.
+    fn on_block_gossip(&mut self, peer: PeerId, msg_id: MessageId, data: &[u8]) {
+        let template = self.t.board.template();
+        let verdict =
+            gossip_block::judge(data, template.as_deref(), &self.t.block_rules, unix_now());
+        let mut cmds = Vec::new();
+        let acceptance = match verdict {
+            gossip_block::BlockVerdict::Submit(b) => {
+                let hash =
+                    bitcoin::consensus::deserialize::<bitcoin::block::Header>(&b.block[..80])
+                        .map(|h| h.block_hash());
+                if let Ok(hash) = hash {
+                    info!(%peer, block = %hash, height = b.height, "a peer's node found a block: submitting it to ours too");
+                    let pending = crate::block_submit::Pending {
+                        hash,
+                        height: b.height,
+                        reward: b.reward,
+                        time: unix_now(),
+                        block: b.block,
+                    };
+                    if self.t.peer_blocks.try_send(pending).is_err() {
+                        warn!(%peer, block = %hash, "block submission queue full: peer's block not submitted by us");
+                    }
+                }
+                Acceptance::Accept
+            }
+            gossip_block::BlockVerdict::Drop {
+                acceptance,
+                offence,
+                why,
+            } => {
+                if let Some(offence) = offence {
+                    warn!(%peer, "peer gossiped a fake block: {why}");
+                    cmds.push(SwarmCommand::Penalise { peer, offence });
+                } else {
+                    debug!(%peer, "gossiped block not relayed: {why}");
+                }
+                acceptance
+            }
+        };
+        cmds.push(SwarmCommand::Validation {
+            msg_id,
+            source: peer,
+            acceptance,
+        });
+        self.send(cmds);
     }
 
     fn save_peer(&mut self, peer: PeerId, addrs: &[libp2p::Multiaddr]) {

@@ -161,15 +161,18 @@ pub async fn run(
     // Blocks skip the sharechain: miners hand them straight to the submitter.
     let (block_tx, block_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
     let (block_updates_tx, block_updates_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let (peer_blocks_tx, peer_blocks_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let block_rules = BlockRules::for_chain(config.chain.params());
     let found_sink = FoundSink::new(found_tx, block_tx, config.chain.pow_algo());
     let submitter = crate::block_submit::Submitter {
         rpc: rpc.clone(),
-        rules: BlockRules::for_chain(config.chain.params()),
+        rules: block_rules,
         data_dir: config.data_dir.clone(),
         updates: block_updates_tx,
         refresh_now: source.refresh_now.clone(),
+        gossip: Some(p2p.commands.clone()),
     };
-    let submit_task = tokio::spawn(submitter.run(block_rx, stop_rx.clone()));
+    let submit_task = tokio::spawn(submitter.run(block_rx, peer_blocks_rx, stop_rx.clone()));
     let stats = Arc::new(StratumStats::default());
     let stratum_config = StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
     let server = StratumServer::bind(
@@ -269,6 +272,8 @@ pub async fn run(
             board: board.clone(),
             found: found_rx,
             block_updates: block_updates_rx,
+            peer_blocks: peer_blocks_tx,
+            block_rules,
             queries: query_rx,
             events: events_tx,
             counters,

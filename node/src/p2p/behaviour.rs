@@ -1,6 +1,6 @@
 //! The swarm's behaviours and their configuration.
 
-use super::gossip::{message_id, MAX_GOSSIP_BYTES};
+use super::gossip::{message_id, MAX_GOSSIP_MESSAGE};
 use super::protocol::Protocols;
 use super::wire::SyncCodec;
 use libp2p::swarm::NetworkBehaviour;
@@ -59,7 +59,7 @@ impl Behaviour {
             .validate_messages()
             .validation_mode(gossipsub::ValidationMode::Strict)
             .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
-            .max_transmit_size(MAX_GOSSIP_BYTES + 1024)
+            .max_transmit_size(MAX_GOSSIP_MESSAGE + 1024)
             // A share is worth most in its first second: beat faster than the 1 s default so
             // IHAVE/IWANT repair happens within the share interval of mini pools.
             .heartbeat_interval(Duration::from_millis(700))

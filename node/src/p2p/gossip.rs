@@ -6,11 +6,17 @@ use libp2p::gossipsub::MessageId;
 use otedama_consensus::share::{DecodeError, MAX_SHARE_BYTES};
 use otedama_consensus::Share;
 
-use super::GOSSIP_FULL_SHARE;
+use super::{GOSSIP_FOUND_BLOCK, GOSSIP_FULL_SHARE};
 
-/// Largest gossip message: the format byte and the largest share. Gossipsub's own frame adds
-/// protobuf fields, signature and key (under 256 bytes), so its transmit limit is this + 1 KiB.
+/// Largest share gossip message: the format byte and the largest share.
 pub const MAX_GOSSIP_BYTES: usize = 1 + MAX_SHARE_BYTES;
+/// Largest block gossiped: a block of 4,000,000 WU is at most 4,000,000 bytes, and Litecoin's
+/// extension block adds its own (bounded by its 200,000 MWEB weight); 8 MiB holds both. A larger
+/// block is still submitted by its finder, just not gossiped.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+/// Largest gossip message of any kind. Gossipsub's own frame adds protobuf fields, signature
+/// and key (under 256 bytes), so its transmit limit is this + 1 KiB.
+pub const MAX_GOSSIP_MESSAGE: usize = 1 + MAX_BLOCK_BYTES;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GossipError {
@@ -30,6 +36,26 @@ pub fn encode(share: &Share) -> Vec<u8> {
     out.push(GOSSIP_FULL_SHARE);
     out.extend_from_slice(&body);
     out
+}
+
+/// A found block's gossip message.
+pub fn encode_block(block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + block.len());
+    out.push(GOSSIP_FOUND_BLOCK);
+    out.extend_from_slice(block);
+    out
+}
+
+/// The block bytes of a block gossip message.
+pub fn decode_block(data: &[u8]) -> Result<&[u8], GossipError> {
+    if data.len() > MAX_GOSSIP_MESSAGE {
+        return Err(GossipError::TooLarge(data.len()));
+    }
+    match data.split_first() {
+        None => Err(GossipError::Empty),
+        Some((&GOSSIP_FOUND_BLOCK, body)) => Ok(body),
+        Some((&f, _)) => Err(GossipError::UnknownFormat(f)),
+    }
 }
 
 pub fn decode(data: &[u8]) -> Result<Share, GossipError> {

@@ -136,3 +136,5 @@ pub struct SyncStatus {
 
 /// Gossip payload format versions (the first byte of every gossip message).
 pub const GOSSIP_FULL_SHARE: u8 = 1;
+/// A found parent-chain block, whole, for every node to submit to its own full node.
+pub const GOSSIP_FOUND_BLOCK: u8 = 2;
