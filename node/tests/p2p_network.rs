@@ -205,4 +205,26 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
     );
     let status: Value = n3.status();
     assert_eq!(status["sync"]["state"], "synced", "{status}");
+    // Found blocks are gossiped whole: the relay-only node hands the miners' blocks to its own
+    // full node, which takes them (or already had them from its peer).
+    let relayed = eventually(Duration::from_secs(60), || {
+        n3.call("getblocks", json!({}))
+            .ok()
+            .and_then(|v| v["blocks"].as_array().cloned())
+            .is_some_and(|b| {
+                b.iter().any(|b| {
+                    matches!(
+                        b["submission"].as_str(),
+                        Some("accepted" | "duplicate" | "inconclusive")
+                    )
+                })
+            })
+    });
+    assert!(relayed, "no gossiped block reached the relay node's full node\n{}", n3.log_text());
+    let blocks = n3.call("getblocks", json!({})).unwrap_or_default();
+    assert!(
+        !blocks.to_string().contains("\"rejected\""),
+        "a gossiped block was refused: {blocks}"
+    );
+    assert!(n3.log_text().contains("a peer's node found a block"));
 }
