@@ -125,7 +125,9 @@ impl FoundSink {
         }
     }
 
-    /// The share to the sharechain queue (never blocks).
+    /// The share to the sharechain queue (never blocks). The error hands the share back (as
+    /// `mpsc` does) so a worker can retry it after backpressure, hence its size.
+    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, found: FoundShare) -> Result<(), mpsc::error::TrySendError<FoundShare>> {
         self.shares.try_send(found)
     }

@@ -238,9 +238,7 @@ fn full_mempool_blocks_pay_every_miner_and_fill_the_block() {
             let weight = block["weight"].as_u64().expect("weight");
             let txs = block["tx"].as_array().map_or(0, Vec::len);
             let payees = block["tx"][0]["vout"].as_array().map_or(0, |v| {
-                v.iter()
-                    .filter(|o| o["value"].as_f64() > Some(0.0))
-                    .count()
+                v.iter().filter(|o| o["value"].as_f64() > Some(0.0)).count()
             });
             eprintln!("block {checked}: weight {weight}, {txs} transactions, {payees} payouts");
             // Every miner in the window: 110 rigs, less the few whose share lost a race and
@@ -249,7 +247,10 @@ fn full_mempool_blocks_pay_every_miner_and_fill_the_block() {
                 payees >= 100,
                 "block {checked} pays {payees} outputs, not the 100+ miners of its window"
             );
-            assert!(weight <= 4_000_000, "block {checked} over the limit: {weight}");
+            assert!(
+                weight <= 4_000_000,
+                "block {checked} over the limit: {weight}"
+            );
             if txs > 100 {
                 full_blocks.push(weight);
             }
@@ -328,7 +329,9 @@ fn frozen_full_node_loses_no_block_and_the_api_keeps_answering() {
         node.log_text()
     );
     assert!(
-        during.iter().any(|b| b["submission"] == json!("submitting")),
+        during
+            .iter()
+            .any(|b| b["submission"] == json!("submitting")),
         "no block waits for the frozen full node: {during:?}"
     );
     a.thaw();

@@ -220,7 +220,11 @@ fn three_nodes_share_one_sharechain_and_blocks_pay_across_nodes() {
                 })
             })
     });
-    assert!(relayed, "no gossiped block reached the relay node's full node\n{}", n3.log_text());
+    assert!(
+        relayed,
+        "no gossiped block reached the relay node's full node\n{}",
+        n3.log_text()
+    );
     let blocks = n3.call("getblocks", json!({})).unwrap_or_default();
     assert!(
         !blocks.to_string().contains("\"rejected\""),
