@@ -474,8 +474,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A template of `n` fake transactions with the given (weight, sigops, fee, depends, hogex).
-    fn fake(txs: &[(u64, u64, Option<u64>, Vec<usize>, bool)], value: u64) -> BlockTemplate {
+    /// One fake transaction: (weight, sigops, fee, depends, hogex).
+    type Spec = (u64, u64, Option<u64>, Vec<usize>, bool);
+
+    /// A template of fake transactions.
+    fn fake(txs: &[Spec], value: u64) -> BlockTemplate {
         let mut t = BlockTemplate {
             version: Version::from_consensus(0x2000_0000),
             prev_blockhash: BlockHash::from_byte_array([7; 32]),
