@@ -9,7 +9,7 @@ use crate::hash::ShareHash;
 use crate::pool::PoolParams;
 use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
 use crate::pplns::window::WindowDelta;
-use crate::retarget::{next_share_bits, RetargetInput};
+use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
 use crate::share::{BitcoinCandidate, PayoutScript, Share, SideData};
 use crate::template::BlockTemplate;
 use crate::work::Work;
@@ -41,6 +41,10 @@ pub enum BuildError {
     Unknown(ShareHash),
     #[error("the chain view cannot provide the parent's PPLNS window")]
     WindowUnavailable,
+    /// The template's coinbase value is below the block subsidy: a share built on it would be
+    /// refused (`RewardBelowSubsidy`), so no job is made from it.
+    #[error("template coinbase value {value} is below the subsidy {subsidy}")]
+    RewardBelowSubsidy { value: u64, subsidy: u64 },
     #[error(transparent)]
     Coinbase(#[from] CoinbaseError),
 }
@@ -103,25 +107,22 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         Some(id) => Some(view.share_info(&id).ok_or(BuildError::Unknown(id))?),
         None => None,
     };
-    let (height, bits, timestamp, anchor_time) = match parent {
-        None => (0, pool.max_share_target, input.now, input.now),
-        Some(p) => {
-            let bits = next_share_bits(
-                pool,
-                &RetargetInput {
-                    anchor_time: p.anchor_time,
-                    parent_height: p.height,
-                    parent_time: p.timestamp,
-                },
-            );
-            (
-                p.height + 1,
-                bits,
-                input.now.max(p.timestamp),
-                p.anchor_time,
-            )
-        }
+    let subsidy = pool.chain.subsidy(template.height);
+    if template.coinbase_value < subsidy {
+        return Err(BuildError::RewardBelowSubsidy {
+            value: template.coinbase_value,
+            subsidy,
+        });
+    }
+    let (height, bits, timestamp) = match parent {
+        None => (0, pool.max_share_target, input.now),
+        Some(p) => (
+            p.height + 1,
+            next_share_bits(pool, &RetargetInput::child_of(p)),
+            input.now.max(p.timestamp),
+        ),
     };
+    let (anchor_height, anchor_time) = anchor_after(pool, bits, timestamp, parent);
     let mut uncles = input.uncles.clone();
     uncles.sort();
     uncles.dedup();
@@ -145,6 +146,7 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         share_bits: bits,
         work,
         cumulative_work: Work::ZERO,
+        anchor_height,
         anchor_time,
         parent_height: template.height,
         payout_script: input.payout_script.clone(),

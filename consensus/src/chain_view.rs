@@ -34,7 +34,11 @@ pub struct ShareInfo {
     pub work: Work,
     /// Work of the share, its uncles and all its ancestors (and theirs).
     pub cumulative_work: Work,
-    /// Timestamp of this chain's first share: the retarget anchor.
+    /// Height of the retarget anchor this share hands to its children
+    /// ([`crate::retarget::anchor_after`]): the first share's, or the parent of the latest
+    /// share at the floor target.
+    pub anchor_height: u64,
+    /// Timestamp of that anchor.
     pub anchor_time: u64,
     pub parent_height: u32,
     pub payout_script: PayoutScript,

@@ -15,7 +15,9 @@ use common::*;
 use otedama_consensus::builder::ShareJob;
 use otedama_consensus::coinbase::{bip34_height_push, MAX_COINBASE_SCRIPT_SIG};
 use otedama_consensus::pplns::WindowWeights;
-use otedama_consensus::share::{DecodeError, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES};
+use otedama_consensus::share::{
+    DecodeError, FORMAT_VERSION, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES,
+};
 use otedama_consensus::validation::{check_contextual, check_stateless, Severity};
 use otedama_consensus::{
     Chain, ChainView, MemoryChain, PayoutScript, PoolParams, Preset, RejectReason, Share,
@@ -463,12 +465,13 @@ fn payouts_not_canonical() {
             };
             tx.output.insert(1, dup);
         }),
-        // More payouts than the pool allows, each sorted, unique and non-zero.
+        // More payouts than the pool allows, each sorted, unique and non-zero (1 coin each, so
+        // the total stays above the subsidy).
         Box::new(move |tx| {
             let tail = tx.output.split_off(p);
             tx.output = (0..too_many as u32)
                 .map(|i| TxOut {
-                    value: Amount::from_sat(100_000),
+                    value: Amount::from_sat(100_000_000),
                     script_pubkey: ScriptBuf::from_bytes(script(i).as_bytes().to_vec()),
                 })
                 .chain(tail)
@@ -482,7 +485,7 @@ fn payouts_not_canonical() {
     let tail = share.candidate.coinbase.output.split_off(p);
     share.candidate.coinbase.output = (0..pool.max_payout_outputs)
         .map(|i| TxOut {
-            value: Amount::from_sat(100_000),
+            value: Amount::from_sat(100_000_000),
             script_pubkey: ScriptBuf::from_bytes(script(i).as_bytes().to_vec()),
         })
         .chain(tail)
@@ -514,6 +517,83 @@ fn reward_out_of_range() {
         share.candidate.coinbase.output[1].value = Amount::from_sat(b);
         reseal(&pool, &mut share);
         expect_stateless(&pool, &share, RejectReason::RewardOutOfRange);
+    }
+}
+
+#[test]
+fn reward_below_subsidy() {
+    let mut f = Fixture::new();
+    let pool = f.pool();
+    let ok = f.share();
+    let subsidy = pool.chain.subsidy(ok.side.parent_height);
+    let paid: u64 = ok.candidate.coinbase.output[..payout_count(&ok)]
+        .iter()
+        .map(|o| o.value.to_sat())
+        .sum();
+    // The control pays exactly the subsidy (the test template has no fees): the limit passes.
+    assert_eq!(paid, subsidy);
+    assert_stateless_ok(&pool, &ok);
+
+    // One unit burnt, and everything but one unit burnt.
+    for burnt in [1, subsidy - 1] {
+        let mut share = ok.clone();
+        share.candidate.coinbase.output.drain(1..payout_count(&ok));
+        share.candidate.coinbase.output[0].value = Amount::from_sat(subsidy - burnt);
+        reseal(&pool, &mut share);
+        expect_stateless(
+            &pool,
+            &share,
+            RejectReason::RewardBelowSubsidy {
+                reward: subsidy - burnt,
+                subsidy,
+            },
+        );
+    }
+
+    // The builder makes no job from a template below the subsidy.
+    let template = otedama_consensus::testkit::template(ok.side.parent_height, subsidy - 1);
+    let input = otedama_consensus::builder::ShareJobInput {
+        parent: Some(f.tip()),
+        uncles: vec![],
+        payout_script: script(7),
+        now: f.now,
+        software_version: 1,
+        template: &template,
+        extranonce_len: 8,
+        tag: b"/t/",
+    };
+    let err = otedama_consensus::builder::build_share_job(&pool, &f.m.chain, &input)
+        .expect_err("below the subsidy");
+    assert_eq!(
+        err,
+        otedama_consensus::builder::BuildError::RewardBelowSubsidy {
+            value: subsidy - 1,
+            subsidy
+        }
+    );
+}
+
+#[test]
+fn witness_reserved_value_not_zero() {
+    let mut f = Fixture::new();
+    let pool = f.pool();
+    let ok = f.share();
+    assert_eq!(
+        ok.candidate.coinbase.input[0].witness.nth(0),
+        Some(&[0u8; 32][..])
+    );
+    assert_stateless_ok(&pool, &ok);
+
+    // The witness is outside the txid, so the header, the id and the proof of work stay the
+    // same: without the rule, one share id would stand for many byte strings.
+    let mut last = [0u8; 32];
+    last[31] = 1;
+    for reserved in [[0xff; 32], last] {
+        let mut share = ok.clone();
+        share.candidate.coinbase.input[0].witness = Witness::from_slice(&[reserved]);
+        assert_eq!(share.id(), ok.id());
+        assert_ne!(share.encode(), ok.encode());
+        expect_stateless(&pool, &share, RejectReason::WitnessReservedValueNotZero);
     }
 }
 
@@ -1141,7 +1221,8 @@ fn decode_trailing_bytes() {
 #[test]
 fn decode_unknown_version() {
     let l = Layout::of(&valid_encoded_share());
-    for v in [0u32, 2, u32::MAX] {
+    // Version 1 is the format before the review fixes (docs/consensus.md, "Changes").
+    for v in [0u32, 1, FORMAT_VERSION + 1, u32::MAX] {
         let bytes = l.splice(0..4, &v.to_le_bytes());
         assert_eq!(Share::decode(&bytes), Err(DecodeError::UnknownVersion(v)));
     }
@@ -1338,6 +1419,8 @@ fn test_for(reason: &RejectReason) -> &'static str {
         RejectReason::BadWitness => "bad_witness",
         RejectReason::PayoutsNotCanonical => "payouts_not_canonical",
         RejectReason::RewardOutOfRange => "reward_out_of_range",
+        RejectReason::RewardBelowSubsidy { .. } => "reward_below_subsidy",
+        RejectReason::WitnessReservedValueNotZero => "witness_reserved_value_not_zero",
         RejectReason::NonStandardPayoutScript => "non_standard_payout_script",
         RejectReason::TooManyUncles => "too_many_uncles",
         RejectReason::UnclesNotCanonical => "uncles_not_canonical",
@@ -1383,6 +1466,11 @@ fn every_rejection_reason_has_a_test() {
         RejectReason::BadWitness,
         RejectReason::PayoutsNotCanonical,
         RejectReason::RewardOutOfRange,
+        RejectReason::RewardBelowSubsidy {
+            reward: 0,
+            subsidy: 1,
+        },
+        RejectReason::WitnessReservedValueNotZero,
         RejectReason::NonStandardPayoutScript,
         RejectReason::TooManyUncles,
         RejectReason::UnclesNotCanonical,

@@ -8,8 +8,8 @@ use otedama_consensus::pool::limits::MAX_UNCLES;
 use otedama_consensus::share::MAX_PAYOUT_SCRIPT_LEN;
 use otedama_consensus::{PayoutScript, ShareHash, ShareInfo, Work};
 
-/// Layout version of index entries.
-pub const INDEX_FORMAT: u8 = 1;
+/// Layout version of index entries. 2: the retarget anchor's height (share format 2).
+pub const INDEX_FORMAT: u8 = 2;
 
 /// Why a stored value does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,8 +70,8 @@ fn put_script(out: &mut Vec<u8>, s: &PayoutScript) {
 }
 
 /// `format:u8 | id | prev | height:u64 | timestamp:u64 | bits:u32 | work:u128 |
-/// cumulative:u128 | anchor_time:u64 | parent_height:u32 | script | n:u8 | (id | script |
-/// work:u128) x n | skip`
+/// cumulative:u128 | anchor_height:u64 | anchor_time:u64 | parent_height:u32 | script | n:u8 |
+/// (id | script | work:u128) x n | skip`
 pub fn encode_info(info: &ShareInfo) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.push(INDEX_FORMAT);
@@ -82,6 +82,7 @@ pub fn encode_info(info: &ShareInfo) -> Vec<u8> {
     out.extend_from_slice(&info.share_bits.to_consensus().to_le_bytes());
     out.extend_from_slice(&info.work.0.to_le_bytes());
     out.extend_from_slice(&info.cumulative_work.0.to_le_bytes());
+    out.extend_from_slice(&info.anchor_height.to_le_bytes());
     out.extend_from_slice(&info.anchor_time.to_le_bytes());
     out.extend_from_slice(&info.parent_height.to_le_bytes());
     put_script(&mut out, &info.payout_script);
@@ -108,6 +109,10 @@ pub fn decode_info(bytes: &[u8]) -> Result<ShareInfo, CodecError> {
     let share_bits = bitcoin::CompactTarget::from_consensus(r.u32()?);
     let work = Work(r.u128()?);
     let cumulative_work = Work(r.u128()?);
+    let anchor_height = r.u64()?;
+    if anchor_height > height {
+        return Err(CodecError::OutOfRange("anchor height above the share"));
+    }
     let anchor_time = r.u64()?;
     let parent_height = r.u32()?;
     let payout_script = r.script()?;
@@ -134,6 +139,7 @@ pub fn decode_info(bytes: &[u8]) -> Result<ShareInfo, CodecError> {
         share_bits,
         work,
         cumulative_work,
+        anchor_height,
         anchor_time,
         parent_height,
         payout_script,
@@ -180,6 +186,7 @@ mod tests {
             share_bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
             work: Work(2),
             cumulative_work: Work(99),
+            anchor_height: 3,
             anchor_time: 1_799_999_000,
             parent_height: 432,
             payout_script: PayoutScript::new(&[

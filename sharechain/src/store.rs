@@ -19,7 +19,8 @@ use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, DB};
 use std::path::Path;
 
 /// Layout version of the whole store; a store of another version is refused, not guessed at.
-pub const STORE_VERSION: u32 = 1;
+/// 2: index entries carry the retarget anchor's height (`codec::INDEX_FORMAT` 2).
+pub const STORE_VERSION: u32 = 2;
 
 const CF_SHARES: &str = "shares";
 const CF_INDEX: &str = "index";

@@ -288,12 +288,15 @@ fn corrupt_and_foreign_stores_are_refused_clearly() {
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("foreign store opened"),
     }
-    // A truncated index value.
+    // A truncated index value (of the current format).
     {
         let chain = open(dir.path(), &p);
         chain
             .store()
-            .put_raw_index(&shares[3].id(), &[1, 2, 3])
+            .put_raw_index(
+                &shares[3].id(),
+                &[otedama_sharechain::codec::INDEX_FORMAT, 2, 3],
+            )
             .unwrap();
     }
     let err = Sharechain::open(dir.path(), p.clone())
@@ -317,7 +320,7 @@ fn corrupt_and_foreign_stores_are_refused_clearly() {
     match Sharechain::open(dir2.path(), p.clone()) {
         Err(StoreError::Version {
             found: 99,
-            expected: 1,
+            expected: otedama_sharechain::STORE_VERSION,
         }) => {}
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("versioned store opened"),

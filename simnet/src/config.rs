@@ -25,10 +25,14 @@ pub enum Scenario {
     /// Ten miners per node with a heavy-tailed (Pareto) hashrate: most of them find a share
     /// a day or less.
     TinyMiners,
+    /// The pool mines at half the share floor's rate (one floor share per two periods) for the
+    /// first 7/8 of the run (a week of `--hours 192`), then its hashrate returns at ten times
+    /// the floor rate: how long the share interval takes to recover (retarget anchor reset).
+    FloorRecovery,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Steady,
         Scenario::Doubling,
         Scenario::Partition,
@@ -37,6 +41,7 @@ impl Scenario {
         Scenario::Selfish,
         Scenario::HighLatency,
         Scenario::TinyMiners,
+        Scenario::FloorRecovery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +54,7 @@ impl Scenario {
             Scenario::Selfish => "selfish",
             Scenario::HighLatency => "high-latency",
             Scenario::TinyMiners => "tiny-miners",
+            Scenario::FloorRecovery => "floor-recovery",
         }
     }
 
@@ -141,6 +147,11 @@ pub struct SimConfig {
     pub bucket_secs: u64,
 }
 
+/// Floor recovery: the returned hashrate, in multiples of the floor rate (floor work / period).
+pub const FLOOR_RECOVERY_RETURN: f64 = 10.0;
+/// Floor recovery: the hashrate of the slow phase, in multiples of the floor rate.
+pub const FLOOR_RECOVERY_SLOW: f64 = 0.5;
+
 /// The pool's default share of its parent network: a decentralized pool that has grown to 5 %
 /// (Monero's P2Pool has held 5-10 % of its network).
 pub const DEFAULT_POOL_FRACTION: f64 = 0.05;
@@ -204,6 +215,12 @@ impl SimConfig {
             Scenario::Selfish => {
                 c.attacker_share = 0.3;
                 c.attacker_degree_factor = 3;
+            }
+            Scenario::FloorRecovery => {
+                // The pool's hashrate after the return; the slow phase runs at a 20th of it.
+                let floor = c.pool.max_target().work().0 as f64;
+                c.pool_hashrate =
+                    FLOOR_RECOVERY_RETURN * floor / c.pool.share_period_secs.max(1) as f64;
             }
             _ => {}
         }

@@ -30,7 +30,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 24.0)]
     hours: f64,
     /// steady, doubling, partition, late-joiner, withholding, selfish, high-latency,
-    /// tiny-miners.
+    /// tiny-miners, floor-recovery.
     #[arg(long, default_value = "steady")]
     scenario: String,
     #[arg(long, default_value_t = 1)]

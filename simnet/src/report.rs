@@ -2,6 +2,7 @@
 //! (CSV), and plots (SVG). Everything here is a pure function of the simulation state, so
 //! the same seed gives byte-identical files.
 
+use crate::config::Scenario;
 use crate::sim::{Role, Sim, NONE, PROP_BUCKETS};
 use crate::svg::{self, Plot, Series, COLORS};
 use serde::Serialize;
@@ -208,6 +209,21 @@ pub struct JoinerSummary {
     pub per_work_ratio: Option<f64>,
 }
 
+/// Floor recovery: how the difficulty follows the hashrate's return after the slow phase,
+/// measured on the final chain from the moment of the return.
+#[derive(Serialize, Clone, Debug)]
+pub struct RecoverySummary {
+    pub returned_hours: f64,
+    /// Mean share interval of the slow phase's last half.
+    pub slow_interval_secs: f64,
+    /// Until the first share whose target is harder than the floor.
+    pub pinned_secs: Option<f64>,
+    /// Until the mean interval of 100 consecutive shares first reaches 80 % of the period.
+    pub recovery_secs: Option<f64>,
+    /// Mean share interval over the last half of the time after the return.
+    pub interval_after_secs: f64,
+}
+
 #[derive(Serialize, Clone, Debug)]
 pub struct Summary {
     pub config: ConfigSummary,
@@ -220,6 +236,7 @@ pub struct Summary {
     pub bandwidth: BandwidthSummary,
     pub attacker: Option<AttackerSummary>,
     pub joiners: Option<JoinerSummary>,
+    pub recovery: Option<RecoverySummary>,
     pub events: u64,
 }
 
@@ -887,6 +904,43 @@ pub fn finish(sim: &Sim) -> SimResult {
         }
     });
 
+    // Floor recovery.
+    let recovery = (cfg.scenario == Scenario::FloorRecovery)
+        .then(|| sim.steps.first().copied())
+        .flatten()
+        .map(|returned| {
+            // Mining times of the final chain's shares, in order.
+            let times: Vec<u64> = (boot..n_shares)
+                .filter(|i| on_chain[*i])
+                .map(|i| sim.shares[i].mined_at)
+                .collect();
+            let floor_bits = pool.max_share_target;
+            let mean_interval = |from: u64, to: u64| {
+                let n = times.iter().filter(|t| **t >= from && **t < to).count();
+                if n == 0 {
+                    0.0
+                } else {
+                    (to - from) as f64 / 1e6 / n as f64
+                }
+            };
+            let pinned = (boot..n_shares)
+                .filter(|i| on_chain[*i] && sim.shares[*i].mined_at >= returned)
+                .find(|i| sim.shares[*i].info.share_bits != floor_bits)
+                .map(|i| (sim.shares[i].mined_at - returned) as f64 / 1e6);
+            let first = times.partition_point(|t| *t < returned);
+            let period_us = pool.share_period_secs as f64 * 1e6;
+            let recovery = (first..times.len().saturating_sub(100))
+                .find(|i| (times[i + 100] - times[*i]) as f64 / 100.0 >= 0.8 * period_us)
+                .map(|i| (times[i] - returned) as f64 / 1e6);
+            RecoverySummary {
+                returned_hours: hours(returned),
+                slow_interval_secs: mean_interval(returned / 2, returned),
+                pinned_secs: pinned,
+                recovery_secs: recovery,
+                interval_after_secs: mean_interval(returned + (sim.end - returned) / 2, sim.end),
+            }
+        });
+
     let blocks_rows: Vec<BlockRow> = sim
         .stats
         .blocks
@@ -947,6 +1001,7 @@ pub fn finish(sim: &Sim) -> SimResult {
             bandwidth,
             attacker,
             joiners,
+            recovery,
             events: sim.stats.events,
         },
         miners,
@@ -1196,6 +1251,18 @@ impl SimResult {
                 opt(j.paid_ratio, ""),
                 opt(j.expected_ratio, ""),
                 opt(j.per_work_ratio, "")
+            );
+        }
+        if let Some(r) = &s.recovery {
+            let _ = writeln!(
+                o,
+                "{:<14}hashrate back at {:.2} h (slow phase interval {:.1} s): floor target for {}, interval back to 80 % of the period after {}; interval afterwards {:.2} s",
+                "recovery",
+                r.returned_hours,
+                r.slow_interval_secs,
+                opt(r.pinned_secs, " s"),
+                opt(r.recovery_secs, " s"),
+                r.interval_after_secs
             );
         }
         let _ = writeln!(o, "{:<14}{} events", "simulation", s.events);

@@ -17,7 +17,9 @@
 //! piecewise-constant rates and costs O(1) per share instead of one reschedule per node per
 //! tip change.
 
-use crate::config::{HashrateDist, Scenario, SimConfig};
+use crate::config::{
+    HashrateDist, Scenario, SimConfig, FLOOR_RECOVERY_RETURN, FLOOR_RECOVERY_SLOW,
+};
 use crate::net::{self, Peer};
 use crate::rng::{mix, Alias, Rng};
 use bitcoin::hashes::Hash;
@@ -25,7 +27,7 @@ use bitcoin::pow::CompactTarget;
 use otedama_consensus::chain_view::{skip_height, ChainView, UncleCredit};
 use otedama_consensus::fork_choice::is_better;
 use otedama_consensus::pplns::split::{lottery_seed, split_amounts, SplitParams};
-use otedama_consensus::retarget::{next_share_bits, RetargetInput};
+use otedama_consensus::retarget::{anchor_after, next_share_bits, RetargetInput};
 use otedama_consensus::{PayoutScript, PoolParams, ShareHash, ShareInfo, Target, Work};
 use otedama_sharechain::state::ChainState;
 use std::cmp::Ordering;
@@ -383,6 +385,12 @@ impl Sim {
         }
         let fixed_sum: f64 = hr[..fixed].iter().sum();
         scale_to(&mut hr[fixed..], total_hr - fixed_sum);
+        if cfg.scenario == Scenario::FloorRecovery {
+            // The slow phase; the step at 7/8 of the run restores `pool_hashrate`.
+            for x in hr.iter_mut() {
+                *x *= FLOOR_RECOVERY_SLOW / FLOOR_RECOVERY_RETURN;
+            }
+        }
 
         let mut nodes: Vec<Node> = (0..n)
             .map(|i| {
@@ -517,6 +525,7 @@ impl Sim {
                 sim.steps = vec![third, third + len];
             }
             Scenario::LateJoiner => sim.steps = vec![end / 2],
+            Scenario::FloorRecovery => sim.steps = vec![end / 8 * 7],
             _ => {}
         }
         for (i, t) in sim.steps.clone().into_iter().enumerate() {
@@ -622,6 +631,7 @@ impl Sim {
                 share_bits: bits,
                 work,
                 cumulative_work: work,
+                anchor_height: 0,
                 anchor_time: timestamp,
                 parent_height: self.parent_height + 1,
                 payout_script: script,
@@ -652,29 +662,26 @@ impl Sim {
                 .state
                 .ancestor_at(&p.info.id, skip_height(height))
                 .map_or(p.info.id, |a| a.id);
+            let timestamp = timestamp.max(p.info.timestamp);
+            let (anchor_height, anchor_time) =
+                anchor_after(&self.pool, bits, timestamp, Some(&p.info));
             ShareInfo {
                 id,
                 prev: p.info.id,
                 height,
-                timestamp: timestamp.max(p.info.timestamp),
+                timestamp,
                 share_bits: bits,
                 work,
                 cumulative_work: cum,
-                anchor_time: p.info.anchor_time,
+                anchor_height,
+                anchor_time,
                 parent_height: self.parent_height + 1,
                 payout_script: script,
                 uncles: credits,
                 skip,
             }
         };
-        let next_bits = next_share_bits(
-            &self.pool,
-            &RetargetInput {
-                anchor_time: info.anchor_time,
-                parent_height: info.height,
-                parent_time: info.timestamp,
-            },
-        );
+        let next_bits = next_share_bits(&self.pool, &RetargetInput::child_of(&info));
         let next_work = Target::from_compact(next_bits).work().0;
         self.state.insert(&self.pool, info.clone());
         let h = info.height as usize;
@@ -703,7 +710,12 @@ impl Sim {
     }
 
     fn bootstrap(&mut self) {
-        let pool_hr = self.cfg.pool_hashrate;
+        let pool_hr = if self.cfg.scenario == Scenario::FloorRecovery {
+            // Starts slow: no ramp, the first share's floor is already too hard.
+            self.cfg.pool_hashrate * FLOOR_RECOVERY_SLOW / FLOOR_RECOVERY_RETURN
+        } else {
+            self.cfg.pool_hashrate
+        };
         let floor = self.pool.max_target().work().0 as f64;
         let ratio = pool_hr * self.pool.share_period_secs as f64 / floor;
         let per_halving =
@@ -1441,6 +1453,14 @@ impl Sim {
 
     fn step(&mut self, i: u8) {
         match (self.cfg.scenario, i) {
+            (Scenario::FloorRecovery, _) => {
+                self.integrate_hashrate();
+                for m in &mut self.miners {
+                    m.hashrate *= FLOOR_RECOVERY_RETURN / FLOOR_RECOVERY_SLOW;
+                }
+                self.rebuild_alias();
+                self.need_resched = true;
+            }
             (Scenario::Doubling, _) => {
                 self.integrate_hashrate();
                 let f = if i == 0 { 2.0 } else { 0.5 };
@@ -1527,15 +1547,12 @@ mod tests {
                 assert_eq!(s.info.prev, p.info.id);
                 assert_eq!(s.info.height, p.info.height + 1);
                 assert!(s.info.timestamp >= p.info.timestamp);
-                let bits = next_share_bits(
-                    pool,
-                    &RetargetInput {
-                        anchor_time: p.info.anchor_time,
-                        parent_height: p.info.height,
-                        parent_time: p.info.timestamp,
-                    },
-                );
+                let bits = next_share_bits(pool, &RetargetInput::child_of(&p.info));
                 assert_eq!(s.info.share_bits, bits);
+                assert_eq!(
+                    (s.info.anchor_height, s.info.anchor_time),
+                    anchor_after(pool, bits, s.info.timestamp, Some(&p.info))
+                );
                 assert_eq!(s.info.work, Target::from_compact(bits).work());
                 let mut cum = p.info.cumulative_work.saturating_add(s.info.work);
                 // Ancestors of s by height, down to uncle depth + 1 below.

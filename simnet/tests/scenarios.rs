@@ -122,3 +122,33 @@ fn tiny_miners() {
         .iter()
         .all(|b| b.outputs <= cfg.pool.max_payout_outputs));
 }
+
+#[test]
+fn floor_recovery() {
+    // 14 h at half the floor rate, then 2 h at ten times it.
+    let cfg = SimConfig::new(
+        Scenario::FloorRecovery,
+        20,
+        16.0,
+        5,
+        Chain::Litecoin,
+        Preset::Main,
+    );
+    let r = run(&cfg).expect("valid config");
+    let rec = r.summary.recovery.as_ref().expect("recovery summary");
+    assert!((rec.returned_hours - 14.0).abs() < 1e-9);
+    assert!(
+        (rec.slow_interval_secs - 20.0).abs() < 3.0,
+        "{}",
+        rec.slow_interval_secs
+    );
+    // The slow phase left the chain 25,200 s behind schedule; with the first share as the only
+    // anchor the target stayed at the floor for ~2,800 s (the deficit repaid at 9 s a share).
+    // With the anchor reset it leaves the floor at once and the interval is back within
+    // half an hour.
+    let pinned = rec.pinned_secs.expect("the target leaves the floor");
+    assert!(pinned < 60.0, "pinned {pinned} s");
+    let recovery = rec.recovery_secs.expect("the interval recovers");
+    assert!(recovery < 1800.0, "recovery {recovery} s");
+    assert!(r.table().contains("recovery"));
+}

@@ -10,9 +10,15 @@
 //!    `floor((k+1) T / P) - floor(k T / P)` (so they sum to `T` and each is `>= Q`). Entrants
 //!    are laid end to end, entrant `j` covering `[P A_{j-1}, P A_j)` of `[0, P T)` where `A` is
 //!    the cumulative of their `r`; prize `k` goes to whoever covers point `u + k T`, with
-//!    `u = seed mod T` drawn from data no miner chooses while mining. Each point is uniform in
-//!    its own block of length `T`, so an entrant covering length `P a_j` expects
+//!    `u = floor(seed * T / 2^256)` drawn from data no miner chooses while mining. Each point is
+//!    uniform in its own block of length `T`, so an entrant covering length `P a_j` expects
 //!    `sum_k prize_k * overlap_k / T`, which is `a_j` up to the sub-unit unevenness of the prizes.
+//!
+//!    Why a fraction of the seed and not `seed mod T`: `T` depends on the coinbase value `R` the
+//!    share's author picks. With `seed mod T`, burning one unit of `R` moves `u` to an unrelated
+//!    point of `[0, T)` and re-rolls every prize; with `u / T ~ seed / 2^256` fixed, a small
+//!    change of `R` (or of the window through uncles) moves the sample points only in proportion
+//!    to the change, so it hands at most the odd prize at a boundary to a neighbour.
 //! 4. **Outputs**: direct payments and prizes merged per script, in script order.
 //!
 //! Guarantees (tested): the outputs sum to `R`; there are at most `max_outputs`; none is below
@@ -20,7 +26,7 @@
 
 use crate::hash::tagged_hash;
 use crate::share::PayoutScript;
-use crate::work::{mul_div_floor, U256};
+use crate::work::{full_mul, mul_div_floor, U256};
 
 /// The pool parameters the split uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +41,16 @@ pub fn lottery_seed(prev_block: &[u8; 32], prev_share: &[u8; 32]) -> [u8; 32] {
     tagged_hash("otedama/lottery", &[prev_block, prev_share])
 }
 
-/// `seed mod t` for `t > 0` (the modulo bias is below 2^-200: negligible).
+/// `floor(seed * t / 2^256)` with the seed read big-endian: the same fraction `seed / 2^256` of
+/// every lottery length, so the offset moves in proportion to `t` instead of jumping when `t`
+/// changes by one unit. Exact (the 256 x 128-bit product is kept in 512 bits), and below `t`
+/// because `seed < 2^256`.
 fn lottery_offset(seed: &[u8; 32], t: u128) -> u128 {
     let s = U256::from_big_endian(seed);
-    (s % U256::from(t)).as_u128()
+    let product = full_mul(s, U256::from(t)) >> 256;
+    // product < t <= u128::MAX: the two low limbs hold it.
+    let limbs = product.0;
+    ((limbs[1] as u128) << 64) | limbs[0] as u128
 }
 
 /// The split for weights already in script order. `total` must equal the sum of the weights.
@@ -74,6 +86,17 @@ pub fn exact_split<'s>(
     exact
 }
 
+/// One entry of a split, before direct payments and prizes are merged per script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SplitEntry<'s> {
+    script: &'s PayoutScript,
+    /// Paid directly (0 for a lottery entrant).
+    direct: u64,
+    /// Lottery prizes won, and their total.
+    prizes: u32,
+    won: u64,
+}
+
 /// [`split_amounts`] with the lottery offset chosen by `offset(T)` (which must return a value
 /// below `T`); tests use it to average over every offset.
 fn split_with_offset<'s>(
@@ -83,6 +106,23 @@ fn split_with_offset<'s>(
     params: &SplitParams,
     offset: impl FnOnce(u128) -> u128,
 ) -> Vec<(&'s PayoutScript, u64)> {
+    split_detail(entries, total, reward, params, offset)
+        .into_iter()
+        .filter_map(|e| {
+            let amount = e.direct + e.won;
+            (amount > 0).then_some((e.script, amount))
+        })
+        .collect()
+}
+
+/// The split, entry by entry (only entries with a non-zero exact share), in script order.
+fn split_detail<'s>(
+    entries: &[(&'s PayoutScript, u128)],
+    total: u128,
+    reward: u64,
+    params: &SplitParams,
+    offset: impl FnOnce(u128) -> u128,
+) -> Vec<SplitEntry<'s>> {
     if reward == 0 || total == 0 {
         return Vec::new();
     }
@@ -118,11 +158,20 @@ fn split_with_offset<'s>(
     let in_lottery = |i: usize, a: u64| (a as u128) < q || promoted == Some(i);
 
     // 3. Prizes to the entrants covering the sample points.
-    let mut out: Vec<(&PayoutScript, u64)> =
-        Vec::with_capacity(entries.len().min(max_outputs as usize));
+    let mut out: Vec<SplitEntry<'s>> = Vec::with_capacity(exact.len());
     let t = small_total;
     if t == 0 {
-        out.extend(exact.iter().filter(|(_, a)| *a > 0).copied());
+        out.extend(
+            exact
+                .iter()
+                .filter(|(_, a)| *a > 0)
+                .map(|(script, a)| SplitEntry {
+                    script,
+                    direct: *a,
+                    prizes: 0,
+                    won: 0,
+                }),
+        );
         return out;
     }
     let prizes = (t / q).max(1);
@@ -131,20 +180,33 @@ fn split_with_offset<'s>(
     let mut point = u; // u + k t
     let mut covered_end: u128 = 0; // P * A_j
     for (i, (script, a)) in exact.iter().enumerate() {
+        if *a == 0 {
+            continue;
+        }
         if !in_lottery(i, *a) {
-            out.push((script, *a));
+            out.push(SplitEntry {
+                script,
+                direct: *a,
+                prizes: 0,
+                won: 0,
+            });
             continue;
         }
         covered_end += prizes * *a as u128;
         let mut won: u128 = 0;
+        let mut count: u32 = 0;
         while k < prizes && point < covered_end {
             won += mul_div_floor(k + 1, t, prizes) - mul_div_floor(k, t, prizes);
             k += 1;
+            count += 1;
             point += t;
         }
-        if won > 0 {
-            out.push((script, won as u64));
-        }
+        out.push(SplitEntry {
+            script,
+            direct: 0,
+            prizes: count,
+            won: won as u64,
+        });
     }
     out
 }
@@ -233,7 +295,105 @@ mod tests {
         assert_eq!(out[0].1, 100);
     }
 
+    #[test]
+    fn lottery_offset_is_the_seed_as_a_fraction_of_t() {
+        let mut half = [0u8; 32];
+        half[0] = 0x80;
+        for t in [1u128, 2, 3, 75_000, u64::MAX as u128, u128::MAX] {
+            assert_eq!(lottery_offset(&[0; 32], t), 0);
+            assert_eq!(lottery_offset(&[0xff; 32], t), t - 1);
+            assert_eq!(lottery_offset(&half, t), t / 2);
+        }
+        // 0x40.. is a quarter: floor(75,001 / 4).
+        let mut quarter = [0u8; 32];
+        quarter[0] = 0x40;
+        assert_eq!(lottery_offset(&quarter, 75_001), 18_750);
+    }
+
+    /// Per entry of the split (script index), the lottery prizes it won and whether it was
+    /// paid directly.
+    fn prize_counts(
+        weights: &[u128],
+        reward: u64,
+        p: SplitParams,
+        offset: impl FnOnce(u128) -> u128,
+    ) -> Vec<(u32, u64, u64)> {
+        let s = scripts(weights.len());
+        let entries: Vec<(&PayoutScript, u128)> = s.iter().zip(weights.iter().copied()).collect();
+        let total = weights.iter().sum();
+        let mut out = vec![(0u32, 0u64, 0u64); weights.len()];
+        for e in split_detail(&entries, total, reward, &p, offset) {
+            let i = s.iter().position(|x| x == e.script).unwrap();
+            out[i] = (e.prizes, e.won, e.direct);
+        }
+        out
+    }
+
+    /// The old rule, `seed mod T`, against the new one: an author who burns one unit of the
+    /// reward re-rolled most prizes before; now the prizes stay where they were.
+    #[test]
+    fn one_unit_of_reward_does_not_reroll_the_lottery() {
+        // 120 small miners sharing a lottery of 15 prizes (T = R = 155,000, Q = 10,000; one
+        // unit less keeps P = 15: a change of P re-spaces every point, see the docs).
+        let weights: Vec<u128> = (0..120u128).map(|i| 1_000 + 37 * i).collect();
+        let p = SplitParams {
+            min_payout: 10_000,
+            max_outputs: 20,
+        };
+        let reward = 155_000u64;
+        let (mut moved_new, mut moved_old, mut prizes) = (0u32, 0u32, 0u32);
+        for n in 0..200u32 {
+            let seed = crate::hash::tagged_hash("test/seed", &[&n.to_le_bytes()]);
+            let old = |t: u128| (U256::from_big_endian(&seed) % U256::from(t)).as_u128();
+            let new = |t: u128| lottery_offset(&seed, t);
+            let moved = |a: &[(u32, u64, u64)], b: &[(u32, u64, u64)]| {
+                a.iter().zip(b).map(|(x, y)| x.0.abs_diff(y.0)).sum::<u32>()
+            };
+            let before = prize_counts(&weights, reward, p, new);
+            prizes += before.iter().map(|x| x.0).sum::<u32>();
+            moved_new += moved(&before, &prize_counts(&weights, reward - 1, p, new));
+            moved_old += moved(
+                &prize_counts(&weights, reward, p, old),
+                &prize_counts(&weights, reward - 1, p, old),
+            );
+        }
+        // Each moved prize counts twice (one loses it, one wins it). Old rule: almost every
+        // prize moves; new rule: under 2 % of them.
+        assert!(moved_old > prizes, "old rule moved {moved_old} of {prizes}");
+        assert!(
+            moved_new * 50 < prizes,
+            "new rule moved {moved_new} of {prizes}"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn one_unit_of_reward_moves_no_prize_count_by_more_than_one(
+            weights in weights_strategy(),
+            reward in 2u64..2_100_000_000_000_000,
+            min_payout in 1u64..100_000,
+            max_outputs in 2u32..1000,
+            seed in any::<[u8; 32]>(),
+        ) {
+            let p = SplitParams { min_payout, max_outputs };
+            let offset = |t: u128| lottery_offset(&seed, t);
+            let a = prize_counts(&weights, reward, p, offset);
+            let b = prize_counts(&weights, reward - 1, p, offset);
+            let max_prize = a.iter().chain(&b).filter(|x| x.0 > 0).map(|x| x.1.div_ceil(x.0 as u64)).max().unwrap_or(0);
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                let lottery_in_both = x.2 == 0 && y.2 == 0;
+                if lottery_in_both {
+                    prop_assert!(x.0.abs_diff(y.0) <= 1, "miner {} prizes {} -> {}", i, x.0, y.0);
+                } else {
+                    // Paid directly on one side (the entry that joins the lottery when the
+                    // small ones cannot fill a prize): its prizes replace a direct payment, and
+                    // the two differ by at most one prize.
+                    let (pa, pb) = (x.1 + x.2, y.1 + y.2);
+                    prop_assert!(pa.abs_diff(pb) <= max_prize + 1, "miner {} paid {} -> {}", i, pa, pb);
+                }
+            }
+        }
+
         #[test]
         fn sum_exact_cap_and_no_dust(
             weights in weights_strategy(),

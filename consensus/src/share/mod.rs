@@ -23,8 +23,12 @@ use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::pow::CompactTarget;
 use bitcoin::{Transaction, TxMerkleNode};
 
-/// Version of the share format and rules; shares of another version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the share format and rules; shares of another version are refused, and the
+/// consensus id commits to it, so pools of different versions never mix.
+///
+/// 2: lottery offset `floor(seed * T / 2^256)`, payouts at least the subsidy, zero witness
+/// reserved value, retarget anchor reset at the floor (docs/consensus.md, "Changes").
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Longest payout script: P2WSH and P2TR are 34 bytes, and 64 leaves room for a future family
 /// whose payee is a pair of 32-byte keys.

@@ -5,7 +5,7 @@ use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::pool::PoolParams;
 use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
 use crate::pplns::window::WindowDelta;
-use crate::retarget::{next_share_bits, RetargetInput};
+use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
 use crate::share::{PayoutScript, Share};
 use bitcoin::hashes::Hash;
 
@@ -23,13 +23,8 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         return Err(RejectReason::TimestampInFuture);
     }
 
-    let (expected_bits, anchor_time, parent_cum) = if side.height == 0 {
-        // The first share of a sharechain: the anchor of the retarget, at the floor.
-        (
-            pool.max_share_target,
-            side.timestamp,
-            crate::work::Work::ZERO,
-        )
+    let parent = if side.height == 0 {
+        None
     } else {
         let parent = view
             .share_info(&side.prev_share)
@@ -43,15 +38,15 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         if side.timestamp < parent.timestamp {
             return Err(RejectReason::TimestampBeforeParent);
         }
-        let bits = next_share_bits(
-            pool,
-            &RetargetInput {
-                anchor_time: parent.anchor_time,
-                parent_height: parent.height,
-                parent_time: parent.timestamp,
-            },
-        );
-        (bits, parent.anchor_time, parent.cumulative_work)
+        Some(parent)
+    };
+    // The first share of a sharechain is at the floor and anchors the retarget.
+    let (expected_bits, parent_cum) = match parent {
+        None => (pool.max_share_target, crate::work::Work::ZERO),
+        Some(p) => (
+            next_share_bits(pool, &RetargetInput::child_of(p)),
+            p.cumulative_work,
+        ),
     };
     if side.share_bits != expected_bits {
         return Err(RejectReason::WrongTarget {
@@ -78,6 +73,7 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         )
         .map_or(side.prev_share, |a| a.id)
     };
+    let (anchor_height, anchor_time) = anchor_after(pool, side.share_bits, side.timestamp, parent);
     let info = ShareInfo {
         id: checked.id,
         prev: side.prev_share,
@@ -86,6 +82,7 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         share_bits: side.share_bits,
         work: checked.work,
         cumulative_work,
+        anchor_height,
         anchor_time,
         parent_height: side.parent_height,
         payout_script: side.payout_script.clone(),

@@ -43,6 +43,16 @@ pub enum RejectReason {
     PayoutsNotCanonical,
     #[error("coinbase value out of range")]
     RewardOutOfRange,
+    /// The payouts add up to less than the parent block's subsidy: a share may leave fees
+    /// unclaimed but may not burn the subsidy, which would shrink every miner's pay by the
+    /// author's choice (and, before the lottery offset became a fraction, re-roll the lottery).
+    #[error("coinbase value {reward} is below the subsidy {subsidy} of its parent-chain height")]
+    RewardBelowSubsidy { reward: u64, subsidy: u64 },
+    /// The coinbase's witness reserved value is not 32 zero bytes. The share id (the block hash)
+    /// does not cover the witness, so a free value there would let the same share travel with
+    /// different bytes; zeros make the id commit to every byte of the share.
+    #[error("coinbase witness reserved value is not all zeros")]
+    WitnessReservedValueNotZero,
     #[error("payout script is not a standard output type")]
     NonStandardPayoutScript,
     #[error("too many uncles")]
@@ -82,13 +92,40 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Exhaustive on purpose (no wildcard arm): a new reason must be given a severity, because
+    /// the severity decides whether the relaying peer is penalised.
     pub fn severity(&self) -> Severity {
         match self {
             RejectReason::MissingParent(_)
             | RejectReason::MissingUncle(_)
             | RejectReason::WindowUnavailable => Severity::MissingData,
             RejectReason::TimestampInFuture => Severity::NotYet,
-            _ => Severity::Invalid,
+            RejectReason::Decode(_)
+            | RejectReason::InsufficientWork
+            | RejectReason::TargetOutOfBounds(_)
+            | RejectReason::MerkleRootMismatch
+            | RejectReason::NotCoinbase
+            | RejectReason::ScriptSigLength(_)
+            | RejectReason::Bip34HeightMismatch
+            | RejectReason::BadOutputLayout
+            | RejectReason::CommitmentMismatch
+            | RejectReason::BadWitness
+            | RejectReason::PayoutsNotCanonical
+            | RejectReason::RewardOutOfRange
+            | RejectReason::RewardBelowSubsidy { .. }
+            | RejectReason::WitnessReservedValueNotZero
+            | RejectReason::NonStandardPayoutScript
+            | RejectReason::TooManyUncles
+            | RejectReason::UnclesNotCanonical
+            | RejectReason::BadGenesis
+            | RejectReason::WrongHeight { .. }
+            | RejectReason::WrongTarget { .. }
+            | RejectReason::TimestampBeforeParent
+            | RejectReason::UncleDepth(_)
+            | RejectReason::UncleIsAncestor(_)
+            | RejectReason::UncleNotSibling(_)
+            | RejectReason::UncleAlreadyIncluded(_)
+            | RejectReason::WrongPayouts => Severity::Invalid,
         }
     }
 }

@@ -103,15 +103,25 @@ pub fn check_stateless(pool: &PoolParams, share: &Share) -> Result<Checked, Reje
             .filter(|r| *r <= max_money)
             .ok_or(RejectReason::RewardOutOfRange)?;
     }
+    // The subsidy is the part of R every full node agrees on; fees are not checkable here.
+    let subsidy = pool.chain.subsidy(side.parent_height);
+    if reward < subsidy {
+        return Err(RejectReason::RewardBelowSubsidy { reward, subsidy });
+    }
 
     // Witness: exactly the 32-byte reserved value when committed, none otherwise.
-    let witness_ok = if has_wc {
-        input.witness.len() == 1 && input.witness.nth(0).is_some_and(|w| w.len() == 32)
+    let reserved = if has_wc {
+        match input.witness.nth(0) {
+            Some(w) if input.witness.len() == 1 && w.len() == 32 => Some(w),
+            _ => return Err(RejectReason::BadWitness),
+        }
+    } else if input.witness.is_empty() {
+        None
     } else {
-        input.witness.is_empty()
-    };
-    if !witness_ok {
         return Err(RejectReason::BadWitness);
+    };
+    if reserved.is_some_and(|w| w.iter().any(|b| *b != 0)) {
+        return Err(RejectReason::WitnessReservedValueNotZero);
     }
 
     if commitment != side.commitment(&pool.consensus_id()) {

@@ -50,8 +50,6 @@ pub enum Offence {
     Flood,
     /// Data we did not ask for, or a reply that contradicts itself.
     Unrequested,
-    /// A share too far in the future: may be a clock problem, costs little.
-    FutureShare,
     /// A request that timed out or failed.
     Unresponsive,
 }
@@ -64,7 +62,6 @@ impl Offence {
             Offence::WrongPool => 1000,
             Offence::Flood => 10,
             Offence::Unrequested => 20,
-            Offence::FutureShare => 5,
             Offence::Unresponsive => 2,
         }
     }
@@ -76,7 +73,6 @@ impl Offence {
             Offence::WrongPool => "wrong_pool",
             Offence::Flood => "flood",
             Offence::Unrequested => "unrequested",
-            Offence::FutureShare => "future_share",
             Offence::Unresponsive => "unresponsive",
         }
     }
@@ -247,7 +243,7 @@ mod tests {
     fn one_invalid_share_bans_and_the_ban_expires() {
         let t = Instant::now();
         let mut s = Scores::default();
-        assert_eq!(s.penalise(1u32, Offence::FutureShare, t), Verdict::Keep);
+        assert_eq!(s.penalise(1u32, Offence::Unresponsive, t), Verdict::Keep);
         assert_eq!(s.penalise(1u32, Offence::InvalidShare, t), Verdict::Ban);
         assert!(s.is_banned(&1, t));
         assert!(!s.is_banned(&2, t));
