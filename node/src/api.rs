@@ -81,6 +81,8 @@ pub struct ChainCounters {
     pub shares_invalid: AtomicU64,
     pub blocks_found: AtomicU64,
     pub blocks_refused: AtomicU64,
+    /// Valid gossiped shares the relay policy kept from forwarding.
+    pub shares_not_relayed: AtomicU64,
 }
 
 pub struct Api {
@@ -590,6 +592,12 @@ impl NodeApi for Api {
                 ("duplicate", c.shares_duplicate.load(Ordering::Relaxed)),
                 ("invalid", c.shares_invalid.load(Ordering::Relaxed)),
             ],
+        );
+        counter(
+            "shares_not_relayed_total",
+            "Valid gossiped shares not forwarded by the relay policy (stale parent block or \
+             overpaying coinbase).",
+            &[("not_relayed", c.shares_not_relayed.load(Ordering::Relaxed))],
         );
         counter(
             "blocks_total",

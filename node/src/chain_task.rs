@@ -98,6 +98,8 @@ struct Runner {
     /// The swarm task's command queue (none when the node runs without P2P).
     commands: Option<mpsc::UnboundedSender<SwarmCommand>>,
     sync: SyncState,
+    /// Our full node's recent tips, for the relay policy.
+    parent_tips: crate::relay_policy::ParentTips,
     held: HashMap<ShareHash, Vec<Held>>,
     held_count: usize,
     /// Sync moved our best tip: gossip it once sync is idle, so peers that only talk to us
@@ -117,6 +119,7 @@ impl ChainTask {
             t: self,
             commands,
             sync: SyncState::new(),
+            parent_tips: Default::default(),
             held: HashMap::new(),
             held_count: 0,
             announce_tip: false,
@@ -321,11 +324,36 @@ impl Runner {
             }
         }
         self.after_insert(&result.outcomes, Origin::Gossip);
+        // Relay policy (not consensus): a valid share that cannot be a block on our full node's
+        // parent chain is kept but not forwarded, and costs its sender nothing.
+        let not_relayed = result.share.as_ref().and_then(|share| {
+            let template = self.t.board.template();
+            let subsidy = template
+                .as_ref()
+                .map_or(0, |t| self.t.chain.pool().chain.subsidy(t.height));
+            let now = Instant::now();
+            self.parent_tips.observe(template.as_deref(), subsidy, now);
+            self.parent_tips
+                .judge(share, now)
+                .err()
+                .map(|why| (share.id(), why))
+        });
+        if let Some((id, why)) = &not_relayed {
+            self.t
+                .counters
+                .shares_not_relayed
+                .fetch_add(1, Ordering::Relaxed);
+            debug!(%peer, %id, "valid share not relayed: {why}");
+        }
         match result.verdict {
             gossip_share::Verdict::Done {
                 acceptance,
                 offence,
             } => {
+                let acceptance = match (acceptance, &not_relayed) {
+                    (Acceptance::Accept, Some(_)) => Acceptance::Ignore,
+                    (a, _) => a,
+                };
                 let mut cmds = vec![SwarmCommand::Validation {
                     msg_id,
                     source: peer,
@@ -337,7 +365,7 @@ impl Runner {
                 self.send(cmds);
             }
             gossip_share::Verdict::Held { id, missing } => {
-                if self.held_count >= MAX_HELD_GOSSIP {
+                if self.held_count >= MAX_HELD_GOSSIP || not_relayed.is_some() {
                     self.send([SwarmCommand::Validation {
                         msg_id,
                         source: peer,

@@ -7,4 +7,5 @@ pub mod block_submit;
 pub mod chain_task;
 pub mod config;
 pub mod p2p;
+pub mod relay_policy;
 pub mod run;
