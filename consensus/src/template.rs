@@ -349,8 +349,7 @@ impl BlockTemplate {
             }
         }
         report.weight_with_reserve = weight;
-        let mut t = self.clone();
-        t.coinbase_value = self
+        let coinbase_value = self
             .coinbase_value
             .checked_sub(report.fees_dropped)
             .ok_or(FitError::FeesOverValue)?;
@@ -370,10 +369,25 @@ impl BlockTemplate {
                 .map(|(x, _)| x.clone())
                 .collect()
         }
-        t.transactions = keep(&self.transactions, &kept);
-        t.txids = keep(&self.txids, &kept);
-        t.wtxids = keep(&self.wtxids, &kept);
-        t.meta = keep(&self.meta, &kept);
+        // Only what is kept is copied (the template's bytes are megabytes on a full mempool).
+        let mut t = BlockTemplate {
+            version: self.version,
+            prev_blockhash: self.prev_blockhash,
+            bits: self.bits,
+            height: self.height,
+            curtime: self.curtime,
+            mintime: self.mintime,
+            coinbase_value,
+            transactions: keep(&self.transactions, &kept),
+            txids: keep(&self.txids, &kept),
+            wtxids: keep(&self.wtxids, &kept),
+            witness_commitment: self.witness_commitment.clone(),
+            mweb: self.mweb.clone(),
+            longpollid: self.longpollid.clone(),
+            meta: keep(&self.meta, &kept),
+            weight_limit: self.weight_limit,
+            sigop_limit: self.sigop_limit,
+        };
         for m in &mut t.meta {
             for d in &mut m.depends {
                 *d = new_index[*d];
