@@ -8,16 +8,18 @@
 //! `cargo bench -p otedama-consensus --bench block_assembly` (`OTEDAMA_BENCH_QUICK=1`: a smoke
 //! run). Numbers: docs/performance.md.
 
+#[path = "common.rs"]
+mod common;
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use common::measure;
 use otedama_consensus::block_check::{check_block, BlockRules};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::coinbase::coinbase_reserve;
 use otedama_consensus::template::{witness_commitment_script, TxMeta};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 /// A standard filler transaction: one P2WSH(OP_TRUE) input, 20 outputs (about 3.6 kWU).
 fn filler(i: u32) -> Transaction {
@@ -43,20 +45,6 @@ fn filler(i: u32) -> Transaction {
             20
         ],
     }
-}
-
-fn median(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed() / iters
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {
@@ -86,11 +74,11 @@ fn main() {
     t.witness_commitment = Some(witness_commitment_script(&t.wtxids));
     let reserve = coinbase_reserve(200, 12, b"/otedama/");
     let (fitted, report) = t.fit_coinbase(reserve).expect("fits");
-    let fit = median(rounds, iters, || {
+    let fit = measure(rounds, iters, || {
         black_box(t.fit_coinbase(black_box(reserve)).expect("fits"));
     });
     // Baseline: ordering the transactions by fee rate, which any selection by fee rate does.
-    let sort = median(rounds, iters, || {
+    let sort = measure(rounds, iters, || {
         let mut order: Vec<(u64, u64, usize)> = black_box(&t)
             .meta
             .iter()
@@ -137,10 +125,10 @@ fn main() {
     let block: Vec<u8> = fitted.assemble_block(&header, &coinbase);
     let rules = BlockRules::for_chain(Chain::BitcoinRegtest.params()).without_pow();
     let checked = check_block(&block, &rules, fitted.curtime).expect("valid block");
-    let check = median(rounds, iters, || {
+    let check = measure(rounds, iters, || {
         black_box(check_block(black_box(&block), &rules, fitted.curtime).expect("valid"));
     });
-    let decode = median(rounds, iters, || {
+    let decode = measure(rounds, iters, || {
         let b: bitcoin::Block = bitcoin::consensus::deserialize(black_box(&block)).expect("block");
         black_box(b);
     });

@@ -6,6 +6,9 @@
 //! `cargo bench -p otedama-consensus --bench contextual_validation` prints one line per measure
 //! and the ratio. Set `OTEDAMA_BENCH_QUICK=1` for a short smoke run.
 
+#[path = "common.rs"]
+mod common;
+use common::measure;
 use otedama_consensus::builder::{build_share_job, grind, ShareJobInput};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
@@ -14,7 +17,7 @@ use otedama_consensus::template::BlockTemplate;
 use otedama_consensus::validation::{check_contextual, check_stateless};
 use otedama_consensus::{ChainView, MemoryChain, PayoutScript};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const WINDOW: u64 = 2160;
 const SCRIPTS: u32 = 500;
@@ -29,21 +32,6 @@ fn script(i: u32) -> PayoutScript {
 
 fn template() -> BlockTemplate {
     otedama_consensus::testkit::template(1000, 312_500_000)
-}
-
-/// Median time per call over `rounds` batches of `iters` calls.
-fn measure(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed() / iters
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

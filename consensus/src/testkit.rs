@@ -124,3 +124,29 @@ pub fn live_job(pool: &PoolParams, payout: &PayoutScript, height: u32, now: u64)
         Err(e) => panic!("a first share always builds: {e}"),
     }
 }
+
+/// The first share of a new sharechain on `t`, paying `payout`, ground with `extranonce`
+/// (12 bytes: the Stratum server's layout) at the template's time.
+pub fn first_share_on(
+    pool: &PoolParams,
+    t: &BlockTemplate,
+    payout: &PayoutScript,
+    extranonce: [u8; 12],
+) -> crate::Share {
+    let job = build_share_job(
+        pool,
+        &crate::MemoryChain::new(),
+        &ShareJobInput {
+            parent: None,
+            uncles: vec![],
+            payout_script: payout.clone(),
+            now: t.curtime,
+            software_version: 1,
+            template: t,
+            extranonce_len: 12,
+            tag: b"/otedama/",
+        },
+    )
+    .expect("a job on the template");
+    crate::builder::grind(pool, &job, &extranonce, t.curtime as u32).expect("a share")
+}

@@ -115,29 +115,13 @@ mod tests {
     use bitcoin::hashes::Hash;
     use otedama_consensus::chain::Chain;
     use otedama_consensus::pool::{PoolParams, Preset};
-    use otedama_consensus::testkit::{script, template};
-    use otedama_consensus::MemoryChain;
+    use otedama_consensus::testkit::{first_share_on, script, template};
 
     fn share_on(t: &BlockTemplate, reward: u64) -> Share {
         let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
         let mut t = t.clone();
         t.coinbase_value = reward;
-        let job = otedama_consensus::builder::build_share_job(
-            &pool,
-            &MemoryChain::new(),
-            &otedama_consensus::builder::ShareJobInput {
-                parent: None,
-                uncles: vec![],
-                payout_script: script(1),
-                now: t.curtime,
-                software_version: 1,
-                template: &t,
-                extranonce_len: 12,
-                tag: b"/otedama/",
-            },
-        )
-        .expect("job");
-        otedama_consensus::builder::grind(&pool, &job, &[0; 12], t.curtime as u32).expect("share")
+        first_share_on(&pool, &t, &script(1), [0; 12])
     }
 
     #[test]

@@ -118,38 +118,19 @@ mod tests {
     use super::*;
     use otedama_consensus::chain::Chain;
     use otedama_consensus::pool::{PoolParams, Preset};
-    use otedama_consensus::testkit::{script, template};
-    use otedama_consensus::MemoryChain;
+    use otedama_consensus::testkit::{first_share_on, script, template};
 
     /// A block on `t` ground to meet its regtest target, as a finder would gossip it.
     fn found_block(t: &BlockTemplate) -> Vec<u8> {
         let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
-        let job = otedama_consensus::builder::build_share_job(
-            &pool,
-            &MemoryChain::new(),
-            &otedama_consensus::builder::ShareJobInput {
-                parent: None,
-                uncles: vec![],
-                payout_script: script(1),
-                now: t.curtime,
-                software_version: 1,
-                template: t,
-                extranonce_len: 12,
-                tag: b"/otedama/",
-            },
-        )
-        .unwrap();
-        let rules = BlockRules::for_chain(Chain::BitcoinRegtest.params());
-        for en in 0u64.. {
-            let share =
-                otedama_consensus::builder::grind(&pool, &job, &[en as u8; 12], t.curtime as u32)
-                    .unwrap();
-            let algo = rules.pow.unwrap();
+        let algo = Chain::BitcoinRegtest.pow_algo();
+        for en in 0u8.. {
+            let share = first_share_on(&pool, t, &script(1), [en; 12]);
             if Target::from_compact(t.bits).is_met_by(&algo.hash(&share.candidate.header_bytes())) {
                 return t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
             }
         }
-        unreachable!()
+        unreachable!("half of all regtest headers are blocks")
     }
 
     #[test]
