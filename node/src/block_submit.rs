@@ -178,7 +178,7 @@ impl Submitter {
                     // Judged by the sharechain task (gossip_block); a block we already have in
                     // hand is not submitted twice.
                     if remember(p.hash) {
-                        let _ = self.updates.send(p.record(BlockStatus::Submitting, "from a peer", 0)).await;
+                        self.progress(p.record(BlockStatus::Submitting, "from a peer", 0));
                         waiting.push(p);
                     }
                 }
@@ -188,6 +188,14 @@ impl Submitter {
         }
         // Unfinished submissions stay on disk for the next start.
         tasks.abort_all();
+    }
+
+    /// A progress record for the sharechain task. Never waited for: a busy sharechain task must
+    /// not delay a submission; the final record of each block is always sent.
+    fn progress(&self, record: FoundBlock) {
+        if self.updates.try_send(record).is_err() {
+            tracing::debug!("block status queue full: progress record skipped");
+        }
     }
 
     /// Gossips our block to the pool, so every node hands it to its own full node.
@@ -235,10 +243,7 @@ impl Submitter {
                     "BLOCK FOUND: submitting to the full node"
                 );
                 // Shown by `getblocks` at once, whatever the full node does next.
-                let _ = self
-                    .updates
-                    .send(p.record(BlockStatus::Submitting, "", 0))
-                    .await;
+                self.progress(p.record(BlockStatus::Submitting, "", 0));
                 Some(p)
             }
             Err(e) => {
@@ -275,10 +280,7 @@ impl Submitter {
                         warn!(block = %p.hash, "cannot submit the block yet ({why}); retrying");
                     }
                     if attempts.is_power_of_two() {
-                        let _ = self
-                            .updates
-                            .send(p.record(BlockStatus::Submitting, why.clone(), attempts))
-                            .await;
+                        self.progress(p.record(BlockStatus::Submitting, why.clone(), attempts));
                     }
                     if let Some(done) = self.moved_past(&p).await {
                         break done;
