@@ -9,7 +9,8 @@ use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
-use otedama_consensus::{ChainView, MemoryChain, ShareHash};
+use otedama_consensus::validation::Severity;
+use otedama_consensus::{ChainView, MemoryChain, Share, ShareHash};
 use otedama_mining::board::{JobBoard, TipWork};
 use otedama_mining::job::FoundShare;
 use otedama_sharechain::{BlockStatus, FoundBlock, InsertOutcome, Sharechain};
@@ -26,6 +27,12 @@ pub const MAX_HELD_GOSSIP: usize = 256;
 /// How long a held gossip message waits for its missing share before it is ignored (gossipsub
 /// drops unvalidated messages from its cache after a few heartbeats anyway).
 pub const HELD_GOSSIP_TTL: Duration = Duration::from_secs(3);
+/// Gossiped shares from the future (our clock is behind the sender's) kept to be inserted when
+/// their time comes; beyond this the oldest is dropped (sync fetches it later if it matters).
+pub const MAX_FUTURE_SHARES: usize = 64;
+/// Longest a share from the future is kept: one that is still early after this is not an
+/// honest clock difference.
+pub const FUTURE_SHARE_TTL: Duration = Duration::from_secs(600);
 /// How often every peer is asked for its tip.
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// Address-book entries kept (peers seen most recently overwrite older ones).
@@ -102,6 +109,8 @@ struct Runner {
     parent_tips: crate::relay_policy::ParentTips,
     held: HashMap<ShareHash, Vec<Held>>,
     held_count: usize,
+    /// Valid-looking shares whose timestamp is ahead of our clock, retried every tick.
+    future: std::collections::VecDeque<(Share, Instant)>,
     /// Sync moved our best tip: gossip it once sync is idle, so peers that only talk to us
     /// learn of the better chain (they fetch what they miss).
     announce_tip: bool,
@@ -122,6 +131,7 @@ impl ChainTask {
             parent_tips: Default::default(),
             held: HashMap::new(),
             held_count: 0,
+            future: Default::default(),
             announce_tip: false,
             last_probe: Instant::now(),
         };
@@ -170,6 +180,7 @@ impl Runner {
 
     fn on_tick(&mut self) {
         self.publish_status();
+        self.retry_future_shares();
         // Held gossip whose missing share never came: not forwarded.
         let now = Instant::now();
         let mut expired = Vec::new();
@@ -324,6 +335,17 @@ impl Runner {
             }
         }
         self.after_insert(&result.outcomes, Origin::Gossip);
+        // A share ahead of our clock is decided when its time comes.
+        if let (Some(share), Some(InsertOutcome::Invalid { reason, .. })) =
+            (&result.share, result.outcomes.first())
+        {
+            if reason.severity() == Severity::NotYet {
+                if self.future.len() >= MAX_FUTURE_SHARES {
+                    self.future.pop_front();
+                }
+                self.future.push_back((share.clone(), Instant::now()));
+            }
+        }
         // Relay policy (not consensus): a valid share that cannot be a block on our full node's
         // parent chain is kept but not forwarded, and costs its sender nothing.
         let not_relayed = result.share.as_ref().and_then(|share| {
@@ -390,6 +412,29 @@ impl Runner {
                     },
                 });
                 self.send(cmds);
+            }
+        }
+    }
+
+    /// Inserts the shares from the future whose time has come (a "not yet valid" share is
+    /// decided later, never held against its sender).
+    fn retry_future_shares(&mut self) {
+        let now = Instant::now();
+        let clock = unix_now();
+        let max_future = self.t.chain.pool().max_future_secs;
+        let mut due = Vec::new();
+        self.future.retain(|(share, since)| {
+            if share.side.timestamp <= clock.saturating_add(max_future) {
+                due.push(share.clone());
+                false
+            } else {
+                now.duration_since(*since) < FUTURE_SHARE_TTL
+            }
+        });
+        for share in due {
+            match self.t.chain.insert(share, clock) {
+                Ok(outcomes) => self.after_insert(&outcomes, Origin::Gossip),
+                Err(e) => warn!("cannot store a share from the future: {e}"),
             }
         }
     }
