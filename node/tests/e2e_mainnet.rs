@@ -6,6 +6,8 @@
 
 #[path = "support/rig.rs"]
 mod rig;
+#[path = "support/split.rs"]
+mod split;
 
 use otedama_consensus::chain::address::parse_address;
 use otedama_consensus::chain::Chain;
@@ -16,6 +18,7 @@ use otedama_tests::mempool::fill_mempool;
 use otedama_tests::node::NodeProc;
 use rig::Rig;
 use serde_json::{json, Value};
+use split::assert_coinbase_is_the_split;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -153,6 +156,7 @@ fn mweb_blocks_with_transactions_and_peg_ins_are_accepted() {
     // the six sent show as canonical transactions; the peg-ins always do.
     assert!(txs_mined >= 4, "only {txs_mined} transactions mined");
     // Every block the node found ended accepted (or a duplicate of its own): none refused.
+    let mut node = node;
     let log = node.log_text();
     assert!(!log.contains("BUG"), "{log}");
     assert!(!log.contains("full node refused the block"), "{log}");
@@ -161,6 +165,23 @@ fn mweb_blocks_with_transactions_and_peg_ins_are_accepted() {
         found.iter().all(|b| b["submission"] != json!("rejected")),
         "{found:?}"
     );
+    // Each coinbase is exactly the PPLNS split of its share, recomputed from the node's store.
+    node.stop();
+    let pool = otedama_consensus::pool::PoolParams::preset(
+        Chain::LitecoinRegtest,
+        otedama_consensus::pool::Preset::Main,
+    );
+    let store = otedama_sharechain::Sharechain::open(
+        &node.dir.join("data").join("sharechain"),
+        pool.clone(),
+    )
+    .expect("reopen the store");
+    for h in start + 1..=end {
+        let hash = a.call_str("getblockhash", json!([h]));
+        let block = a.call("getblock", json!([hash, 2]));
+        assert_coinbase_is_the_split(&store, &pool, &block, h);
+    }
+    drop(store);
     eprintln!(
         "MWEB: {} pool blocks above activation (heights {}..={end}), {txs_mined} transactions, \
          peg-ins mined: {}",

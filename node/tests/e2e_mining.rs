@@ -3,18 +3,19 @@
 //! one with a per-miner address username). Blocks must be accepted by litecoind and each
 //! block's coinbase must pay exactly the PPLNS split recomputed from the node's sharechain.
 
-use bitcoin::hashes::Hash;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
-use otedama_consensus::pplns::{lottery_seed, payout_outputs, SplitParams, WindowWeights};
-use otedama_consensus::{ChainView, PayoutScript, ShareHash};
+use otedama_consensus::PayoutScript;
 use otedama_sharechain::Sharechain;
 use otedama_tests::litecoind::{self, Litecoind, RPC_PASSWORD, RPC_USER};
 
 #[path = "support/rig.rs"]
 mod rig;
+#[path = "support/split.rs"]
+mod split;
 use rig::Rig;
 use serde_json::{json, Value};
+use split::assert_coinbase_is_the_split;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -305,55 +306,7 @@ fn rigs_mine_blocks_that_litecoind_accepts_and_coinbases_pay_the_sharechain_spli
     for h in start_height + 1..=end_height {
         let hash = a.call_str("getblockhash", json!([h]));
         let block = a.call("getblock", json!([hash, 2]));
-        let coinbase = &block["tx"][0];
-        let outputs: Vec<(Vec<u8>, u64)> = coinbase["vout"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                let script = hex::decode(o["scriptPubKey"]["hex"].as_str().unwrap()).unwrap();
-                let sats = (o["value"].as_f64().unwrap() * 1e8).round() as u64;
-                (script, sats)
-            })
-            .collect();
-        // The block's hash is the share id.
-        let id: ShareHash = hash.parse().expect("hash");
-        let info = chain
-            .state()
-            .share_info(&id)
-            .cloned()
-            .unwrap_or_else(|| panic!("block {h} ({hash}) is not a share of the node"));
-        let share = chain.store().share(&id).unwrap().unwrap();
-        let window = WindowWeights::from_scratch(chain.state(), &pool, &info).expect("window");
-        let reward: u64 = share
-            .candidate
-            .coinbase
-            .output
-            .iter()
-            .map(|o| o.value.to_sat())
-            .sum();
-        let seed = lottery_seed(
-            share.candidate.header.prev_blockhash.as_byte_array(),
-            share.side.prev_share.as_byte_array(),
-        );
-        let expect = payout_outputs(
-            &window,
-            reward,
-            &SplitParams {
-                min_payout: pool.min_payout,
-                max_outputs: pool.max_payout_outputs,
-            },
-            &seed,
-        );
-        let paid: Vec<(Vec<u8>, u64)> = outputs.iter().filter(|(_, v)| *v > 0).cloned().collect();
-        let expect: Vec<(Vec<u8>, u64)> = expect
-            .iter()
-            .map(|(s, a)| (s.as_bytes().to_vec(), *a))
-            .collect();
-        assert_eq!(
-            paid, expect,
-            "block {h}: coinbase differs from the sharechain's split"
-        );
+        let paid = assert_coinbase_is_the_split(&chain, &pool, &block, h);
         let subsidy = Chain::LitecoinRegtest.subsidy(h as u32);
         assert_eq!(
             paid.iter().map(|(_, v)| v).sum::<u64>(),
