@@ -29,6 +29,13 @@ pub const MAX_HEADERS_PER_REPLY: usize = 1500;
 /// Shares kept below the best tip's window: a margin for reorgs and uncles, and for peers that
 /// sync from us (a day of 10 s shares beyond the window).
 pub const DEFAULT_KEEP_BELOW_WINDOW: u64 = 8640;
+/// Shares loaded below `window + uncle depth` under the best tip at start-up: room for a
+/// short reorg without touching the store.
+pub const LOAD_MARGIN: u64 = 16;
+/// Deepest fork (in windows below the best tip) whose missing data is read back from the store:
+/// a branch forking deeper than this is not worth validating (it would need more work than the
+/// whole window to win) and is refused as missing data.
+pub const MAX_PAGE_IN_WINDOWS: u64 = 4;
 
 pub struct Sharechain {
     pool: PoolParams,
@@ -39,32 +46,93 @@ pub struct Sharechain {
     /// time a peer syncs from that deep, keyed by the oldest loaded best-chain share they lead
     /// to. 32 bytes a share: 32 MB for a million shares, and only on nodes that serve deep sync.
     deep: Option<(ShareHash, Vec<ShareHash>)>,
+    /// Lowest height loaded into `state` (everything stored at or above it is in memory).
+    loaded_from: u64,
 }
 
 impl Sharechain {
     /// Opens the store and loads the shares that can still matter: every share within
-    /// `window + margin` of the highest stored height. Nothing is revalidated or replayed.
+    /// `window + uncle depth + margin` below the stored best tip (not below the highest stored
+    /// height: a tall side chain must not push the best chain out of memory). Nothing is
+    /// revalidated or replayed.
     pub fn open(path: &Path, pool: PoolParams) -> Result<Sharechain, StoreError> {
         let store = Store::open(path, &pool.consensus_id())?;
-        let mut state = ChainState::new(pool.clone());
-        if let Some(max) = store.max_height()? {
-            let from = max.saturating_sub(pool.pplns_window + pool.uncle_depth + 16);
-            let infos = store.infos_from_height(from)?;
-            let best = store.best()?;
-            state.load(&pool, infos, best);
+        let mut chain = Sharechain {
+            state: ChainState::new(pool.clone()),
+            pool,
+            store,
+            orphans: OrphanPool::new(MAX_ORPHANS),
+            deep: None,
+            loaded_from: 0,
+        };
+        let best_height = match chain.store.best()? {
+            Some(best) => chain.store.info(&best)?.map(|i| i.height),
+            None => None,
+        };
+        let top = match best_height {
+            Some(h) => Some(h),
+            None => chain.store.max_height()?,
+        };
+        if let Some(top) = top {
+            let from = top.saturating_sub(chain.load_depth());
+            chain.load_from(from)?;
             tracing::info!(
-                shares = state.len(),
+                shares = chain.state.len(),
                 from_height = from,
+                best_height,
                 "sharechain loaded"
             );
         }
-        Ok(Sharechain {
-            pool,
-            store,
-            state,
-            orphans: OrphanPool::new(MAX_ORPHANS),
-            deep: None,
-        })
+        Ok(chain)
+    }
+
+    /// Shares kept in memory below a tip: its window, uncle depth and a margin.
+    fn load_depth(&self) -> u64 {
+        self.pool.pplns_window + self.pool.uncle_depth + LOAD_MARGIN
+    }
+
+    /// (Re)builds the in-memory state from every stored share at or above `from`.
+    fn load_from(&mut self, from: u64) -> Result<(), StoreError> {
+        let infos = self.store.infos_from_height(from)?;
+        let best = self.store.best()?;
+        let mut state = ChainState::new(self.pool.clone());
+        state.load(&self.pool, infos, best);
+        self.state = state;
+        self.loaded_from = from;
+        self.deep = None;
+        Ok(())
+    }
+
+    /// Validation missed data: when what it needs (the parent's and uncles' ancestry back one
+    /// window) lies below what is loaded but is in the store, load it. Returns whether more was
+    /// loaded (then validation is worth another try).
+    fn page_in(&mut self, share: &Share) -> Result<bool, StoreError> {
+        let mut lowest: Option<u64> = None;
+        for id in std::iter::once(&share.side.prev_share).chain(share.side.uncles.iter()) {
+            let height = match self.state.share_info_by_id(id) {
+                Some(h) => Some(h),
+                None => self.store.info(id)?.map(|i| i.height),
+            };
+            if let Some(h) = height {
+                lowest = Some(lowest.map_or(h, |l: u64| l.min(h)));
+            }
+        }
+        let Some(lowest) = lowest else {
+            return Ok(false);
+        };
+        let from = lowest.saturating_sub(self.load_depth());
+        let best = self.state.best_info().map_or(0, |b| b.height);
+        let deepest = best.saturating_sub(MAX_PAGE_IN_WINDOWS * self.pool.pplns_window);
+        if from >= self.loaded_from || lowest < deepest {
+            return Ok(false);
+        }
+        tracing::info!(
+            from_height = from,
+            was = self.loaded_from,
+            "loading deeper shares from the store for a fork below the loaded range"
+        );
+        self.load_from(from)?;
+        Ok(true)
     }
 
     pub fn pool(&self) -> &PoolParams {
@@ -111,7 +179,13 @@ impl Sharechain {
             Ok(c) => c,
             Err(reason) => return Ok(InsertOutcome::Invalid { id, reason }),
         };
-        let info = match check_contextual(&self.pool, &self.state, &share, &checked, now) {
+        let mut result = check_contextual(&self.pool, &self.state, &share, &checked, now);
+        if let Err(reason) = &result {
+            if reason.severity() == Severity::MissingData && self.page_in(&share)? {
+                result = check_contextual(&self.pool, &self.state, &share, &checked, now);
+            }
+        }
+        let info = match result {
             Ok(info) => info,
             Err(reason) => {
                 let missing = match &reason {
@@ -378,6 +452,7 @@ impl Sharechain {
         }
         let n = self.store.prune_below(keep_from)?;
         self.state.prune_below(keep_from);
+        self.loaded_from = self.loaded_from.max(keep_from);
         Ok(n)
     }
 }

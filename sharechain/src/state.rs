@@ -55,6 +55,11 @@ impl ChainState {
         self.best.and_then(|b| self.infos.get(&b))
     }
 
+    /// Height of a loaded share.
+    pub fn share_info_by_id(&self, id: &ShareHash) -> Option<u64> {
+        self.infos.get(id).map(|i| i.height)
+    }
+
     pub fn contains(&self, id: &ShareHash) -> bool {
         self.infos.contains_key(id)
     }
@@ -78,19 +83,16 @@ impl ChainState {
 
     /// Adds a validated share; returns whether it became the best tip.
     pub fn insert(&mut self, pool: &PoolParams, info: ShareInfo) -> bool {
-        let window = window_after(&*self, pool, &info)
-            .map(Cow::into_owned)
-            .unwrap_or_else(|| {
-                // The parent's window is unavailable only when its ancestors were pruned below
-                // the window; then the share's window is what is known.
-                let mut w = WindowWeights::default();
-                w.add_share(&info, pool.uncle_penalty_percent);
-                w
-            });
+        // Validation built this window already, so it is available; if it ever were not, no
+        // window is cached rather than a partial one (it is rebuilt when asked for, or reported
+        // missing).
+        let window = window_after(&*self, pool, &info).map(Cow::into_owned);
         let better = otedama_consensus::fork_choice::is_better(self.best_info(), &info);
         // The parent stops being a leaf (its window stays derivable from the index).
         self.leaf_windows.remove(&info.prev);
-        self.leaf_windows.insert(info.id, window);
+        if let Some(window) = window {
+            self.leaf_windows.insert(info.id, window);
+        }
         if better {
             self.best = Some(info.id);
             let floor = info.height.saturating_sub(LEAF_WINDOW_KEEP);
@@ -132,11 +134,14 @@ impl ChainState {
             .copied()
             .collect();
         for leaf in leaves {
-            if let Some(info) = self.infos.get(&leaf) {
-                let w = WindowWeights::from_scratch(&*self, pool, info).unwrap_or_else(|| {
-                    // Ancestors older than the loaded range contribute nothing we can see.
-                    partial_window(self, pool, info)
-                });
+            // A leaf whose window reaches below the loaded range (a stale branch at the bottom)
+            // gets no window: a partial one would be a wrong one. Extending it makes the
+            // sharechain load deeper first.
+            let w = self
+                .infos
+                .get(&leaf)
+                .and_then(|info| WindowWeights::from_scratch(&*self, pool, info));
+            if let Some(w) = w {
                 self.leaf_windows.insert(leaf, w);
             }
         }
@@ -164,24 +169,4 @@ impl ChainState {
         self.leaf_windows
             .retain(|id, _| self.infos.contains_key(id));
     }
-}
-
-/// The window over the ancestors that are loaded (used only when older ones were pruned).
-fn partial_window(state: &ChainState, pool: &PoolParams, tip: &ShareInfo) -> WindowWeights {
-    let mut w = WindowWeights::default();
-    let mut cur = Some(tip);
-    let mut n = 0;
-    while let Some(info) = cur {
-        if n == pool.pplns_window {
-            break;
-        }
-        w.add_share(info, pool.uncle_penalty_percent);
-        n += 1;
-        cur = if info.height == 0 {
-            None
-        } else {
-            state.infos.get(&info.prev)
-        };
-    }
-    w
 }

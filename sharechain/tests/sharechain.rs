@@ -459,3 +459,91 @@ fn best_ids_reach_below_the_loaded_index() {
     assert_eq!(start, 200 - 1 - 30 - 10);
     assert_eq!(ids.as_slice(), &expected[start as usize..]);
 }
+
+/// Two branches longer than the window that fork below what start-up loads: after a restart the
+/// node reads the fork's ancestry back from the store, validates the branch, and adopts it when
+/// it is heavier, with the payouts the reference chain computes.
+#[test]
+fn a_fork_deeper_than_the_loaded_range_is_read_back_and_adopted_after_a_restart() {
+    let p = pool(30);
+    let mut mem = MemoryChain::new();
+    let mut main = Vec::new();
+    let mut parent = None;
+    for h in 0..150u64 {
+        let s = make_share(&p, &mem, parent, (h % 4) as u32, T0 + 10 * h, vec![], h).unwrap();
+        mem.validate_and_insert(&p, &s, T0 + 10 * h).unwrap();
+        parent = Some(s.id());
+        main.push(s);
+    }
+    // A branch from height 60: 89 shares below the main tip, far below the 49 loaded.
+    let mut b = Some(main[60].id());
+    let mut branch = Vec::new();
+    for k in 0..100u64 {
+        let t = T0 + 605 + 10 * k;
+        let s = make_share(&p, &mem, b, 10 + (k % 3) as u32, t, vec![], 10_000 + k).unwrap();
+        mem.validate_and_insert(&p, &s, t).unwrap();
+        b = Some(s.id());
+        branch.push(s);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    insert_all(&mut chain, &main);
+    assert_eq!(chain.best().unwrap().id, main[149].id());
+    drop(chain);
+
+    let mut chain = open(dir.path(), &p);
+    assert_eq!(chain.best().unwrap().id, main[149].id());
+    assert!(
+        !chain.state().contains(&main[60].id()),
+        "the fork point is below the loaded range"
+    );
+    let outcomes = insert_all(&mut chain, &branch);
+    assert!(
+        !outcomes.iter().any(|o| matches!(
+            o,
+            InsertOutcome::Invalid { .. } | InsertOutcome::Orphan { .. }
+        )),
+        "{:?}",
+        outcomes
+            .iter()
+            .filter(|o| !matches!(o, InsertOutcome::SideChain { .. }))
+            .collect::<Vec<_>>()
+    );
+    assert!(outcomes.iter().any(|o| matches!(
+        o,
+        InsertOutcome::NewBest {
+            reorg_depth: 89,
+            ..
+        }
+    )));
+    let tip = branch.last().unwrap().id();
+    assert_eq!(chain.best().unwrap().id, tip);
+    assert_eq!(chain.state().best_window().unwrap(), &mem.windows[&tip]);
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &best_window_from_scratch(&chain)
+    );
+}
+
+/// A side chain taller than the best chain (more shares, less work) must not push the best
+/// chain out of what start-up loads: the node restarts on its best tip with its exact window.
+#[test]
+fn start_up_loads_below_the_best_tip_not_the_tallest_share() {
+    let p = pool(30);
+    let (shares, _) = tree(&p, 120, 1000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    insert_all(&mut chain, &shares);
+    let best = chain.best().unwrap().clone();
+    let window = chain.state().best_window().unwrap().clone();
+    // A stored share far above the best tip with less work (as a cheap tall side chain leaves).
+    let tall = shares[5].clone();
+    let mut info = chain.state().share_info(&shares[5].id()).unwrap().clone();
+    info.height = 100_000;
+    chain.store().put_share(&tall, &info, None).unwrap();
+    drop(chain);
+    let chain = open(dir.path(), &p);
+    assert_eq!(chain.best().unwrap().id, best.id);
+    assert_eq!(chain.state().best_window().unwrap(), &window);
+    assert!(chain.state().len() >= 49);
+}
