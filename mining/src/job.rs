@@ -97,19 +97,20 @@ impl FoundSink {
         }
     }
 
-    /// Hands `found` to the block queue when its header meets the job template's target.
-    /// Call once per share, before [`FoundSink::try_send`].
-    pub fn offer_block(&self, found: &FoundShare, job: &Job) {
+    /// Hands `found` to the block queue when its header meets the job template's target, and
+    /// says whether it did. Call once per share, before [`FoundSink::try_send`]; a block's share
+    /// is never dropped as stale (it is valid work, and the block pays its window).
+    pub fn offer_block(&self, found: &FoundShare, job: &Job) -> bool {
         let (Some((blocks, algo)), Some(template)) = (&self.blocks, &job.template) else {
-            return;
+            return false;
         };
         let header = &found.share.candidate.header;
         if header.prev_blockhash != template.prev_blockhash || header.bits != template.bits {
-            return;
+            return false;
         }
         let hash = algo.hash(&found.share.candidate.header_bytes());
         if !Target::from_compact(template.bits).is_met_by(&hash) {
-            return;
+            return false;
         }
         let candidate = BlockCandidate {
             share: found.share.clone(),
@@ -123,6 +124,7 @@ impl FoundSink {
                 "found block not queued for submission ({e}): the block queue is full"
             );
         }
+        true
     }
 
     /// The share to the sharechain queue (never blocks). The error hands the share back (as

@@ -646,9 +646,9 @@ impl Worker<'_> {
             job_id: job.id,
             worker: self.name.clone(),
         };
-        self.shared.found.offer_block(&found, job);
+        let is_block = self.shared.found.offer_block(&found, job);
         loop {
-            if self.is_stale(job) {
+            if !is_block && self.is_stale(job) {
                 self.stats.stale.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(share = %id, worker = %self.name, "stale share dropped");
                 return Next::NewWork;

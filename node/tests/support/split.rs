@@ -4,7 +4,7 @@
 use bitcoin::hashes::Hash;
 use otedama_consensus::pool::PoolParams;
 use otedama_consensus::pplns::{lottery_seed, payout_outputs, SplitParams, WindowWeights};
-use otedama_consensus::{ChainView, ShareHash};
+use otedama_consensus::{ChainView, MemoryChain, ShareHash};
 use otedama_sharechain::Sharechain;
 use serde_json::Value;
 
@@ -28,15 +28,19 @@ pub fn assert_coinbase_is_the_split(
             (script, sats)
         })
         .collect();
-    // The block's hash is the share id.
+    // The block's hash is the share id. Early blocks' shares may lie below what the store loads
+    // into memory, so the whole stored index serves as the view.
     let id: ShareHash = hash.parse().expect("hash");
-    let info = chain
-        .state()
+    let mut view = MemoryChain::new();
+    for info in chain.store().infos_from_height(0).expect("stored index") {
+        view.infos.insert(info.id, info);
+    }
+    let info = view
         .share_info(&id)
         .cloned()
         .unwrap_or_else(|| panic!("block {h} ({hash}) is not a share of the node"));
     let share = chain.store().share(&id).expect("store").expect("the share");
-    let window = WindowWeights::from_scratch(chain.state(), pool, &info).expect("window");
+    let window = WindowWeights::from_scratch(&view, pool, &info).expect("window");
     let reward: u64 = share
         .candidate
         .coinbase
