@@ -21,6 +21,18 @@ pub mod limits {
     /// Most payout outputs in one coinbase. 1000 outputs of at most 43 bytes is 43 kB, about 1 %
     /// of a 4 MWU block.
     pub const MAX_PAYOUT_OUTPUTS: u32 = 1000;
+    /// Longest pool name in bytes. The name is hashed into the consensus id and shown in logs
+    /// and paths (the default data directory of a custom pool), so it is short and plain.
+    pub const MAX_NAME_LEN: usize = 64;
+    /// Longest share period: an hour. Longer periods make the window span days per share and
+    /// the retarget half-life bound below meaningless.
+    pub const MAX_SHARE_PERIOD_SECS: u64 = 3600;
+    /// Longest retarget half-life, 2^24 s (194 days): beyond it the ASERT exponent loses all
+    /// precision for any realistic share rate.
+    pub const MAX_HALF_LIFE_SECS: u64 = 1 << 24;
+    /// Most seconds a share may be ahead of the validating clock: Bitcoin's two hours. A larger
+    /// allowance would let a miner pull the difficulty down by backdating the next shares.
+    pub const MAX_FUTURE_SECS: u64 = 7200;
 }
 
 /// The shipped parameter sets.
@@ -77,11 +89,27 @@ pub struct PoolParams {
     pub max_future_secs: u64,
 }
 
-/// Why parameters are unusable.
+/// Why parameters are unusable. Custom pools (`otedama-node --pool-config`) build parameters
+/// from an operator's file, so the error names the field (as in the struct), the value and the
+/// allowed range: enough to fix the file without reading the source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
-    #[error("{0}")]
-    OutOfRange(&'static str),
+    #[error("{field} = {value} is out of range (allowed: {allowed})")]
+    OutOfRange {
+        /// The [`PoolParams`] field, e.g. `pplns_window`.
+        field: &'static str,
+        value: String,
+        allowed: String,
+    },
+}
+
+impl ParamsError {
+    /// The field that is out of range.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ParamsError::OutOfRange { field, .. } => field,
+        }
+    }
 }
 
 impl PoolParams {
@@ -131,42 +159,113 @@ impl PoolParams {
         }
     }
 
-    /// Checks every parameter against the hard limits.
+    /// Checks every parameter against the hard limits, in field order; the first field out of
+    /// range is reported.
     pub fn check(&self) -> Result<(), ParamsError> {
-        use ParamsError::OutOfRange;
-        if self.share_period_secs == 0 || self.share_period_secs > 3600 {
-            return Err(OutOfRange("share period must be 1..=3600 s"));
+        fn out(field: &'static str, value: impl ToString, allowed: String) -> ParamsError {
+            ParamsError::OutOfRange {
+                field,
+                value: value.to_string(),
+                allowed,
+            }
+        }
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if self.name.is_empty()
+            || self.name.len() > limits::MAX_NAME_LEN
+            || !self.name.chars().all(name_ok)
+        {
+            return Err(out(
+                "name",
+                format!("{:?}", self.name),
+                format!(
+                    "1..={} ASCII letters, digits, '-', '_' or '.'",
+                    limits::MAX_NAME_LEN
+                ),
+            ));
+        }
+        if self.share_period_secs == 0 || self.share_period_secs > limits::MAX_SHARE_PERIOD_SECS {
+            return Err(out(
+                "share_period_secs",
+                self.share_period_secs,
+                format!("1..={} s", limits::MAX_SHARE_PERIOD_SECS),
+            ));
         }
         if self.pplns_window == 0 || self.pplns_window > limits::MAX_PPLNS_WINDOW {
-            return Err(OutOfRange("PPLNS window must be 1..=16384 shares"));
+            return Err(out(
+                "pplns_window",
+                self.pplns_window,
+                format!("1..={} shares", limits::MAX_PPLNS_WINDOW),
+            ));
         }
         if self.retarget_half_life_secs < self.share_period_secs
-            || self.retarget_half_life_secs > 1 << 24
+            || self.retarget_half_life_secs > limits::MAX_HALF_LIFE_SECS
         {
-            return Err(OutOfRange(
-                "half-life must be between one share period and 2^24 s",
+            return Err(out(
+                "retarget_half_life_secs",
+                self.retarget_half_life_secs,
+                format!(
+                    "one share period to 2^24 s: {}..={} s",
+                    self.share_period_secs,
+                    limits::MAX_HALF_LIFE_SECS
+                ),
             ));
         }
         if self.max_uncles > limits::MAX_UNCLES {
-            return Err(OutOfRange("too many uncles"));
-        }
-        if self.uncle_depth == 0 || self.uncle_depth > limits::MAX_UNCLE_DEPTH {
-            return Err(OutOfRange("uncle depth must be 1..=3"));
-        }
-        if self.uncle_penalty_percent > 100 {
-            return Err(OutOfRange("uncle penalty is a percentage"));
-        }
-        if self.max_payout_outputs < 2 || self.max_payout_outputs > limits::MAX_PAYOUT_OUTPUTS {
-            return Err(OutOfRange("payout outputs must be 2..=1000"));
-        }
-        if self.min_payout < self.chain.dust_threshold() {
-            return Err(OutOfRange(
-                "minimum payout below the chain's dust threshold",
+            return Err(out(
+                "max_uncles",
+                self.max_uncles,
+                format!("0..={}", limits::MAX_UNCLES),
             ));
         }
-        let t = Target::from_compact(self.max_share_target);
-        if t.0.is_zero() || t.work().0 > MAX_SHARE_WORK {
-            return Err(OutOfRange("share target floor out of range"));
+        if self.uncle_depth == 0 || self.uncle_depth > limits::MAX_UNCLE_DEPTH {
+            return Err(out(
+                "uncle_depth",
+                self.uncle_depth,
+                format!("1..={}", limits::MAX_UNCLE_DEPTH),
+            ));
+        }
+        if self.uncle_penalty_percent > 100 {
+            return Err(out(
+                "uncle_penalty_percent",
+                self.uncle_penalty_percent,
+                "0..=100".into(),
+            ));
+        }
+        let bits = self.max_share_target;
+        let t = Target::from_compact(bits);
+        // Canonical only: two encodings of one target would be one pool under two ids.
+        if t.0.is_zero() || t.work().0 > MAX_SHARE_WORK || t.to_compact() != bits {
+            return Err(out(
+                "max_share_target",
+                format!("{:#010x}", bits.to_consensus()),
+                format!(
+                    "a canonical, non-zero compact target worth at most 2^80 hashes, e.g. {:#010x}",
+                    self.chain.params().pow_limit().to_consensus()
+                ),
+            ));
+        }
+        if self.max_payout_outputs < 2 || self.max_payout_outputs > limits::MAX_PAYOUT_OUTPUTS {
+            return Err(out(
+                "max_payout_outputs",
+                self.max_payout_outputs,
+                format!("2..={}", limits::MAX_PAYOUT_OUTPUTS),
+            ));
+        }
+        let dust = self.chain.dust_threshold();
+        let max_money = self.chain.params().max_money;
+        if self.min_payout < dust || self.min_payout > max_money {
+            return Err(out(
+                "min_payout",
+                self.min_payout,
+                format!("{dust}..={max_money} (the chain's dust threshold to its money supply)"),
+            ));
+        }
+        if self.max_future_secs > limits::MAX_FUTURE_SECS {
+            return Err(out(
+                "max_future_secs",
+                self.max_future_secs,
+                format!("0..={} s", limits::MAX_FUTURE_SECS),
+            ));
         }
         Ok(())
     }
@@ -267,5 +366,83 @@ mod tests {
         let mut p = PoolParams::preset(Chain::Bitcoin, Preset::Main);
         p.max_uncles = 6;
         assert!(p.check().is_err());
+    }
+
+    #[test]
+    fn each_out_of_range_field_is_named_with_its_value_and_range() {
+        type Edit = (&'static str, Box<dyn Fn(&mut PoolParams)>);
+        let cases: Vec<Edit> = vec![
+            ("name", Box::new(|p| p.name = String::new())),
+            ("name", Box::new(|p| p.name = "a b".into())),
+            ("name", Box::new(|p| p.name = "x".repeat(65))),
+            ("share_period_secs", Box::new(|p| p.share_period_secs = 0)),
+            (
+                "share_period_secs",
+                Box::new(|p| p.share_period_secs = 3601),
+            ),
+            ("pplns_window", Box::new(|p| p.pplns_window = 16385)),
+            (
+                "retarget_half_life_secs",
+                Box::new(|p| p.retarget_half_life_secs = 9),
+            ),
+            (
+                "retarget_half_life_secs",
+                Box::new(|p| p.retarget_half_life_secs = (1 << 24) + 1),
+            ),
+            ("max_uncles", Box::new(|p| p.max_uncles = 6)),
+            ("uncle_depth", Box::new(|p| p.uncle_depth = 0)),
+            ("uncle_depth", Box::new(|p| p.uncle_depth = 4)),
+            (
+                "uncle_penalty_percent",
+                Box::new(|p| p.uncle_penalty_percent = 101),
+            ),
+            (
+                "max_share_target",
+                Box::new(|p| p.max_share_target = CompactTarget::from_consensus(0)),
+            ),
+            // The target of 0x1d00ff00 with a longer exponent: the same target, not canonical.
+            (
+                "max_share_target",
+                Box::new(|p| p.max_share_target = CompactTarget::from_consensus(0x1e0000ff)),
+            ),
+            (
+                "max_share_target",
+                Box::new(|p| p.max_share_target = CompactTarget::from_consensus(0x03000001)),
+            ),
+            ("max_payout_outputs", Box::new(|p| p.max_payout_outputs = 1)),
+            (
+                "max_payout_outputs",
+                Box::new(|p| p.max_payout_outputs = 1001),
+            ),
+            ("min_payout", Box::new(|p| p.min_payout = 545)),
+            (
+                "min_payout",
+                Box::new(|p| p.min_payout = 21_000_000 * 100_000_000 + 1),
+            ),
+            ("max_future_secs", Box::new(|p| p.max_future_secs = 7201)),
+        ];
+        for (field, edit) in cases {
+            let mut p = PoolParams::preset(Chain::Bitcoin, Preset::Main);
+            edit(&mut p);
+            let err = p.check().expect_err(field);
+            assert_eq!(err.field(), field, "{err}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(field) && text.contains("allowed: "),
+                "{text}"
+            );
+        }
+        // The edges are allowed.
+        let mut p = PoolParams::preset(Chain::Bitcoin, Preset::Main);
+        p.name = "a".repeat(64);
+        p.pplns_window = 1;
+        p.max_uncles = 0;
+        p.uncle_depth = 1;
+        p.uncle_penalty_percent = 100;
+        p.max_payout_outputs = 2;
+        p.min_payout = 546;
+        p.max_future_secs = 0;
+        p.max_share_target = CompactTarget::from_consensus(0x1d00ffff);
+        p.check().unwrap();
     }
 }

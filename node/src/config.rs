@@ -4,7 +4,7 @@
 use clap::Parser;
 use libp2p::Multiaddr;
 use otedama_consensus::chain::Chain;
-use otedama_consensus::pool::Preset;
+use otedama_consensus::pool::{PoolParams, Preset};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,12 @@ pub struct Args {
     /// Sharechain preset (consensus parameters shared by every peer of that pool) [default: main].
     #[arg(long, value_name = "POOL", value_parser = POOL_NAMES, global = true)]
     pub pool: Option<String>,
+
+    /// A custom pool: TOML file of pool parameters (the keys in docs/operator-guide.md, e.g.
+    /// `name = "club"`, `pplns-window = 30`); keys left out keep the --pool preset's values.
+    /// Every node of the pool needs the same file and --pool.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub pool_config: Option<PathBuf>,
 
     /// Directory for the sharechain store and node state [default: ./otedama-data/CHAIN-POOL].
     #[arg(long, value_name = "PATH", global = true)]
@@ -85,9 +91,9 @@ pub struct Args {
     #[arg(long, value_name = "N", global = true)]
     pub max_peers: Option<u32>,
 
-    /// TOML file with any of the keys above (chain, pool, data-dir, node-rpc, node-rpc-user,
-    /// node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine, p2p-listen,
-    /// peer (a list), max-peers).
+    /// TOML file with any of the keys above (chain, pool, pool-config, data-dir, node-rpc,
+    /// node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine,
+    /// p2p-listen, peer (a list), max-peers).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -97,7 +103,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Print the chain, pool preset and consensus id, then exit.
+    /// Print the chain, pool (preset, or the --pool-config name) and consensus id on one line
+    /// (`chain=C pool=P consensus_id=HEX`), then exit.
     ConsensusId,
     /// Measure the CPU workers against baselines run alongside, print one line per measure
     /// (`ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`), then exit.
@@ -120,6 +127,8 @@ pub enum Command {
 pub struct FileConfig {
     pub chain: Option<String>,
     pub pool: Option<String>,
+    /// Relative paths are taken from the working directory, like every path here.
+    pub pool_config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub node_rpc: Option<String>,
     pub node_rpc_user: Option<String>,
@@ -145,7 +154,10 @@ pub enum NodeAuth {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub chain: Chain,
+    /// The `--pool` preset (a custom pool's defaults).
     pub preset: Preset,
+    /// The pool's parameters: the preset's, or the `--pool-config` file's.
+    pub pool: PoolParams,
     pub data_dir: PathBuf,
     pub node_rpc: String,
     pub node_auth: NodeAuth,
@@ -198,6 +210,8 @@ pub enum ConfigError {
         chain: String,
         reason: String,
     },
+    #[error(transparent)]
+    PoolConfig(#[from] crate::pool_config::PoolConfigError),
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -236,12 +250,67 @@ pub fn chain_and_preset(args: &Args, file: &FileConfig) -> Result<(Chain, Preset
     Ok((chain, preset))
 }
 
+/// The pool a node joins: chain, preset and the parameters (`--pool-config` over the preset).
+#[derive(Clone, Debug)]
+pub struct PoolChoice {
+    pub chain: Chain,
+    pub preset: Preset,
+    pub params: PoolParams,
+    /// Whether the parameters came from a `--pool-config` file.
+    pub custom: bool,
+}
+
+impl PoolChoice {
+    /// What `consensus-id` prints as `pool=`: the preset's name, or a custom pool's own name.
+    pub fn label(&self) -> &str {
+        if self.custom {
+            &self.params.name
+        } else {
+            self.preset.name()
+        }
+    }
+
+    /// Default data directory name: `CHAIN-PRESET`, or for a custom pool `CHAIN-NAME-ID8` (the
+    /// first 8 hex digits of the consensus id), so that editing the pool file never points a
+    /// node at a store of the old parameters (the store would refuse to open).
+    pub fn dir_name(&self) -> String {
+        if self.custom {
+            let id = self.params.consensus_id().to_string();
+            format!(
+                "{}-{}-{}",
+                self.chain.name(),
+                self.params.name,
+                &id[..8.min(id.len())]
+            )
+        } else {
+            format!("{}-{}", self.chain.name(), self.preset.name())
+        }
+    }
+}
+
+/// Chain, preset and pool parameters (enough for `consensus-id`).
+pub fn pool_choice(args: &Args, file: &FileConfig) -> Result<PoolChoice, ConfigError> {
+    let (chain, preset) = chain_and_preset(args, file)?;
+    let (params, custom) = match args.pool_config.as_ref().or(file.pool_config.as_ref()) {
+        Some(path) => (crate::pool_config::load(path, chain, preset)?, true),
+        None => (PoolParams::preset(chain, preset), false),
+    };
+    Ok(PoolChoice {
+        chain,
+        preset,
+        params,
+        custom,
+    })
+}
+
 /// Merges flags over the file and checks everything a running node needs.
 pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
-    let (chain, preset) = chain_and_preset(&args, &file)?;
-    let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| {
-        PathBuf::from("otedama-data").join(format!("{}-{}", chain.name(), preset.name()))
-    });
+    let choice = pool_choice(&args, &file)?;
+    let (chain, preset) = (choice.chain, choice.preset);
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("otedama-data").join(choice.dir_name()));
     let node_rpc = args
         .node_rpc
         .or(file.node_rpc)
@@ -300,6 +369,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         chain,
         preset,
+        pool: choice.params,
         data_dir,
         node_rpc,
         node_auth,
@@ -398,6 +468,65 @@ mod tests {
         assert_eq!(resolve(args, file).unwrap().mine, 0);
         let args = Args::try_parse_from(["otedama-node", "--mine", "2"]).unwrap();
         assert_eq!(args.mine, Some(2));
+    }
+
+    #[test]
+    fn pool_config_from_the_flag_or_the_file_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let club = dir.path().join("club.toml");
+        std::fs::write(&club, "name = \"club\"\npplns-window = 30\n").unwrap();
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        // No pool file: the preset, in CHAIN-PRESET.
+        let c = resolve(base(), FileConfig::default()).unwrap();
+        assert_eq!(
+            c.pool,
+            PoolParams::preset(Chain::LitecoinRegtest, Preset::Main)
+        );
+        assert_eq!(
+            c.data_dir,
+            Path::new("otedama-data").join("litecoin-regtest-main")
+        );
+        // The flag.
+        let args = Args {
+            pool_config: Some(club.clone()),
+            pool: Some("mini".into()),
+            ..base()
+        };
+        let c = resolve(args, FileConfig::default()).unwrap();
+        assert_eq!((c.pool.name.as_str(), c.pool.pplns_window), ("club", 30));
+        let mini = PoolParams::preset(Chain::LitecoinRegtest, Preset::Mini);
+        assert_eq!(c.pool.max_payout_outputs, mini.max_payout_outputs);
+        let id = c.pool.consensus_id().to_string();
+        assert_eq!(
+            c.data_dir,
+            Path::new("otedama-data").join(format!("litecoin-regtest-club-{}", &id[..8]))
+        );
+        // The config-file key, and `consensus-id`'s view of it.
+        let file: FileConfig =
+            toml::from_str(&format!("pool-config = {:?}", club.display().to_string())).unwrap();
+        let choice = pool_choice(&Args::default(), &file).unwrap();
+        assert_eq!((choice.label(), choice.params.pplns_window), ("club", 30));
+        assert_eq!(choice.params.consensus_id().to_string().len(), 64);
+        // Errors surface as config errors naming the file.
+        std::fs::write(&club, "pplns-window = 0\n").unwrap();
+        let args = Args {
+            pool_config: Some(club.clone()),
+            ..base()
+        };
+        let err = resolve(args, FileConfig::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("club.toml") && err.to_string().contains("`pplns-window` = 0"),
+            "{err}"
+        );
+        let args =
+            Args::try_parse_from(["otedama-node", "consensus-id", "--pool-config", "x.toml"])
+                .unwrap();
+        assert_eq!(args.pool_config.as_deref(), Some(Path::new("x.toml")));
     }
 
     #[test]

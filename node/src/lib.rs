@@ -7,5 +7,6 @@ pub mod block_submit;
 pub mod chain_task;
 pub mod config;
 pub mod p2p;
+pub mod pool_config;
 pub mod relay_policy;
 pub mod run;

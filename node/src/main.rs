@@ -1,7 +1,6 @@
 //! `otedama-node`: the Otedama peer daemon that runs next to your own full node.
 
 use clap::Parser;
-use otedama_consensus::pool::PoolParams;
 use otedama_node::config::{self, Args, Command, FileConfig};
 use otedama_node::run;
 use std::process::ExitCode;
@@ -33,13 +32,13 @@ fn main() -> ExitCode {
         };
     }
     if let Some(Command::ConsensusId) = args.command {
-        return match config::chain_and_preset(&args, &file) {
-            Ok((chain, preset)) => {
-                let id = PoolParams::preset(chain, preset).consensus_id();
+        return match config::pool_choice(&args, &file) {
+            Ok(choice) => {
                 println!(
-                    "chain={} pool={} consensus_id={id}",
-                    chain.name(),
-                    preset.name()
+                    "chain={} pool={} consensus_id={}",
+                    choice.chain.name(),
+                    choice.label(),
+                    choice.params.consensus_id()
                 );
                 ExitCode::SUCCESS
             }

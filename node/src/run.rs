@@ -8,7 +8,6 @@ use crate::config::{Config, NodeAuth};
 use crate::p2p::service::{self, NetSinks, P2pConfig, NET_QUEUE};
 use crate::p2p::SyncStatus;
 use otedama_consensus::block_check::BlockRules;
-use otedama_consensus::pool::PoolParams;
 use otedama_consensus::PayoutScript;
 use otedama_mining::board::{BoardConfig, JobBoard};
 use otedama_mining::job::FoundSink;
@@ -58,10 +57,10 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let pool = PoolParams::preset(config.chain, config.preset);
+    let pool = config.pool.clone();
     info!(
         chain = %config.chain,
-        pool = config.preset.name(),
+        pool = %pool.name,
         consensus_id = %pool.consensus_id(),
         "starting otedama-node {}",
         env!("CARGO_PKG_VERSION")
