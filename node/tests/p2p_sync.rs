@@ -9,7 +9,7 @@
 #[path = "support/chains.rs"]
 mod chains;
 
-use chains::{address, bin, grow, seed, unix_now, CHAIN};
+use chains::{address, bin, grow, grow_in, seed, seed_in, unix_now, CHAIN};
 use otedama_consensus::{MemoryChain, Share};
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
 use serde_json::json;
@@ -171,4 +171,80 @@ fn partitions_converge_on_the_most_work_chain() {
         "{}",
         x1.log_text()
     );
+}
+
+/// A custom pool with a 30-share window: two nodes share a chain longer than the window, grow
+/// branches apart well past what start-up loads (49 shares), one restarts, and they reconnect.
+/// The node on the lighter branch reads the fork's ancestry back from its store, both end on
+/// the heavier branch with identical payouts, and neither bans the other.
+#[test]
+fn a_deep_fork_across_a_restart_converges_without_bans() {
+    let dir = NodeProc::fresh_dir("deepfork-pool");
+    let pool_file = dir.join("pool.toml");
+    std::fs::write(&pool_file, "name = \"deepfork\"\npplns-window = 30\n").unwrap();
+    let pool_file = pool_file.display().to_string();
+    let mut pool = chains::pool();
+    pool.name = "deepfork".into();
+    pool.pplns_window = 30;
+
+    let now = unix_now();
+    let start = now - 5000;
+    let mut view = MemoryChain::new();
+    let prefix = grow_in(&pool, &mut view, None, 80, start, 0, 10);
+    let fork = prefix.last().unwrap().id();
+    let t_fork = start + 800;
+    let mut view_x = view.clone();
+    let branch_x = grow_in(&pool, &mut view_x, Some(fork), 100, t_fork, 100, 10);
+    let branch_y = grow_in(&pool, &mut view, Some(fork), 130, t_fork, 200, 10);
+    let tip_y = branch_y.last().unwrap().id().to_string();
+    let chain_x: Vec<Share> = prefix.iter().chain(&branch_x).cloned().collect();
+    let chain_y: Vec<Share> = prefix.iter().chain(&branch_y).cloned().collect();
+
+    let start_node = |tag: &str, shares: &[Share], n: u8| {
+        let dir = NodeProc::fresh_dir(tag);
+        seed_in(&pool, &dir, shares);
+        NodeProc::start_in(
+            bin(),
+            tag,
+            dir,
+            CHAIN,
+            NO_FULL_NODE,
+            &payout(n),
+            &["--pool-config", &pool_file],
+        )
+    };
+    let mut x = start_node("deepfork-x", &chain_x, 1);
+    let y = start_node("deepfork-y", &chain_y, 2);
+    // X restarts: it loads 49 shares below its tip (height 179), far above the fork (79).
+    x.restart();
+    x.call_privileged("addpeer", json!({"address": y.multiaddr()}))
+        .unwrap();
+    for n in [&x, &y] {
+        n.wait_until(
+            Duration::from_secs(60),
+            "converges on the heavier branch",
+            |n| best_id(n) == tip_y,
+        );
+    }
+    // The same best chain over the whole window (and then some): the same PPLNS window, so the
+    // same payouts (getpayouts itself needs a full node's template, which these nodes lack).
+    let window = |n: &NodeProc| {
+        n.call("getshares", json!({"limit": 40}))
+            .map(|v| v["shares"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(window(&x), window(&y));
+    assert_eq!(window(&x).as_array().map(Vec::len), Some(40));
+    assert!(x.peer_count() >= 1 && y.peer_count() >= 1, "still peered");
+    for n in [&x, &y] {
+        let log = n.log_text();
+        assert!(!log.contains("banned"), "{log}");
+    }
+    assert!(
+        x.log_text()
+            .contains("loading deeper shares from the store for a fork below the loaded range"),
+        "{}",
+        x.log_text()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

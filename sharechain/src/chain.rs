@@ -29,6 +29,9 @@ pub const MAX_HEADERS_PER_REPLY: usize = 1500;
 /// Shares kept below the best tip's window: a margin for reorgs and uncles, and for peers that
 /// sync from us (a day of 10 s shares beyond the window).
 pub const DEFAULT_KEEP_BELOW_WINDOW: u64 = 8640;
+/// Stored ids per height a locator takes below the loaded range (the best share and a few side
+/// shares at that height).
+pub const LOCATOR_IDS_PER_STORED_HEIGHT: usize = 4;
 /// Shares loaded below `window + uncle depth` under the best tip at start-up: room for a
 /// short reorg without touching the store.
 pub const LOAD_MARGIN: u64 = 16;
@@ -293,8 +296,8 @@ impl Sharechain {
     }
 
     /// A block locator for the best chain: the last 10 shares, then exponentially sparser back
-    /// to the oldest loaded share (Bitcoin's scheme): O(log n) ids that let a peer find where
-    /// our chains part.
+    /// to genesis (Bitcoin's scheme), from the store below the loaded range: O(log n) ids that
+    /// let a peer find where our chains part.
     pub fn locator(&self) -> Vec<ShareHash> {
         use otedama_consensus::ChainView;
         let Some(best) = self.state.best_info() else {
@@ -303,8 +306,25 @@ impl Sharechain {
         let mut out = Vec::new();
         let mut height = best.height;
         let mut step = 1u64;
-        while let Some(a) = self.state.ancestor_at(&best.id, height) {
-            out.push(a.id);
+        let mut in_memory = true;
+        loop {
+            if in_memory {
+                match self.state.ancestor_at(&best.id, height) {
+                    Some(a) => out.push(a.id),
+                    // Below what is loaded: the stored shares at the same heights stand in
+                    // (side shares among them are harmless: a peer skips ids it does not have
+                    // on its best chain), so a peer finds a deep fork point instead of sending
+                    // the whole chain from genesis.
+                    None => in_memory = false,
+                }
+            }
+            if !in_memory {
+                let ids = self
+                    .store
+                    .ids_by_height(height, height, LOCATOR_IDS_PER_STORED_HEIGHT)
+                    .unwrap_or_default();
+                out.extend(ids.into_iter().map(|(_, id)| id));
+            }
             if height == 0 {
                 break;
             }

@@ -48,7 +48,20 @@ pub fn grow(
     miner0: u32,
     miners: u32,
 ) -> Vec<Share> {
-    let pool = pool();
+    grow_in(&pool(), view, parent, n, start, miner0, miners)
+}
+
+/// [`grow`] in another pool (a `--pool-config` one).
+pub fn grow_in(
+    pool: &PoolParams,
+    view: &mut MemoryChain,
+    parent: Option<ShareHash>,
+    n: u64,
+    start: u64,
+    miner0: u32,
+    miners: u32,
+) -> Vec<Share> {
+    let pool = pool.clone();
     let mut parent = parent;
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -66,7 +79,12 @@ pub fn grow(
 
 /// Writes `shares` into the store a node started in `dir` will open.
 pub fn seed(dir: &Path, shares: &[Share]) {
-    let mut chain = Sharechain::open(&dir.join("data").join("sharechain"), pool())
+    seed_in(&pool(), dir, shares)
+}
+
+/// [`seed`] for another pool (a `--pool-config` one).
+pub fn seed_in(pool: &PoolParams, dir: &Path, shares: &[Share]) {
+    let mut chain = Sharechain::open(&dir.join("data").join("sharechain"), pool.clone())
         .unwrap_or_else(|e| panic!("open the store in {}: {e}", dir.display()));
     let now = unix_now();
     for s in shares {
