@@ -105,9 +105,17 @@ fn mweb_blocks_with_transactions_and_peg_ins_are_accepted() {
     wait(&node, 180, "3 pool blocks", || a.height() >= start + 3);
     let later_peg_in = a.peg_in(120.0);
     a.call_str("sendtoaddress", json!([wallet_addr, 0.25]));
-    wait(&node, 600, "20 pool blocks above MWEB activation", || {
-        a.height() >= start + 20
-    });
+    let mined = |txid: &str| {
+        a.call("gettransaction", json!([txid]))["confirmations"]
+            .as_i64()
+            .is_some_and(|c| c > 0)
+    };
+    wait(
+        &node,
+        600,
+        "20 pool blocks above MWEB activation, both peg-ins mined",
+        || a.height() >= start + 20 && mined(&first_peg_in) && mined(&later_peg_in),
+    );
     let end = a.height();
 
     let node_script = hex::encode(script(&node_addr));
