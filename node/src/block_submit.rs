@@ -215,14 +215,7 @@ impl Submitter {
         let block = c
             .template
             .assemble_block(header, &c.share.candidate.coinbase);
-        let reward = c
-            .share
-            .candidate
-            .coinbase
-            .output
-            .iter()
-            .map(|o| o.value.to_sat())
-            .sum();
+        let reward = c.share.candidate.coinbase_value();
         let p = Pending {
             hash: header.block_hash(),
             height: c.template.height,

@@ -92,13 +92,7 @@ impl ParentTips {
                 _ => Err(NotRelayed::OtherParent(prev)),
             };
         }
-        let claimed: u64 = share
-            .candidate
-            .coinbase
-            .output
-            .iter()
-            .map(|o| o.value.to_sat())
-            .fold(0u64, u64::saturating_add);
+        let claimed = share.candidate.coinbase_value();
         let fees = current.coinbase_value.saturating_sub(current.subsidy);
         let tolerance = fees.max(current.subsidy / VALUE_TOLERANCE_SUBSIDY_DIVISOR);
         let allowed = current.coinbase_value.saturating_add(tolerance);

@@ -108,6 +108,16 @@ pub struct BitcoinCandidate {
 }
 
 impl BitcoinCandidate {
+    /// What the coinbase pays in all: the reward `R` the share claims (saturating: a sum past
+    /// `u64::MAX` is over any chain's money supply anyway).
+    pub fn coinbase_value(&self) -> u64 {
+        self.coinbase
+            .output
+            .iter()
+            .map(|o| o.value.to_sat())
+            .fold(0u64, u64::saturating_add)
+    }
+
     pub fn header_bytes(&self) -> [u8; 80] {
         let mut out = [0u8; 80];
         let v = bitcoin::consensus::serialize(&self.header);

@@ -41,13 +41,7 @@ pub fn assert_coinbase_is_the_split(
         .unwrap_or_else(|| panic!("block {h} ({hash}) is not a share of the node"));
     let share = chain.store().share(&id).expect("store").expect("the share");
     let window = WindowWeights::from_scratch(&view, pool, &info).expect("window");
-    let reward: u64 = share
-        .candidate
-        .coinbase
-        .output
-        .iter()
-        .map(|o| o.value.to_sat())
-        .sum();
+    let reward = share.candidate.coinbase_value();
     let seed = lottery_seed(
         share.candidate.header.prev_blockhash.as_byte_array(),
         share.side.prev_share.as_byte_array(),
