@@ -260,6 +260,9 @@ impl SyncState {
                 continue;
             }
             self.heights.remove(&id);
+            // An orphan far below our tip is not followed back: a cheap side chain behind a
+            // gossiped share must not make us fetch and store it share by share.
+            let follow_back = !crate::p2p::handlers::gossip_share::too_deep(chain, &share);
             let outcomes = chain.insert(share, now)?;
             for o in &outcomes {
                 match o {
@@ -269,7 +272,9 @@ impl SyncState {
                     // A fetched parent whose own parent (or uncle) is unknown too: follow the
                     // chain back unless the missing share is already on its way.
                     InsertOutcome::Orphan { missing, .. }
-                        if !self.heights.contains_key(missing) && !known(chain, missing) =>
+                        if follow_back
+                            && !self.heights.contains_key(missing)
+                            && !known(chain, missing) =>
                     {
                         fetch_next.push(*missing);
                     }

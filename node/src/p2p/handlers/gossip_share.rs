@@ -28,6 +28,14 @@ pub enum Verdict {
     Held { id: ShareHash, missing: ShareHash },
 }
 
+/// Gossiped shares more than this many heights below our best tip are neither stored nor
+/// forwarded (no penalty): they cannot be uncles (depth 3) and their branch is far behind, so
+/// they only cost every node disk and validation. One cheap ASIC could otherwise mint floor
+/// difficulty side shares (or a new genesis) for every node to keep forever. If such a branch
+/// ever grows heavier than ours, a peer that has it claims more work and sync fetches it, which
+/// this rule does not touch. 64 shares are over 10 minutes of 10 s shares.
+pub const MAX_GOSSIP_DEPTH: u64 = 64;
+
 pub fn handle(chain: &mut Sharechain, data: &[u8], now: u64) -> Result<GossipResult, StoreError> {
     let share = match gossip::decode(data) {
         Ok(s) => s,
@@ -43,6 +51,16 @@ pub fn handle(chain: &mut Sharechain, data: &[u8], now: u64) -> Result<GossipRes
             });
         }
     };
+    if too_deep(chain, &share) {
+        return Ok(GossipResult {
+            share: Some(share),
+            outcomes: vec![],
+            verdict: Verdict::Done {
+                acceptance: Acceptance::Ignore,
+                offence: None,
+            },
+        });
+    }
     let outcomes = chain.insert(share.clone(), now)?;
     let verdict = match outcomes.first() {
         Some(InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. }) => Verdict::Done {
@@ -79,12 +97,66 @@ pub fn handle(chain: &mut Sharechain, data: &[u8], now: u64) -> Result<GossipRes
     })
 }
 
+/// Whether `share` lies more than [`MAX_GOSSIP_DEPTH`] below our best tip.
+pub fn too_deep(chain: &Sharechain, share: &Share) -> bool {
+    chain
+        .best()
+        .is_some_and(|b| share.side.height.saturating_add(MAX_GOSSIP_DEPTH) < b.height)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use otedama_consensus::chain::Chain;
     use otedama_consensus::pool::{PoolParams, Preset};
     use otedama_consensus::testkit::{make_share, T0};
+
+    #[test]
+    fn shares_far_below_the_best_tip_are_not_stored() {
+        let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = Sharechain::open(dir.path(), pool.clone()).unwrap();
+        let mut parent = None;
+        let mut first = None;
+        for h in 0..(MAX_GOSSIP_DEPTH + 3) {
+            let s = make_share(&pool, chain.state(), parent, 1, T0 + 10 * h, vec![], h).unwrap();
+            let o = chain.insert(s.clone(), T0 + 10 * h).unwrap();
+            assert!(matches!(o[0], InsertOutcome::NewBest { .. }), "{o:?}");
+            parent = Some(s.id());
+            first.get_or_insert(s);
+        }
+        assert_eq!(chain.best().unwrap().height, MAX_GOSSIP_DEPTH + 2);
+        // A second genesis (a new, backdated chain) and a side share on the first: both far
+        // below the tip.
+        let genesis = make_share(
+            &pool,
+            &otedama_consensus::MemoryChain::new(),
+            None,
+            2,
+            T0,
+            vec![],
+            77,
+        )
+        .unwrap();
+        let first = first.unwrap();
+        let side = make_share(
+            &pool,
+            chain.state(),
+            Some(first.id()),
+            3,
+            T0 + 5,
+            vec![],
+            78,
+        )
+        .unwrap();
+        for s in [genesis, side] {
+            let r = handle(&mut chain, &gossip::encode(&s), T0 + 10_000).unwrap();
+            assert!(ignored_without_penalty(&r), "{:?}", r.verdict);
+            assert!(r.outcomes.is_empty());
+            assert!(!chain.state().contains(&s.id()));
+            assert!(chain.store().share(&s.id()).unwrap().is_none());
+        }
+    }
 
     fn ignored_without_penalty(r: &GossipResult) -> bool {
         r.verdict
