@@ -181,6 +181,15 @@ impl Runner {
     fn on_tick(&mut self) {
         self.publish_status();
         self.retry_future_shares();
+        // Memory follows the window, not the chain's age (the store keeps the rest).
+        let trimmed = self.t.chain.trim_memory();
+        if trimmed > 0 {
+            debug!(
+                trimmed,
+                loaded = self.t.chain.state().len(),
+                "in-memory index trimmed"
+            );
+        }
         // Held gossip whose missing share never came: not forwarded.
         let now = Instant::now();
         let mut expired = Vec::new();

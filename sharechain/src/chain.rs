@@ -35,6 +35,10 @@ pub const LOCATOR_IDS_PER_STORED_HEIGHT: usize = 4;
 /// Shares loaded below `window + uncle depth` under the best tip at start-up: room for a
 /// short reorg without touching the store.
 pub const LOAD_MARGIN: u64 = 16;
+/// Shares the in-memory index may hold below `window + uncle depth + margin` under the best tip
+/// before [`Sharechain::trim_memory`] drops them: trimming in steps keeps its O(index) pass rare
+/// (once per 1,000 shares, under three hours of 10 s shares).
+pub const TRIM_STEP: u64 = 1000;
 /// Deepest fork (in windows below the best tip) whose missing data is read back from the store:
 /// a branch forking deeper than this is not worth validating (it would need more work than the
 /// whole window to win) and is refused as missing data.
@@ -456,6 +460,25 @@ impl Sharechain {
             }
         }
         lo
+    }
+
+    /// Keeps the in-memory index to what validation and payouts need (the best tip's window, uncle
+    /// depth and a margin, plus up to [`TRIM_STEP`] more): memory stays flat however long the
+    /// node runs. The store keeps everything (peers sync from it, and deep forks read it back
+    /// through [`Sharechain::insert`]). Returns how many index entries were dropped.
+    pub fn trim_memory(&mut self) -> usize {
+        let Some(best) = self.state.best_info() else {
+            return 0;
+        };
+        let keep_from = best.height.saturating_sub(self.load_depth());
+        if keep_from < self.loaded_from.saturating_add(TRIM_STEP) {
+            return 0;
+        }
+        let before = self.state.len();
+        self.state.prune_below(keep_from);
+        self.loaded_from = keep_from;
+        self.deep = None;
+        before - self.state.len()
     }
 
     /// Deletes shares more than `keep_below_window` below the best tip's window, from the store

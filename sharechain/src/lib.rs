@@ -15,7 +15,7 @@ pub mod snapshot;
 pub mod state;
 pub mod store;
 
-pub use chain::{InsertOutcome, Sharechain};
+pub use chain::{InsertOutcome, Sharechain, TRIM_STEP};
 pub use otedama_consensus as consensus;
 pub use snapshot::TipSnapshot;
 pub use store::{BlockStatus, FoundBlock, Store, StoreError, MAX_BLOCK_REASON, STORE_VERSION};

@@ -547,3 +547,48 @@ fn start_up_loads_below_the_best_tip_not_the_tallest_share() {
     assert_eq!(chain.state().best_window().unwrap(), &window);
     assert!(chain.state().len() >= 49);
 }
+
+/// The in-memory index stays bounded while the chain grows; trimmed shares stay in the store,
+/// a fork below the trimmed range is still read back, and a restart sees the same best tip.
+#[test]
+fn memory_is_trimmed_to_the_window_and_trimmed_shares_stay_usable() {
+    let p = pool(30);
+    let mut mem = MemoryChain::new();
+    let mut main = Vec::new();
+    let mut parent = None;
+    for h in 0..1200u64 {
+        let s = make_share(&p, &mem, parent, (h % 4) as u32, T0 + 10 * h, vec![], h).unwrap();
+        let info = mem.validate_and_insert(&p, &s, T0 + 10 * h).unwrap();
+        if h > 0 {
+            mem.windows.remove(&info.prev);
+        }
+        parent = Some(s.id());
+        main.push(s);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = open(dir.path(), &p);
+    let mut peak = 0;
+    let mut trimmed = 0;
+    for s in &main {
+        chain.insert(s.clone(), T0 + 1_000_000).unwrap();
+        trimmed += chain.trim_memory();
+        peak = peak.max(chain.state().len());
+    }
+    // 30 + 3 + 16 below the tip, plus at most one trim step.
+    assert!(
+        peak <= 49 + 1 + otedama_sharechain::TRIM_STEP as usize,
+        "{peak}"
+    );
+    assert!(trimmed >= 1000, "{trimmed}");
+    assert!(chain.store().share(&main[10].id()).unwrap().is_some());
+    assert_eq!(
+        chain.state().best_window().unwrap(),
+        &best_window_from_scratch(&chain)
+    );
+    // The locator still reaches genesis, through the store.
+    assert!(chain.locator().contains(&main[0].id()));
+    let tip = chain.best().unwrap().id;
+    drop(chain);
+    let chain = open(dir.path(), &p);
+    assert_eq!(chain.best().unwrap().id, tip);
+}
