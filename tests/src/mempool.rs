@@ -44,6 +44,20 @@ fn spend(prevout: OutPoint, outputs: Vec<TxOut>) -> Transaction {
     }
 }
 
+/// Spends `prevout` into `n` OP_TRUE outputs of `each`.
+fn split(prevout: OutPoint, each: u64, n: usize) -> Transaction {
+    spend(
+        prevout,
+        vec![
+            TxOut {
+                value: Amount::from_sat(each),
+                script_pubkey: op_true_script(),
+            };
+            n
+        ],
+    )
+}
+
 fn send(node: &Litecoind, tx: &Transaction) -> Txid {
     let hex = bitcoin::consensus::encode::serialize_hex(tx);
     let txid = node.call_str("sendrawtransaction", json!([hex, 0]));
@@ -64,18 +78,7 @@ pub struct Filled {
 /// `OP_TRUE` coinbases, split first by fan-out transactions that are mined into one block
 /// (mined here: call it before the pool starts, or accept that one block is the daemon's).
 pub fn fill_mempool(node: &Litecoind, target_weight: u64) -> Filled {
-    let per_filler = spend(
-        OutPoint::null(),
-        vec![
-            TxOut {
-                value: Amount::ZERO,
-                script_pubkey: op_true_script(),
-            };
-            FILLER_OUTPUTS
-        ],
-    )
-    .weight()
-    .to_wu();
+    let per_filler = split(OutPoint::null(), 0, FILLER_OUTPUTS).weight().to_wu();
     let fillers = (target_weight / per_filler + 1) as usize;
     let fan_outs = fillers.div_ceil(FAN_OUT);
     // Mature OP_TRUE coinbases, newest first.
@@ -110,16 +113,7 @@ pub fn fill_mempool(node: &Litecoind, target_weight: u64) -> Filled {
     for (prevout, value) in coins {
         let fee = 100_000 * 100; // ~100 sat/vB on ~22 kvB
         let each = (value - fee) / FAN_OUT as u64;
-        let tx = spend(
-            prevout,
-            vec![
-                TxOut {
-                    value: Amount::from_sat(each),
-                    script_pubkey: op_true_script(),
-                };
-                FAN_OUT
-            ],
-        );
+        let tx = split(prevout, each, FAN_OUT);
         let txid = send(node, &tx);
         pieces.extend((0..FAN_OUT as u32).map(|vout| (OutPoint { txid, vout }, each)));
     }
@@ -130,16 +124,7 @@ pub fn fill_mempool(node: &Litecoind, target_weight: u64) -> Filled {
         let rate = 10 + (i as u64 * 7919) % 200;
         let fee = vsize * rate;
         let each = (value - fee) / FILLER_OUTPUTS as u64;
-        let tx = spend(
-            prevout,
-            vec![
-                TxOut {
-                    value: Amount::from_sat(each),
-                    script_pubkey: op_true_script(),
-                };
-                FILLER_OUTPUTS
-            ],
-        );
+        let tx = split(prevout, each, FILLER_OUTPUTS);
         send(node, &tx);
         filled.transactions += 1;
         filled.weight += tx.weight().to_wu();
