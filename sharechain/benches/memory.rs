@@ -112,8 +112,7 @@ fn main() {
         print!("{text}");
         let rss = text
             .lines()
-            .filter(|l| l.starts_with("MEM"))
-            .last()
+            .rfind(|l| l.starts_with("MEM"))
             .and_then(|l| l.split("rss_mb=").nth(1))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse::<f64>().ok())
