@@ -17,15 +17,22 @@ pub const RECOVERY_PER_MINUTE: i32 = 5;
 /// dropped beyond it.
 pub const MAX_TRACKED: usize = 4096;
 
-/// Gossip messages a peer may send: a burst of 200, then 50 per second. Honest peers forward
-/// each share once; at the 1 s mini shares of a large pool with uncles that is a few per second.
+/// Gossip messages a peer may send before we stop taking them: a burst of 400, then 200 per
+/// second. Honest peers forward each share once, and each found block once more: a few a second
+/// on real pools, but a regtest or test pool at the floor difficulty runs at tens of shares a
+/// second (and half of them are blocks), and honest nodes must never fall over that line.
 pub const GOSSIP_RATE: Rate = Rate {
-    burst: 200,
-    per_second: 50,
+    burst: 400,
+    per_second: 200,
 };
+/// Traffic over a rate limit is dropped without cost to the sender (an honest node under load,
+/// or after a partition heals, bursts); only a peer that keeps sending at more than this many
+/// times the limit is abusive, and that costs it [`Offence::Flood`].
+pub const ABUSE_FACTOR: u32 = 10;
 /// Requests a peer may make: a syncing peer keeps 4 requests of 64 shares in flight and asks
 /// again as soon as one is answered, so its rate is bounded by how fast it validates (~8,000
-/// shares/s, 125 requests/s); 200 per second leaves room, and a flood beyond is refused.
+/// shares/s, 125 requests/s); 200 per second leaves room. Beyond it requests are answered
+/// `Busy` (no cost); beyond [`ABUSE_FACTOR`] times it they are an offence.
 pub const REQUEST_RATE: Rate = Rate {
     burst: 400,
     per_second: 200,
@@ -35,6 +42,27 @@ pub const REQUEST_RATE: Rate = Rate {
 pub struct Rate {
     pub burst: u32,
     pub per_second: u32,
+}
+
+impl Rate {
+    /// The rate over which a peer is abusive.
+    pub const fn abusive(self) -> Rate {
+        Rate {
+            burst: self.burst * ABUSE_FACTOR,
+            per_second: self.per_second * ABUSE_FACTOR,
+        }
+    }
+}
+
+/// What to do with one message or request of a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Admit {
+    /// Within the rate.
+    Take,
+    /// Over the rate: drop it (or answer `Busy`), at no cost to the peer.
+    Throttle,
+    /// Far over the rate ([`ABUSE_FACTOR`]): drop it and penalise [`Offence::Flood`].
+    Abuse,
 }
 
 /// What a peer did wrong, and what it costs.
@@ -120,6 +148,9 @@ struct PeerState {
     scored_at: Instant,
     gossip: Bucket,
     requests: Bucket,
+    /// What the peer may send over its rate before it is abusive.
+    gossip_over: Bucket,
+    requests_over: Bucket,
 }
 
 /// Scores and bans of every peer we know.
@@ -156,6 +187,8 @@ impl<K: Hash + Eq + Copy> Scores<K> {
             scored_at: now,
             gossip: Bucket::new(GOSSIP_RATE, now),
             requests: Bucket::new(REQUEST_RATE, now),
+            gossip_over: Bucket::new(GOSSIP_RATE.abusive(), now),
+            requests_over: Bucket::new(REQUEST_RATE.abusive(), now),
         });
         let minutes = now.saturating_duration_since(st.scored_at).as_secs() / 60;
         if minutes > 0 {
@@ -215,15 +248,28 @@ impl<K: Hash + Eq + Copy> Scores<K> {
         self.banned.iter()
     }
 
-    /// Takes a gossip token: false when the peer is over its rate.
-    pub fn allow_gossip(&mut self, peer: K, now: Instant) -> bool {
+    /// Admits one gossip message of `peer`.
+    pub fn admit_gossip(&mut self, peer: K, now: Instant) -> Admit {
         let st = self.state(peer, now);
-        st.gossip.take(GOSSIP_RATE, now)
+        if st.gossip.take(GOSSIP_RATE, now) {
+            Admit::Take
+        } else if st.gossip_over.take(GOSSIP_RATE.abusive(), now) {
+            Admit::Throttle
+        } else {
+            Admit::Abuse
+        }
     }
 
-    pub fn allow_request(&mut self, peer: K, now: Instant) -> bool {
+    /// Admits one request of `peer`.
+    pub fn admit_request(&mut self, peer: K, now: Instant) -> Admit {
         let st = self.state(peer, now);
-        st.requests.take(REQUEST_RATE, now)
+        if st.requests.take(REQUEST_RATE, now) {
+            Admit::Take
+        } else if st.requests_over.take(REQUEST_RATE.abusive(), now) {
+            Admit::Throttle
+        } else {
+            Admit::Abuse
+        }
     }
 
     /// Forgets a disconnected peer that is in good standing (bad scores are kept until they
@@ -275,13 +321,39 @@ mod tests {
     fn rate_limits_allow_the_burst_then_the_rate() {
         let t = Instant::now();
         let mut s = Scores::default();
-        let allowed = (0..1000).filter(|_| s.allow_gossip(1u32, t)).count();
-        assert_eq!(allowed, GOSSIP_RATE.burst as usize);
+        let admitted = |s: &mut Scores<u32>, n: usize, t: Instant, what: Admit| {
+            (0..n).filter(|_| s.admit_gossip(1u32, t) == what).count()
+        };
+        assert_eq!(
+            admitted(&mut s, 1000, t, Admit::Take),
+            GOSSIP_RATE.burst as usize
+        );
         let later = t + Duration::from_secs(1);
-        let allowed = (0..1000).filter(|_| s.allow_gossip(1u32, later)).count();
-        assert_eq!(allowed, GOSSIP_RATE.per_second as usize);
-        let allowed = (0..10_000).filter(|_| s.allow_request(1u32, t)).count();
-        assert_eq!(allowed, REQUEST_RATE.burst as usize);
+        let taken = (0..1000)
+            .filter(|_| s.admit_gossip(1u32, later) == Admit::Take)
+            .count();
+        assert_eq!(taken, GOSSIP_RATE.per_second as usize);
+        let taken = (0..10_000)
+            .filter(|_| s.admit_request(1u32, t) == Admit::Take)
+            .count();
+        assert_eq!(taken, REQUEST_RATE.burst as usize);
+    }
+
+    #[test]
+    fn over_the_rate_is_throttled_far_over_it_is_abuse() {
+        let t = Instant::now();
+        let mut s: Scores<u32> = Scores::default();
+        let mut seen = std::collections::HashMap::new();
+        // The first burst is taken, the next ten bursts are throttled, then it is abuse.
+        let n = GOSSIP_RATE.burst * (ABUSE_FACTOR + 1) + 5;
+        for _ in 0..n {
+            *seen.entry(s.admit_gossip(1, t)).or_insert(0u32) += 1;
+        }
+        assert_eq!(seen[&Admit::Take], GOSSIP_RATE.burst);
+        assert_eq!(seen[&Admit::Throttle], GOSSIP_RATE.burst * ABUSE_FACTOR);
+        assert_eq!(seen[&Admit::Abuse], 5);
+        // Throttling alone never costs score.
+        assert_eq!(s.score(1, t), 0);
     }
 
     #[test]
@@ -290,7 +362,7 @@ mod tests {
         let mut s = Scores::default();
         s.penalise(0u32, Offence::Malformed, t);
         for k in 1..(MAX_TRACKED as u32 + 100) {
-            s.allow_gossip(k, t);
+            s.admit_gossip(k, t);
         }
         assert!(s.peers.len() <= MAX_TRACKED);
         assert_eq!(s.score(0, t), -50);

@@ -4,7 +4,7 @@
 
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, Limits};
 use super::protocol::Protocols;
-use super::scoring::{Offence, Scores, Verdict, BAN_DURATION};
+use super::scoring::{Admit, Offence, Scores, Verdict, BAN_DURATION};
 use super::wire::{Request, Response, WireError};
 use super::{Acceptance, NetEvent, PeerSummary, SwarmCommand};
 use futures::stream::FuturesUnordered;
@@ -478,10 +478,20 @@ impl Service {
             }) => {
                 self.stats.gossip_received.fetch_add(1, Ordering::Relaxed);
                 let source = propagation_source;
-                if !self.scores.allow_gossip(source, Instant::now()) {
-                    self.penalise(source, Offence::Flood);
-                    self.validation(message_id, source, MessageAcceptance::Ignore);
-                    return;
+                match self.scores.admit_gossip(source, Instant::now()) {
+                    Admit::Take => {}
+                    // Over the rate: not taken, at no cost (an honest node bursts too).
+                    Admit::Throttle => {
+                        self.stats.gossip_dropped.fetch_add(1, Ordering::Relaxed);
+                        self.validation(message_id, source, MessageAcceptance::Ignore);
+                        return;
+                    }
+                    Admit::Abuse => {
+                        self.stats.gossip_dropped.fetch_add(1, Ordering::Relaxed);
+                        self.penalise(source, Offence::Flood);
+                        self.validation(message_id, source, MessageAcceptance::Ignore);
+                        return;
+                    }
                 }
                 let ev = NetEvent::Gossip {
                     peer: source,
@@ -582,10 +592,15 @@ impl Service {
                 return;
             }
         };
-        let over_rate = !self.scores.allow_request(peer, Instant::now());
-        if over_rate {
-            self.penalise(peer, Offence::Flood);
-        }
+        // Over the rate the request is answered Busy, at no cost; far over it is an offence.
+        let over_rate = match self.scores.admit_request(peer, Instant::now()) {
+            Admit::Take => false,
+            Admit::Throttle => true,
+            Admit::Abuse => {
+                self.penalise(peer, Offence::Flood);
+                true
+            }
+        };
         let (tx, rx) = oneshot::channel();
         let queued = !over_rate
             && self
