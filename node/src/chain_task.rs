@@ -41,6 +41,8 @@ pub const MAX_ADDRESS_BOOK: usize = 256;
 /// The P2P side of the sharechain task.
 pub struct NetLink {
     pub traffic: mpsc::Receiver<NetEvent>,
+    /// Peers' requests, apart from gossip (see `NetSinks::requests`).
+    pub requests: mpsc::Receiver<NetEvent>,
     pub control: mpsc::UnboundedReceiver<NetEvent>,
     pub commands: mpsc::UnboundedSender<SwarmCommand>,
 }
@@ -120,9 +122,14 @@ struct Runner {
 impl ChainTask {
     pub async fn run(mut self, stop: watch::Receiver<bool>) {
         let net = self.net.take();
-        let (traffic, control, commands) = match net {
-            Some(n) => (Some(n.traffic), Some(n.control), Some(n.commands)),
-            None => (None, None, None),
+        let (traffic, requests, control, commands) = match net {
+            Some(n) => (
+                Some(n.traffic),
+                Some(n.requests),
+                Some(n.control),
+                Some(n.commands),
+            ),
+            None => (None, None, None, None),
         };
         let mut r = Runner {
             t: self,
@@ -135,7 +142,7 @@ impl ChainTask {
             announce_tip: false,
             last_probe: Instant::now(),
         };
-        r.run(traffic, control, stop).await;
+        r.run(traffic, requests, control, stop).await;
     }
 }
 
@@ -143,6 +150,7 @@ impl Runner {
     async fn run(
         &mut self,
         traffic: Option<mpsc::Receiver<NetEvent>>,
+        requests: Option<mpsc::Receiver<NetEvent>>,
         control: Option<mpsc::UnboundedReceiver<NetEvent>>,
         mut stop: watch::Receiver<bool>,
     ) {
@@ -151,6 +159,7 @@ impl Runner {
         // channels only stand in for them.
         let has_net = traffic.is_some();
         let mut traffic = traffic.unwrap_or_else(|| mpsc::channel(1).1);
+        let mut requests = requests.unwrap_or_else(|| mpsc::channel(1).1);
         let mut control = control.unwrap_or_else(|| mpsc::unbounded_channel().1);
         loop {
             let found = tokio::select! {
@@ -161,7 +170,10 @@ impl Runner {
                 Some(q) = self.t.queries.recv() => { answer(&self.t.chain, q); continue; }
                 Some(b) = self.t.block_updates.recv() => { self.on_block_update(b); continue; }
                 Some(ev) = control.recv(), if has_net => { self.on_net(ev); continue; }
+                // tokio::select! polls ready branches in random order: gossip and requests
+                // each get their turn, neither can starve the other.
                 Some(ev) = traffic.recv(), if has_net => { self.on_net(ev); continue; }
+                Some(ev) = requests.recv(), if has_net => { self.on_net(ev); continue; }
                 _ = tick.tick() => { self.on_tick(); continue; }
                 _ = stop.wait_for(|s| *s) => break,
             };

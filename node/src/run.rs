@@ -85,6 +85,7 @@ pub async fn run(
         .filter_map(|(k, v)| parse_peer_entry(k, v))
         .collect();
     let (traffic_tx, traffic_rx) = mpsc::channel(NET_QUEUE);
+    let (requests_tx, requests_rx) = mpsc::channel(NET_QUEUE);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (p2p, p2p_task) = service::start(
@@ -99,6 +100,7 @@ pub async fn run(
         },
         NetSinks {
             traffic: traffic_tx,
+            requests: requests_tx,
             control: control_tx,
         },
         stop_rx.clone(),
@@ -278,6 +280,7 @@ pub async fn run(
             counters,
             net: Some(NetLink {
                 traffic: traffic_rx,
+                requests: requests_rx,
                 control: control_rx,
                 commands: p2p.commands.clone(),
             }),

@@ -84,8 +84,11 @@ pub struct P2pHandle {
 
 /// Where the swarm task sends what it hears.
 pub struct NetSinks {
-    /// Gossip and peer requests (bounded: dropped or answered `Busy` when full).
+    /// Gossip (bounded: ignored when full).
     pub traffic: mpsc::Sender<NetEvent>,
+    /// Peers' requests, in a queue of their own so that a flood of sync requests can never
+    /// crowd out honest gossip (bounded: answered `Busy` when full).
+    pub requests: mpsc::Sender<NetEvent>,
     /// Connection events and replies to our own requests (bounded by connections and our
     /// in-flight requests).
     pub control: mpsc::UnboundedSender<NetEvent>,
@@ -605,7 +608,7 @@ impl Service {
         let queued = !over_rate
             && self
                 .sinks
-                .traffic
+                .requests
                 .try_send(NetEvent::Request {
                     peer,
                     request,
