@@ -265,6 +265,16 @@ impl Runner {
                 self.send(cmds);
             }
             NetEvent::PeerAddrs { peer, addrs } => self.save_peer(peer, &addrs),
+            NetEvent::Banned { peer, until_unix } => {
+                if let Err(e) = self.t.chain.store().put_ban(&peer.to_bytes(), until_unix) {
+                    warn!(%peer, "cannot record the ban: {e}");
+                }
+            }
+            NetEvent::Unbanned { peer } => {
+                if let Err(e) = self.t.chain.store().remove_ban(&peer.to_bytes()) {
+                    debug!(%peer, "cannot remove the ban record: {e}");
+                }
+            }
             NetEvent::Request { request, reply, .. } => {
                 let response = match &request {
                     Request::GetHeaders { locator, max } => {

@@ -84,6 +84,15 @@ pub async fn run(
         .iter()
         .filter_map(|(k, v)| parse_peer_entry(k, v))
         .collect();
+    let now_unix = crate::chain_task::unix_now();
+    let bans: Vec<(libp2p::PeerId, u64)> = chain
+        .store()
+        .bans()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, until)| *until > now_unix)
+        .filter_map(|(k, until)| libp2p::PeerId::from_bytes(&k).ok().map(|p| (p, until)))
+        .collect();
     let (traffic_tx, traffic_rx) = mpsc::channel(NET_QUEUE);
     let (requests_tx, requests_rx) = mpsc::channel(NET_QUEUE);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -95,6 +104,7 @@ pub async fn run(
             listen: vec![config.p2p_listen.clone()],
             bootstrap: config.peers.clone(),
             address_book,
+            bans,
             max_peers: config.max_peers,
             target_outbound: service::DEFAULT_TARGET_OUTBOUND.min(config.max_peers as usize),
         },

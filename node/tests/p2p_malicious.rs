@@ -351,7 +351,7 @@ fn malicious_peer_is_refused_forwards_nothing_and_is_banned() {
     let dir_o = NodeProc::fresh_dir("mal-o");
     seed(&dir_v, &shares);
     seed(&dir_o, &shares);
-    let v = NodeProc::start_in(bin(), "mal-v", dir_v, CHAIN, NO_FULL_NODE, &payout(1), &[]);
+    let mut v = NodeProc::start_in(bin(), "mal-v", dir_v, CHAIN, NO_FULL_NODE, &payout(1), &[]);
     let o = NodeProc::start_in(
         bin(),
         "mal-o",
@@ -524,6 +524,19 @@ fn malicious_peer_is_refused_forwards_nothing_and_is_banned() {
     assert_eq!(counters(&v).offences, v_before.offences + 2);
     assert_nothing_forwarded(&v, &o, &o_before, &best, "sync abuse");
     eprintln!("undecodable sync requests: penalised, banned at the second");
+
+    // Bans outlive a restart: the banned peer stays out.
+    v.restart();
+    assert!(
+        v.log_text().contains("bans from the last run restored"),
+        "{}",
+        v.log_text()
+    );
+    assert!(
+        peer.redial(&v_addr).is_err(),
+        "a restart let a banned peer back in"
+    );
+    eprintln!("bans: kept across a restart");
 
     // O never penalised V: nothing invalid came from it.
     assert_eq!(counters(&o).offences, 0);

@@ -33,6 +33,10 @@ const COLUMN_FAMILIES: [&str; 6] = [CF_SHARES, CF_INDEX, CF_HEIGHT, CF_META, CF_
 const META_VERSION: &[u8] = b"version";
 const META_CONSENSUS_ID: &[u8] = b"consensus_id";
 const META_BEST: &[u8] = b"best";
+/// Prefix of ban records in the `meta` family: `ban/` + peer id bytes -> unix time it ends.
+const META_BAN_PREFIX: &[u8] = b"ban/";
+/// Most bans kept across restarts (as many as peer scores are tracked).
+pub const MAX_STORED_BANS: usize = 4096;
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -493,6 +497,42 @@ impl Store {
         }
         self.db.put_cf(self.cf(CF_PEERS), key, entry)?;
         Ok(())
+    }
+
+    /// Records that `peer` is banned until `until` (unix seconds), so a restart keeps the ban.
+    pub fn put_ban(&self, peer: &[u8], until: u64) -> Result<(), StoreError> {
+        if peer.len() > 256 {
+            return Err(corrupt("ban", peer, CodecError::OutOfRange("peer id size")));
+        }
+        let key = [META_BAN_PREFIX, peer].concat();
+        self.db.put_cf(self.cf(CF_META), key, until.to_le_bytes())?;
+        Ok(())
+    }
+
+    pub fn remove_ban(&self, peer: &[u8]) -> Result<(), StoreError> {
+        let key = [META_BAN_PREFIX, peer].concat();
+        self.db.delete_cf(self.cf(CF_META), key)?;
+        Ok(())
+    }
+
+    /// Stored bans (peer id bytes, end in unix seconds), at most [`MAX_STORED_BANS`].
+    pub fn bans(&self) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+        let mode = IteratorMode::From(META_BAN_PREFIX, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_META), mode) {
+            let (key, value) = item?;
+            let Some(peer) = key.strip_prefix(META_BAN_PREFIX) else {
+                break;
+            };
+            let until = <[u8; 8]>::try_from(&value[..])
+                .map(u64::from_le_bytes)
+                .map_err(|_| corrupt("ban", &key, CodecError::Truncated(value.len())))?;
+            out.push((peer.to_vec(), until));
+            if out.len() >= MAX_STORED_BANS {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     pub fn remove_peer(&self, key: &[u8]) -> Result<(), StoreError> {

@@ -224,8 +224,15 @@ fn locator_headers_found_blocks_and_address_book() {
         .put_peer(b"peer-a", b"/ip4/127.0.0.1/tcp/1")
         .unwrap();
     assert!(chain.store().put_peer(b"peer-b", &vec![0u8; 5000]).is_err());
+    chain.store().put_ban(b"peer-bad", 1_900_000_000).unwrap();
+    chain.store().put_ban(b"peer-gone", 1).unwrap();
+    chain.store().remove_ban(b"peer-gone").unwrap();
     drop(chain);
     let chain = open(dir.path(), &p);
+    assert_eq!(
+        chain.store().bans().unwrap(),
+        vec![(b"peer-bad".to_vec(), 1_900_000_000)]
+    );
     assert_eq!(chain.store().found_blocks().unwrap(), vec![fb]);
     assert_eq!(
         chain.store().peers(10).unwrap(),

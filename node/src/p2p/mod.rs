@@ -59,6 +59,15 @@ pub enum NetEvent {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
     },
+    /// A peer was banned until `until_unix`: to be kept across restarts.
+    Banned {
+        peer: PeerId,
+        until_unix: u64,
+    },
+    /// A ban ended.
+    Unbanned {
+        peer: PeerId,
+    },
 }
 
 /// What gossipsub should do with a held message.

@@ -46,6 +46,8 @@ pub struct P2pConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Saved address book (peer id and its listen addresses).
     pub address_book: Vec<(PeerId, Vec<Multiaddr>)>,
+    /// Bans that outlived the last run (peer, end in unix seconds).
+    pub bans: Vec<(PeerId, u64)>,
     pub max_peers: u32,
     pub target_outbound: usize,
 }
@@ -181,6 +183,19 @@ pub fn start(
         last_walk: None,
     };
     info!(%peer_id, "P2P identity");
+    let now_unix = unix_now();
+    for (peer, until) in &config.bans {
+        if *until > now_unix {
+            service.scores.ban(
+                *peer,
+                Instant::now() + Duration::from_secs(until - now_unix),
+            );
+            service.swarm.behaviour_mut().blocked.block_peer(*peer);
+        }
+    }
+    if !config.bans.is_empty() {
+        info!(bans = config.bans.len(), "bans from the last run restored");
+    }
     service.dial_bootstrap();
     for (peer, addrs) in config.address_book.iter().take(config.target_outbound) {
         service.dial_peer(*peer, addrs.clone());
@@ -242,6 +257,11 @@ impl Service {
 
     fn ban(&mut self, peer: PeerId, duration: Duration, why: &str) {
         self.scores.ban(peer, Instant::now() + duration);
+        // Kept across restarts: the sharechain task, the store's writer, records it.
+        let _ = self.sinks.control.send(NetEvent::Banned {
+            peer,
+            until_unix: unix_now().saturating_add(duration.as_secs()),
+        });
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
         self.stats.bans.fetch_add(1, Ordering::Relaxed);
@@ -261,6 +281,7 @@ impl Service {
         let now = Instant::now();
         for peer in self.scores.expired_bans(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            let _ = self.sinks.control.send(NetEvent::Unbanned { peer });
             info!(%peer, "ban expired");
         }
         let below = self.outbound_count() < self.target_outbound;
@@ -631,4 +652,11 @@ impl Service {
             (channel, response)
         }));
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
