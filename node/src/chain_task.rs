@@ -3,6 +3,7 @@
 //! API and peers' requests, validates gossip before it is forwarded, and drives sync.
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
+use crate::p2p::address_book::{self, MAX_ADDRESS_BOOK};
 use crate::p2p::handlers::{get_headers, get_shares, gossip_block, gossip_share};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
@@ -35,8 +36,6 @@ pub const MAX_FUTURE_SHARES: usize = 64;
 pub const FUTURE_SHARE_TTL: Duration = Duration::from_secs(600);
 /// How often every peer is asked for its tip.
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
-/// Address-book entries kept (peers seen most recently overwrite older ones).
-pub const MAX_ADDRESS_BOOK: usize = 256;
 
 /// The P2P side of the sharechain task.
 pub struct NetLink {
@@ -265,6 +264,7 @@ impl Runner {
                 self.send(cmds);
             }
             NetEvent::PeerAddrs { peer, addrs } => self.save_peer(peer, &addrs),
+            NetEvent::DialFailed { peer } => self.dial_failed(peer),
             NetEvent::Banned { peer, until_unix } => {
                 if let Err(e) = self.t.chain.store().put_ban(&peer.to_bytes(), until_unix) {
                     warn!(%peer, "cannot record the ban: {e}");
@@ -519,22 +519,54 @@ impl Runner {
         self.send(cmds);
     }
 
+    /// Records a peer we met (identify) in the address book, making room by evicting the entry
+    /// least worth keeping when the book is full.
     fn save_peer(&mut self, peer: PeerId, addrs: &[libp2p::Multiaddr]) {
         let store = self.t.chain.store();
-        if store.peers(MAX_ADDRESS_BOOK + 1).map_or(0, |p| p.len()) >= MAX_ADDRESS_BOOK {
-            return;
-        }
-        let mut entry = Vec::new();
-        for a in addrs.iter().take(8) {
-            let b = a.to_vec();
-            if b.len() > 255 {
-                continue;
+        let key = peer.to_bytes();
+        let known = store.peers(MAX_ADDRESS_BOOK + 1).unwrap_or_default();
+        if known.len() >= MAX_ADDRESS_BOOK && !known.iter().any(|(k, _)| *k == key) {
+            let entries: Vec<address_book::Entry> = known
+                .iter()
+                .filter_map(|(k, v)| address_book::Entry::decode(k, v))
+                .collect();
+            if let Some(old) = address_book::evict(&entries) {
+                let _ = store.remove_peer(&old.peer.to_bytes());
             }
-            entry.push(b.len() as u8);
-            entry.extend_from_slice(&b);
         }
-        if let Err(e) = store.put_peer(&peer.to_bytes(), &entry) {
+        let entry = address_book::Entry {
+            peer,
+            addrs: addrs.to_vec(),
+            last_seen: unix_now(),
+            failures: 0,
+        };
+        if let Err(e) = store.put_peer(&key, &entry.encode()) {
             debug!("cannot save peer address: {e}");
+        }
+    }
+
+    /// A dial to a known peer failed: after a few in a row its entry is forgotten.
+    fn dial_failed(&mut self, peer: PeerId) {
+        let store = self.t.chain.store();
+        let key = peer.to_bytes();
+        let Some(mut entry) = store
+            .peers(MAX_ADDRESS_BOOK + 1)
+            .unwrap_or_default()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(k, v)| address_book::Entry::decode(k, v))
+        else {
+            return;
+        };
+        entry.failures = entry.failures.saturating_add(1);
+        let result = if entry.failures >= address_book::MAX_DIAL_FAILURES {
+            debug!(%peer, "address book: forgetting a peer that keeps failing");
+            store.remove_peer(&key)
+        } else {
+            store.put_peer(&key, &entry.encode())
+        };
+        if let Err(e) = result {
+            debug!("cannot update the address book: {e}");
         }
     }
 
@@ -762,22 +794,4 @@ fn answer(chain: &Sharechain, q: ChainQuery) {
             let _ = reply.send(w);
         }
     }
-}
-
-/// Parses an address-book entry written by `save_peer`.
-pub fn parse_peer_entry(key: &[u8], entry: &[u8]) -> Option<(PeerId, Vec<libp2p::Multiaddr>)> {
-    let peer = PeerId::from_bytes(key).ok()?;
-    let mut addrs = Vec::new();
-    let mut rest = entry;
-    while let Some((&len, tail)) = rest.split_first() {
-        let len = len as usize;
-        if tail.len() < len {
-            break;
-        }
-        if let Ok(a) = libp2p::Multiaddr::try_from(tail[..len].to_vec()) {
-            addrs.push(a);
-        }
-        rest = &tail[len..];
-    }
-    Some((peer, addrs))
 }

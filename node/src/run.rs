@@ -3,8 +3,9 @@
 //! owner of the store, which publishes every new tip back to the board and submits blocks.
 
 use crate::api::{Api, ChainCounters, ChainQuery};
-use crate::chain_task::{parse_peer_entry, tip_work, ChainTask, NetLink};
+use crate::chain_task::{tip_work, ChainTask, NetLink};
 use crate::config::{Config, NodeAuth};
+use crate::p2p::address_book;
 use crate::p2p::service::{self, NetSinks, P2pConfig, NET_QUEUE};
 use crate::p2p::SyncStatus;
 use otedama_consensus::block_check::BlockRules;
@@ -77,13 +78,16 @@ pub async fn run(
 
     // P2P: the swarm task owns the network; the sharechain task (below) validates and answers.
     let key = crate::p2p::identity::load_or_create(&config.data_dir)?;
-    let address_book = chain
+    // The most recently seen peers are dialed first; failing ones last.
+    let mut known: Vec<address_book::Entry> = chain
         .store()
-        .peers(crate::chain_task::MAX_ADDRESS_BOOK)
+        .peers(address_book::MAX_ADDRESS_BOOK)
         .unwrap_or_default()
         .iter()
-        .filter_map(|(k, v)| parse_peer_entry(k, v))
+        .filter_map(|(k, v)| address_book::Entry::decode(k, v))
         .collect();
+    address_book::dial_order(&mut known);
+    let address_book = known.into_iter().map(|e| (e.peer, e.addrs)).collect();
     let now_unix = crate::chain_task::unix_now();
     let bans: Vec<(libp2p::PeerId, u64)> = chain
         .store()

@@ -9,6 +9,7 @@
 //!   [`handlers`], validates gossiped shares before gossipsub may forward them, and drives
 //!   [`sync`].
 
+pub mod address_book;
 pub mod behaviour;
 pub mod gossip;
 pub mod handlers;
@@ -66,6 +67,10 @@ pub enum NetEvent {
     },
     /// A ban ended.
     Unbanned {
+        peer: PeerId,
+    },
+    /// Dialing a known peer failed (its address book entry loses credit).
+    DialFailed {
         peer: PeerId,
     },
 }

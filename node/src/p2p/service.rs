@@ -453,6 +453,9 @@ impl Service {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, "cannot connect: {error}");
+                if let Some(peer) = peer_id {
+                    let _ = self.sinks.control.send(NetEvent::DialFailed { peer });
+                }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 debug!("incoming connection failed: {error}");
