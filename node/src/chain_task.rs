@@ -479,21 +479,17 @@ impl Runner {
         let mut cmds = Vec::new();
         let acceptance = match verdict {
             gossip_block::BlockVerdict::Submit(b) => {
-                let hash =
-                    bitcoin::consensus::deserialize::<bitcoin::block::Header>(&b.block[..80])
-                        .map(|h| h.block_hash());
-                if let Ok(hash) = hash {
-                    info!(%peer, block = %hash, height = b.height, "a peer's node found a block: submitting it to ours too");
-                    let pending = crate::block_submit::Pending {
-                        hash,
-                        height: b.height,
-                        reward: b.reward,
-                        time: unix_now(),
-                        block: b.block,
-                    };
-                    if self.t.peer_blocks.try_send(pending).is_err() {
-                        warn!(%peer, block = %hash, "block submission queue full: peer's block not submitted by us");
-                    }
+                let hash = b.hash;
+                info!(%peer, block = %hash, height = b.height, "a peer's node found a block: submitting it to ours too");
+                let pending = crate::block_submit::Pending {
+                    hash,
+                    height: b.height,
+                    reward: b.reward,
+                    time: unix_now(),
+                    block: b.block,
+                };
+                if self.t.peer_blocks.try_send(pending).is_err() {
+                    warn!(%peer, block = %hash, "block submission queue full: peer's block not submitted by us");
                 }
                 Acceptance::Accept
             }
@@ -524,14 +520,17 @@ impl Runner {
     fn save_peer(&mut self, peer: PeerId, addrs: &[libp2p::Multiaddr]) {
         let store = self.t.chain.store();
         let key = peer.to_bytes();
-        let known = store.peers(MAX_ADDRESS_BOOK + 1).unwrap_or_default();
-        if known.len() >= MAX_ADDRESS_BOOK && !known.iter().any(|(k, _)| *k == key) {
-            let entries: Vec<address_book::Entry> = known
-                .iter()
-                .filter_map(|(k, v)| address_book::Entry::decode(k, v))
-                .collect();
-            if let Some(old) = address_book::evict(&entries) {
-                let _ = store.remove_peer(&old.peer.to_bytes());
+        // The whole book is read only when a new peer may need room.
+        if store.peer(&key).ok().flatten().is_none() {
+            let known = store.peers(MAX_ADDRESS_BOOK + 1).unwrap_or_default();
+            if known.len() >= MAX_ADDRESS_BOOK {
+                let entries: Vec<address_book::Entry> = known
+                    .iter()
+                    .filter_map(|(k, v)| address_book::Entry::decode(k, v))
+                    .collect();
+                if let Some(old) = address_book::evict(&entries) {
+                    let _ = store.remove_peer(&old.peer.to_bytes());
+                }
             }
         }
         let entry = address_book::Entry {
@@ -550,11 +549,10 @@ impl Runner {
         let store = self.t.chain.store();
         let key = peer.to_bytes();
         let Some(mut entry) = store
-            .peers(MAX_ADDRESS_BOOK + 1)
-            .unwrap_or_default()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(k, v)| address_book::Entry::decode(k, v))
+            .peer(&key)
+            .ok()
+            .flatten()
+            .and_then(|v| address_book::Entry::decode(&key, &v))
         else {
             return;
         };

@@ -6,20 +6,10 @@
 #[path = "support/chains.rs"]
 mod chains;
 
-use chains::{address as addr, bin};
+use chains::{address as addr, bin, id_at};
 use otedama_tests::litecoind::{self, Litecoind};
 use otedama_tests::node::{eventually, NodeProc};
-use serde_json::json;
 use std::time::{Duration, Instant};
-
-/// The id of the share at `height` on `n`'s best chain.
-fn id_at(n: &NodeProc, height: u64) -> Option<String> {
-    let v = n
-        .call("getshares", json!({"limit": 1, "before": height + 1}))
-        .ok()?;
-    let s = v["shares"].as_array()?.first()?.clone();
-    (s["height"].as_u64() == Some(height)).then(|| s["id"].as_str().unwrap_or("").to_string())
-}
 
 #[test]
 fn three_nodes_at_a_fast_share_rate_ban_nobody_and_keep_one_chain() {

@@ -9,12 +9,14 @@
 //! `cargo bench -p otedama-sharechain --bench memory` (`OTEDAMA_BENCH_QUICK=1`: 30,000 shares;
 //! `-- --shares N`). Numbers: docs/performance.md.
 
+#[path = "common.rs"]
+mod common;
+use common::{disk_bytes, status_kb};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
 use otedama_consensus::testkit::{make_share, T0};
 use otedama_consensus::MemoryChain;
 use otedama_sharechain::Sharechain;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -23,28 +25,6 @@ const MINERS: u64 = 50;
 const CHILD_ENV: &str = "OTEDAMA_BENCH_MEMORY_CHILD";
 /// Longest a child runs (it reports how far it got).
 const BUDGET: Duration = Duration::from_secs(300);
-
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 fn child(mode: &str, n: u64) {
     let trim = mode == "trim";
@@ -77,7 +57,7 @@ fn child(mode: &str, n: u64) {
                 h + 1,
                 status_kb("VmRSS") as f64 / 1024.0,
                 chain.state().len(),
-                dir_bytes(dir.path()) as f64 / 1e6,
+                disk_bytes(dir.path(), "") as f64 / 1e6,
                 start.elapsed().as_secs_f64()
             );
             if start.elapsed() > BUDGET {

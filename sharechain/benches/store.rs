@@ -18,6 +18,9 @@
 //! `cargo bench -p otedama-sharechain --bench store` prints one line per measure. Set
 //! `OTEDAMA_BENCH_QUICK=1` for a short smoke run.
 
+#[path = "common.rs"]
+mod common;
+use common::{disk_bytes, status_kb};
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
 use otedama_consensus::testkit::{make_share, T0};
@@ -36,31 +39,6 @@ fn pool() -> PoolParams {
     let mut p = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
     p.pplns_window = WINDOW;
     p
-}
-
-/// A kB figure from /proc/self/status (`VmRSS`, `VmHWM`); 0 where there is none.
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Bytes of the files directly in `dir` whose names end with `suffix` ("" for all).
-fn disk_bytes(dir: &Path, suffix: &str) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// The child: one timed open, one line of `key=value` results.

@@ -116,7 +116,7 @@ impl Sharechain {
     fn page_in(&mut self, share: &Share) -> Result<bool, StoreError> {
         let mut lowest: Option<u64> = None;
         for id in std::iter::once(&share.side.prev_share).chain(share.side.uncles.iter()) {
-            let height = match self.state.share_info_by_id(id) {
+            let height = match self.state.height_of(id) {
                 Some(h) => Some(h),
                 None => self.store.info(id)?.map(|i| i.height),
             };

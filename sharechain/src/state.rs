@@ -56,7 +56,7 @@ impl ChainState {
     }
 
     /// Height of a loaded share.
-    pub fn share_info_by_id(&self, id: &ShareHash) -> Option<u64> {
+    pub fn height_of(&self, id: &ShareHash) -> Option<u64> {
         self.infos.get(id).map(|i| i.height)
     }
 

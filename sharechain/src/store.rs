@@ -540,6 +540,11 @@ impl Store {
         Ok(())
     }
 
+    /// One address-book entry.
+    pub fn peer(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(CF_PEERS), key)?)
+    }
+
     /// The address book, at most `limit` entries.
     pub fn peers(&self, limit: usize) -> Result<Vec<PeerEntry>, StoreError> {
         let mut out = Vec::new();

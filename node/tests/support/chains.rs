@@ -91,3 +91,15 @@ pub fn seed_in(pool: &PoolParams, dir: &Path, shares: &[Share]) {
         chain.insert(s.clone(), now).expect("insert a seeded share");
     }
 }
+
+/// The id of the share at `height` on `n`'s best chain (API `getshares`).
+pub fn id_at(n: &otedama_tests::node::NodeProc, height: u64) -> Option<String> {
+    let v = n
+        .call(
+            "getshares",
+            serde_json::json!({"limit": 1, "before": height + 1}),
+        )
+        .ok()?;
+    let s = v["shares"].as_array()?.first()?.clone();
+    (s["height"].as_u64() == Some(height)).then(|| s["id"].as_str().unwrap_or("").to_string())
+}

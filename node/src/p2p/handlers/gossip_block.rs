@@ -18,6 +18,7 @@ use otedama_consensus::Target;
 /// A block worth submitting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GossipedBlock {
+    pub hash: bitcoin::BlockHash,
     pub block: Vec<u8>,
     pub height: u32,
     /// What its coinbase pays in all.
@@ -107,6 +108,7 @@ pub fn judge(
         })
         .unwrap_or(0);
     BlockVerdict::Submit(GossipedBlock {
+        hash: header.block_hash(),
         block: bytes.to_vec(),
         height: template.height,
         reward,
