@@ -382,6 +382,10 @@ fn read_pending(path: &Path) -> Result<Pending, String> {
         return Err(format!("{len} bytes"));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // The file may have changed since its size was read: check what was read.
+    if bytes.len() < PENDING_HEADER + 80 {
+        return Err(format!("{} bytes", bytes.len()));
+    }
     let (head, block) = bytes.split_at(PENDING_HEADER);
     let header: bitcoin::block::Header =
         bitcoin::consensus::deserialize(&block[..80]).map_err(|e| e.to_string())?;
