@@ -1,13 +1,17 @@
-//! A blocking JSON-RPC 2.0 client for `otedama-cli` and tests.
+//! A blocking JSON-RPC 2.0 client for `otedama-cli` and tests, on the workspace's HTTP client
+//! ([`otedama_http::blocking`]): the same framing, limits and connection reuse as the node's
+//! own full-node client, usable from plain threads and from inside a tokio runtime.
 
-use crate::http;
+use otedama_http::blocking::BlockingClient;
+use otedama_http::{HttpError, Origin, Request};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest reply read (share lists are bounded by the server).
-const MAX_REPLY: u64 = 64 * 1024 * 1024;
+const MAX_REPLY: usize = 64 * 1024 * 1024;
+/// Longest wait for a connection: an unreachable node should say so well before the call's
+/// own timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -29,24 +33,28 @@ pub enum ClientError {
 
 pub struct Client {
     url: String,
-    host_port: String,
-    auth: Option<String>,
+    http: BlockingClient,
+    /// `__cookie__:SECRET`, sent as basic auth.
+    cookie: Option<String>,
     timeout: Duration,
 }
 
 impl Client {
     pub fn new(url: &str) -> Result<Client, ClientError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| ClientError::BadUrl(url.into()))?;
-        let host_port = rest.trim_end_matches('/').to_string();
-        if host_port.is_empty() || !host_port.contains(':') {
-            return Err(ClientError::BadUrl(url.into()));
+        let bad = || ClientError::BadUrl(url.into());
+        if !url.starts_with("http://") {
+            return Err(bad());
         }
+        let origin = Origin::parse(url).map_err(|_| bad())?;
+        let config = otedama_http::Config {
+            max_body_bytes: MAX_REPLY,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            ..otedama_http::Config::default()
+        };
         Ok(Client {
             url: url.to_string(),
-            host_port,
-            auth: None,
+            http: BlockingClient::new(origin, config),
+            cookie: None,
             timeout: Duration::from_secs(30),
         })
     }
@@ -59,15 +67,8 @@ impl Client {
 
     /// Authenticates with a cookie line `__cookie__:SECRET`.
     pub fn with_cookie(mut self, cookie: &str) -> Client {
-        self.auth = Some(format!("Basic {}", http::base64(cookie.as_bytes())));
+        self.cookie = Some(cookie.to_owned());
         self
-    }
-
-    fn unreachable(&self, reason: impl ToString) -> ClientError {
-        ClientError::Unreachable {
-            url: self.url.clone(),
-            reason: reason.to_string(),
-        }
     }
 
     /// One raw HTTP exchange; returns (status, body).
@@ -77,44 +78,32 @@ impl Client {
         path: &str,
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let addr = self
-            .host_port
-            .to_socket_addrs()
-            .map_err(|e| self.unreachable(e))?
-            .next()
-            .ok_or_else(|| self.unreachable("no address"))?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .map_err(|e| self.unreachable(e))?;
-        s.set_read_timeout(Some(self.timeout))
-            .map_err(|e| self.unreachable(e))?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.host_port,
-            body.len()
-        );
-        if let Some(a) = &self.auth {
-            head.push_str(&format!("Authorization: {a}\r\n"));
+        let mut request = Request::new(method)
+            .path(path)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .timeout(Some(self.timeout));
+        if let Some(cookie) = &self.cookie {
+            request = request.basic_auth(cookie);
         }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes())
-            .map_err(|e| self.unreachable(e))?;
-        s.write_all(body).map_err(|e| self.unreachable(e))?;
-        let mut reply = Vec::new();
-        s.take(MAX_REPLY)
-            .read_to_end(&mut reply)
-            .map_err(|e| self.unreachable(e))?;
-        let bad = |reason: &str| ClientError::BadReply {
-            url: self.url.clone(),
-            reason: reason.into(),
-        };
-        let end = http::head_end(&reply).ok_or_else(|| bad("no HTTP head"))?;
-        let status_line = std::str::from_utf8(&reply[..end]).map_err(|_| bad("head not UTF-8"))?;
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| bad("no status"))?;
-        Ok((status, reply[end..].to_vec()))
+        let reason = |e: HttpError| e.to_string();
+        match self.http.send(request) {
+            Ok(response) => Ok((response.status, response.body)),
+            Err(e @ (HttpError::Connect(_) | HttpError::Io(_) | HttpError::Timeout(_))) => {
+                Err(ClientError::Unreachable {
+                    url: self.url.clone(),
+                    reason: reason(e),
+                })
+            }
+            Err(HttpError::InvalidRequest(_)) => Err(ClientError::BadUrl(format!(
+                "{}{path}",
+                self.url.trim_end_matches('/')
+            ))),
+            Err(e) => Err(ClientError::BadReply {
+                url: self.url.clone(),
+                reason: reason(e),
+            }),
+        }
     }
 
     /// Calls a method and returns its result.

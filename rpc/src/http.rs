@@ -1,4 +1,5 @@
-//! Just enough HTTP/1.1 for a local API: one request per connection, bounded headers and body.
+//! Just enough HTTP/1.1 for a local API (the server side): one request per connection, bounded
+//! headers and body. Clients use `otedama_http` (as does the server's basic auth, for base64).
 
 use std::collections::HashMap;
 
@@ -87,33 +88,6 @@ pub fn response(status: u16, reason: &str, content_type: &str, body: &[u8]) -> V
     out
 }
 
-/// Standard base64 with padding, for Basic authorization.
-pub fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,12 +112,5 @@ mod tests {
             parse_head(b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"),
             Err(HttpError::BodyTooLarge)
         );
-    }
-
-    #[test]
-    fn base64_rfc4648() {
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 }

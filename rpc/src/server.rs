@@ -100,7 +100,7 @@ impl<A: NodeApi> ApiServer<A> {
         let listener = TcpListener::bind(config.listen).await?;
         let expected_auth = format!(
             "Basic {}",
-            http::base64(
+            otedama_http::base64(
                 format!("{}:{}", crate::cookie::COOKIE_USER, config.cookie_secret).as_bytes()
             )
         );

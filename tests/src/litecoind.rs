@@ -13,9 +13,9 @@
 //! is set.
 
 use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
+use otedama_mining::node_rpc::{NodeRpc, NodeRpcError, RpcAuth, RpcConfig};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,9 +32,6 @@ pub const RPC_USER: &str = "otedama";
 pub const RPC_PASSWORD: &str = "otedama-e2e";
 /// Longest wait for anything the daemons do (start-up, a peer, relay).
 pub const WAIT: Duration = Duration::from_secs(30);
-/// Largest HTTP response the RPC client reads (a regtest block at verbosity 2 is a few kB).
-const MAX_RESPONSE_BYTES: usize = 16 << 20;
-const MAX_HEADER_BYTES: usize = 64 << 10;
 
 /// Whether [`LITECOIND`] is installed. When it is not: panics if [`REQUIRE_ENV`] is set,
 /// otherwise prints that `test` is skipped and returns `false`.
@@ -55,25 +52,7 @@ pub fn available(test: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A minimal blocking JSON-RPC client over HTTP/1.1.
-
-/// Standard base64 with padding (RFC 4648), for the Basic auth header.
-pub fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+// A blocking JSON-RPC client.
 
 /// The `-rpcauth` value for `user`/`password`: `user:salt$HMAC-SHA256(key=salt, password)`.
 pub fn rpcauth(user: &str, password: &str) -> String {
@@ -105,147 +84,49 @@ impl std::fmt::Display for RpcError {
     }
 }
 
-/// Blocking JSON-RPC client with user/password auth.
+/// Blocking JSON-RPC client with user/password auth: [`NodeRpc`] (one kept connection, reused
+/// call after call) driven through [`otedama_http::blocking::block_on`], which works from plain
+/// `#[test]`s and from inside tokio runtimes alike.
 #[derive(Clone, Debug)]
 pub struct Rpc {
     pub addr: SocketAddr,
-    auth: String,
+    node: NodeRpc,
+    /// Limit of each call.
     pub timeout: Duration,
 }
 
 impl Rpc {
     pub fn new(port: u16, user: &str, password: &str) -> Rpc {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let auth = RpcAuth::UserPass {
+            user: user.to_owned(),
+            pass: password.to_owned(),
+        };
+        let node = NodeRpc::new(RpcConfig::new(format!("http://{addr}"), auth))
+            .unwrap_or_else(|e| panic!("NodeRpc for {addr}: {e}"));
         Rpc {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            auth: base64(format!("{user}:{password}").as_bytes()),
+            addr,
+            node,
             timeout: Duration::from_secs(60),
         }
     }
 
     pub fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let t = RpcError::Transport;
-        let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
-        let body = body.to_string();
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
-            .map_err(|e| t(format!("connect {}: {e}", self.addr)))?;
-        stream
-            .set_read_timeout(Some(self.timeout))
-            .and_then(|()| stream.set_write_timeout(Some(self.timeout)))
-            .map_err(|e| t(format!("socket timeouts: {e}")))?;
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            self.auth,
-            body.len()
-        );
-        stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body.as_bytes()))
-            .map_err(|e| t(format!("sending request: {e}")))?;
-        let (status, body) = read_http_response(&mut stream).map_err(t)?;
-        let reply: Value = serde_json::from_slice(&body).map_err(|e| {
-            let shown = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            t(format!("HTTP {status}, body is not JSON ({e}): {shown:?}"))
-        })?;
-        if let Some(err) = reply.get("error").filter(|e| !e.is_null()) {
-            return Err(RpcError::Node {
-                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no message)")
-                    .to_owned(),
-            });
-        }
-        if status != 200 {
-            return Err(t(format!("HTTP {status} without a JSON-RPC error")));
-        }
-        reply
-            .get("result")
-            .cloned()
-            .ok_or_else(|| t(format!("reply has no `result`: {reply}")))
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads one HTTP/1.1 response: status and body (by Content-Length, else to end of stream),
-/// never more than [`MAX_RESPONSE_BYTES`].
-fn read_http_response(stream: &mut TcpStream) -> Result<(u16, Vec<u8>), String> {
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    let header_end = loop {
-        if let Some(pos) = find(&buf, b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if buf.len() > MAX_HEADER_BYTES {
-            return Err("response headers over 64 KiB".into());
-        }
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| format!("reading response headers: {e}"))?;
-        if n == 0 {
-            return Err(format!(
-                "connection closed after {} bytes, inside the headers",
-                buf.len()
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..header_end])
-        .map_err(|_| "response headers are not UTF-8".to_owned())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut content_length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            let len: usize = value
-                .parse()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
-            if len > MAX_RESPONSE_BYTES {
-                return Err(format!("response body of {len} bytes is too large"));
+        let node = self.node.clone();
+        let (method, timeout) = (method.to_owned(), self.timeout);
+        let answer = otedama_http::blocking::block_on(async move {
+            node.call_with_timeout::<Value>(&method, params, Some(timeout))
+                .await
+        });
+        match answer {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(NodeRpcError::Rpc { code, message, .. })) => {
+                Err(RpcError::Node { code, message })
             }
-            content_length = Some(len);
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            && !value.eq_ignore_ascii_case("identity")
-        {
-            return Err(format!("unsupported Transfer-Encoding {value:?}"));
+            Ok(Err(e)) => Err(RpcError::Transport(e.to_string())),
+            Err(e) => Err(RpcError::Transport(e.to_string())),
         }
     }
-    let mut body = buf.split_off(header_end);
-    let want = content_length.unwrap_or(MAX_RESPONSE_BYTES);
-    while body.len() < want {
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| format!("reading response body: {e}"))?;
-        if n == 0 {
-            if content_length.is_some() {
-                return Err(format!(
-                    "connection closed after {} of {want} body bytes",
-                    body.len()
-                ));
-            }
-            return Ok((status, body));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    if content_length.is_none() {
-        return Err("response body without Content-Length is too large".into());
-    }
-    body.truncate(want);
-    Ok((status, body))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,22 +498,6 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
-        }
-        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
-    }
 
     #[test]
     fn rpcauth_matches_cores_share_rpcauth_script() {

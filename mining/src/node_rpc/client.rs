@@ -1,11 +1,17 @@
-//! A JSON-RPC 1.0 client for Bitcoin Core and Litecoin Core (the Bitcoin Core dialect), over a
-//! small HTTP/1.1 client on [`tokio::net::TcpStream`]: one connection per request, HTTP basic
-//! auth (user and password, or the node's cookie file, read again at every request so that a
-//! restarted node's new cookie is picked up).
+//! A JSON-RPC 1.0 client for Bitcoin Core and Litecoin Core (the Bitcoin Core dialect), over
+//! the workspace's HTTP/1.1 client ([`otedama_http::HttpClient`]): connections are kept open
+//! and reused (keep-alive), HTTP basic auth (user and password, or the node's cookie file, read
+//! again at every request so that a restarted node's new cookie is picked up).
+//!
+//! Why keep-alive: the template source polls the node every few seconds and the submitter,
+//! probe and statistics call it too; a TCP handshake (and a `TIME_WAIT` socket) per call is
+//! pure overhead on the path that delivers a found block. Core's HTTP server keeps connections
+//! open between requests (until `-rpcservertimeout`).
 
 use bitcoin::BlockHash;
 use otedama_consensus::template::RawTemplate;
 use otedama_consensus::Chain;
+use otedama_http::{HttpClient, HttpError, Origin, Request, UrlError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -16,8 +22,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::stats::RpcStats;
 
@@ -273,8 +277,8 @@ pub fn template_request(chain: Chain, longpollid: Option<&str>) -> Value {
     json!([request])
 }
 
-/// The JSON-RPC client. Cheap to clone (clones share the connection settings and the
-/// [`RpcStats`]).
+/// The JSON-RPC client. Cheap to clone (clones share the connections, see [`HttpClient`] for
+/// how they are pooled and reused, and the [`RpcStats`]).
 #[derive(Clone, Debug)]
 pub struct NodeRpc {
     inner: Arc<Inner>,
@@ -284,229 +288,35 @@ pub struct NodeRpc {
 
 #[derive(Debug)]
 struct Inner {
+    /// `http://HOST:PORT/PATH`, normalised.
     url: String,
-    /// Host to connect to (IPv6 without brackets).
-    host: String,
-    port: u16,
-    /// `Host:` header value.
-    host_header: String,
-    path: String,
+    /// The node's connections (kept open and reused).
+    http: HttpClient,
     auth: RpcAuth,
     timeout: Duration,
     next_id: AtomicU64,
 }
 
-fn parse_url(url: &str) -> Result<(String, u16, String, String), NodeRpcError> {
-    let bad = |reason: &str| NodeRpcError::InvalidUrl {
+/// Parses the node's URL (see [`Origin::parse`]), with reasons that name Otedama's flags.
+fn parse_url(url: &str) -> Result<Origin, NodeRpcError> {
+    Origin::parse(url).map_err(|e| NodeRpcError::InvalidUrl {
         url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        Some(_) => {
-            return Err(bad(
+        reason: match e {
+            UrlError::UnsupportedScheme(_) => {
                 "only http:// is supported (Core's RPC server speaks plain HTTP; use an SSH \
-                 tunnel for a remote node)",
-            ))
-        }
-        None => url,
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.contains('@') {
-        return Err(bad(
-            "put credentials in --node-rpc-user/--node-rpc-password, not in the URL",
-        ));
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed '[' in the host"))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| bad("missing port (e.g. http://127.0.0.1:9332)"))?;
-        (host, port)
-    } else {
-        authority
-            .rsplit_once(':')
-            .ok_or_else(|| bad("missing port (e.g. http://127.0.0.1:9332)"))?
-    };
-    if host.is_empty() {
-        return Err(bad("missing host"));
-    }
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|&p| p != 0)
-        .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
-    if path
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(bad("the path contains spaces or control characters"));
-    }
-    Ok((host.to_owned(), port, authority.to_owned(), path.to_owned()))
-}
-
-/// Standard base64 with padding (RFC 4648), for the basic auth header.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
+                 tunnel for a remote node)"
             }
-        }
-    }
-    out
-}
-
-/// Why reading a response failed.
-enum ReadError {
-    /// The connection failed or closed before a complete response: the node went away.
-    Io(io::Error),
-    /// Not HTTP as Core speaks it, or over the size limits.
-    Malformed(String),
-}
-
-impl From<io::Error> for ReadError {
-    fn from(e: io::Error) -> ReadError {
-        ReadError::Io(e)
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads one HTTP/1.1 response (the request said `Connection: close`): status and body, by
-/// `Content-Length`, chunked, or to the end of the stream, never over the size limits.
-async fn read_response(stream: &mut TcpStream) -> Result<(u16, Vec<u8>), ReadError> {
-    let mut buf = Vec::with_capacity(16 << 10);
-    let mut chunk = vec![0u8; 64 << 10];
-    let header_end = loop {
-        if let Some(pos) = find(&buf, b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if buf.len() > MAX_HEADER_BYTES {
-            return Err(ReadError::Malformed(format!(
-                "response headers over {MAX_HEADER_BYTES} bytes"
-            )));
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(ReadError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("connection closed after {} bytes of response", buf.len()),
-            )));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..header_end])
-        .map_err(|_| ReadError::Malformed("response headers are not UTF-8".into()))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .strip_prefix("HTTP/1.")
-        .and_then(|s| s.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ReadError::Malformed(format!("not an HTTP status line: {status_line:?}")))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            let len: usize = value
-                .parse()
-                .map_err(|_| ReadError::Malformed(format!("bad Content-Length {value:?}")))?;
-            if len > MAX_RESPONSE_BYTES {
-                return Err(ReadError::Malformed(format!(
-                    "response of {len} bytes is over the {MAX_RESPONSE_BYTES}-byte limit"
-                )));
+            UrlError::Credentials => {
+                "put credentials in --node-rpc-user/--node-rpc-password, not in the URL"
             }
-            content_length = Some(len);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            } else if !value.eq_ignore_ascii_case("identity") {
-                return Err(ReadError::Malformed(format!(
-                    "unsupported Transfer-Encoding {value:?}"
-                )));
-            }
+            UrlError::UnclosedBracket => "unclosed '[' in the host",
+            UrlError::MissingPort => "missing port (e.g. http://127.0.0.1:9332)",
+            UrlError::MissingHost => "missing host",
+            UrlError::BadPort => "the port is not a number from 1 to 65535",
+            UrlError::BadPath => "the path contains spaces or control characters",
         }
-    }
-    let mut body = buf.split_off(header_end);
-    if let Some(len) = content_length {
-        body.reserve(len.saturating_sub(body.len()));
-    }
-    // With chunked encoding the raw stream (sizes and all) is read to its end, then decoded.
-    let want = match content_length {
-        Some(len) if !chunked => len,
-        _ => usize::MAX,
-    };
-    while body.len() < want {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            if want != usize::MAX {
-                return Err(ReadError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "connection closed after {} of {want} body bytes",
-                        body.len()
-                    ),
-                )));
-            }
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-        if body.len() > MAX_RESPONSE_BYTES + (MAX_RESPONSE_BYTES >> 4) {
-            return Err(ReadError::Malformed(format!(
-                "response over the {MAX_RESPONSE_BYTES}-byte limit"
-            )));
-        }
-    }
-    body.truncate(want);
-    if chunked {
-        body = dechunk(&body).map_err(ReadError::Malformed)?;
-    }
-    if body.len() > MAX_RESPONSE_BYTES {
-        return Err(ReadError::Malformed(format!(
-            "response over the {MAX_RESPONSE_BYTES}-byte limit"
-        )));
-    }
-    Ok((status, body))
-}
-
-/// Decodes a complete chunked body (RFC 9112 section 7.1; trailers ignored).
-fn dechunk(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut rest = raw;
-    loop {
-        let line_end = find(rest, b"\r\n").ok_or("chunked body: missing chunk size line")?;
-        let line = std::str::from_utf8(&rest[..line_end]).map_err(|_| "chunk size not UTF-8")?;
-        let size_hex = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("chunked body: bad chunk size {size_hex:?}"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
-            return Err("chunked body: truncated chunk".into());
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
+        .to_owned(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -546,22 +356,34 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 impl NodeRpc {
-    /// Checks the URL; connects nothing (every request opens its own connection).
+    /// Checks the URL; connects nothing (the first call opens a connection, later ones reuse
+    /// it).
     pub fn new(config: RpcConfig) -> Result<NodeRpc, NodeRpcError> {
-        let (host, port, host_header, path) = parse_url(&config.url)?;
+        let origin = parse_url(&config.url)?;
+        let http = HttpClient::new(
+            origin,
+            otedama_http::Config {
+                max_head_bytes: MAX_HEADER_BYTES,
+                max_body_bytes: MAX_RESPONSE_BYTES,
+                ..otedama_http::Config::default()
+            },
+        );
         Ok(NodeRpc {
             inner: Arc::new(Inner {
-                url: format!("http://{host_header}{path}"),
-                host,
-                port,
-                host_header,
-                path,
+                url: http.origin().url(),
+                http,
                 auth: config.auth,
                 timeout: config.timeout,
                 next_id: AtomicU64::new(1),
             }),
             stats: Arc::new(RpcStats::new()),
         })
+    }
+
+    /// TCP connections opened to the node so far by this client and its clones: with
+    /// keep-alive, one per idle spell or concurrent call, not one per call.
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.http.connections_opened()
     }
 
     /// Call, error and latency statistics of this client and its clones (see [`RpcStats`];
@@ -632,17 +454,7 @@ impl NodeRpc {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let body =
             json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params}).to_string();
-        let exchange = self.exchange(body.as_bytes());
-        let (status, body) = match timeout {
-            Some(after) => tokio::time::timeout(after, exchange).await.map_err(|_| {
-                NodeRpcError::Timeout {
-                    url: self.inner.url.clone(),
-                    method: method.to_owned(),
-                    after,
-                }
-            })??,
-            None => exchange.await?,
-        };
+        let (status, body) = self.exchange(method, body, timeout).await?;
         let url = || self.inner.url.clone();
         match status {
             401 => return Err(NodeRpcError::Auth { url: url() }),
@@ -705,9 +517,10 @@ impl NodeRpc {
         }
     }
 
-    fn auth_header(&self) -> Result<String, NodeRpcError> {
-        let credentials = match &self.inner.auth {
-            RpcAuth::UserPass { user, pass } => format!("{user}:{pass}"),
+    /// `USER:PASSWORD` for the basic auth header; the cookie file is read at every call.
+    fn credentials(&self) -> Result<String, NodeRpcError> {
+        match &self.inner.auth {
+            RpcAuth::UserPass { user, pass } => Ok(format!("{user}:{pass}")),
             RpcAuth::Cookie(path) => {
                 let cookie = std::fs::read_to_string(path).map_err(|source| {
                     NodeRpcError::CookieUnreadable {
@@ -725,41 +538,38 @@ impl NodeRpc {
                         ),
                     });
                 }
-                cookie.to_owned()
+                Ok(cookie.to_owned())
             }
-        };
-        Ok(base64(credentials.as_bytes()))
+        }
     }
 
-    /// Connects, sends one POST, reads the response.
-    async fn exchange(&self, body: &[u8]) -> Result<(u16, Vec<u8>), NodeRpcError> {
+    /// Sends one POST (on a kept connection when there is one) and reads the response, all
+    /// within `timeout`.
+    async fn exchange(
+        &self,
+        method: &str,
+        body: String,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, Vec<u8>), NodeRpcError> {
         let inner = &*self.inner;
-        let auth = self.auth_header()?;
-        let unreachable = |source: io::Error| NodeRpcError::Unreachable {
-            url: inner.url.clone(),
-            source,
-        };
-        let mut stream = TcpStream::connect((inner.host.as_str(), inner.port))
-            .await
-            .map_err(unreachable)?;
-        let _ = stream.set_nodelay(true);
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            inner.path,
-            inner.host_header,
-            body.len()
-        );
-        let mut request = Vec::with_capacity(head.len() + body.len());
-        request.extend_from_slice(head.as_bytes());
-        request.extend_from_slice(body);
-        stream.write_all(&request).await.map_err(unreachable)?;
-        match read_response(&mut stream).await {
-            Ok(response) => Ok(response),
-            Err(ReadError::Io(e)) => Err(unreachable(e)),
-            Err(ReadError::Malformed(e)) => {
-                Err(NodeRpcError::Protocol(format!("{}: {e}", inner.url)))
+        let request = Request::post(body)
+            .header("Content-Type", "application/json")
+            .basic_auth(&self.credentials()?)
+            .timeout(timeout);
+        match inner.http.send(&request).await {
+            Ok(response) => Ok((response.status, response.body)),
+            Err(HttpError::Connect(source) | HttpError::Io(source)) => {
+                Err(NodeRpcError::Unreachable {
+                    url: inner.url.clone(),
+                    source,
+                })
             }
+            Err(HttpError::Timeout(after)) => Err(NodeRpcError::Timeout {
+                url: inner.url.clone(),
+                method: method.to_owned(),
+                after,
+            }),
+            Err(e) => Err(NodeRpcError::Protocol(format!("{}: {e}", inner.url))),
         }
     }
 
@@ -848,18 +658,19 @@ mod tests {
     #[test]
     fn urls() {
         let ok = |u: &str| parse_url(u).unwrap_or_else(|e| panic!("{u}: {e}"));
+        let origin = ok("http://127.0.0.1:9332");
         assert_eq!(
-            ok("http://127.0.0.1:9332"),
             (
-                "127.0.0.1".into(),
-                9332,
-                "127.0.0.1:9332".into(),
-                "/".into()
-            )
+                origin.host(),
+                origin.port(),
+                origin.authority(),
+                origin.path()
+            ),
+            ("127.0.0.1", 9332, "127.0.0.1:9332", "/")
         );
-        assert_eq!(ok("localhost:8332/").1, 8332);
-        assert_eq!(ok("HTTP://node:1/wallet/w").3, "/wallet/w");
-        assert_eq!(ok("http://[::1]:18443").0, "::1");
+        assert_eq!(ok("localhost:8332/").port(), 8332);
+        assert_eq!(ok("HTTP://node:1/wallet/w").path(), "/wallet/w");
+        assert_eq!(ok("http://[::1]:18443").host(), "::1");
         for bad in [
             "https://127.0.0.1:9332",
             "http://127.0.0.1",
@@ -874,28 +685,8 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), expected);
-        }
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\n").as_deref(),
-            Ok(&b"Wikipedia"[..])
-        );
-        assert!(dechunk(b"5\r\nabc").is_err());
+        let e = parse_url("http://u:p@127.0.0.1:1").unwrap_err().to_string();
+        assert!(e.contains("--node-rpc-user"), "{e}");
     }
 
     #[test]
@@ -1019,5 +810,143 @@ mod tests {
             }
         );
         assert!(!dbg.contains("secret"), "{dbg}");
+    }
+
+    /// A local stand-in for Core's RPC server: HTTP/1.1 keep-alive, JSON-RPC replies with
+    /// `getblockcount`'s answer, idle connections closed after `idle_close` (Core's
+    /// `-rpcservertimeout`). Counts accepted connections and keeps each request's
+    /// `Authorization` header.
+    struct CoreLike {
+        url: String,
+        accepts: Arc<AtomicU64>,
+        auths: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl CoreLike {
+        async fn start(idle_close: Duration) -> CoreLike {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let accepts = Arc::new(AtomicU64::new(0));
+            let auths = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (a, h) = (accepts.clone(), auths.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(Self::serve(stream, idle_close, h.clone()));
+                }
+            });
+            CoreLike {
+                url,
+                accepts,
+                auths,
+            }
+        }
+
+        async fn serve(
+            mut stream: tokio::net::TcpStream,
+            idle_close: Duration,
+            auths: Arc<std::sync::Mutex<Vec<String>>>,
+        ) {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = Vec::new();
+            loop {
+                let end = loop {
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match tokio::time::timeout(idle_close, stream.read(&mut chunk)).await {
+                        Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        // Idle too long (or closed by the client): close, as Core does.
+                        _ => return,
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_owned())
+                };
+                let len: usize = header("Content-Length:").map_or(0, |v| v.parse().unwrap());
+                auths
+                    .lock()
+                    .unwrap()
+                    .push(header("Authorization:").unwrap_or_default());
+                while buf.len() < end + len {
+                    let mut chunk = [0u8; 4096];
+                    match stream.read(&mut chunk).await {
+                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                }
+                let call: Value = serde_json::from_slice(&buf[end..end + len]).unwrap();
+                buf.drain(..end + len);
+                let reply = json!({"result": 7, "error": null, "id": call["id"]}).to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                    reply.len()
+                );
+                if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_kept_connection_and_reread_the_cookie() {
+        let node = CoreLike::start(Duration::from_secs(30)).await;
+        let cookie = std::env::temp_dir().join(format!(
+            "otedama-node-rpc-keepalive-{}.cookie",
+            std::process::id()
+        ));
+        std::fs::write(&cookie, "__cookie__:first\n").unwrap();
+        let rpc = NodeRpc::new(RpcConfig::new(
+            node.url.clone(),
+            RpcAuth::Cookie(cookie.clone()),
+        ))
+        .unwrap();
+        const CALLS: u64 = 50;
+        for _ in 0..CALLS {
+            let count: u64 = rpc.call("getblockcount", json!([])).await.unwrap();
+            assert_eq!(count, 7);
+        }
+        // The node restarts with a new cookie: the next call (same connection) sends it.
+        std::fs::write(&cookie, "__cookie__:second\n").unwrap();
+        let _: u64 = rpc.clone().call("getblockcount", json!([])).await.unwrap();
+        let _ = std::fs::remove_file(&cookie);
+
+        assert_eq!(node.accepts.load(Ordering::SeqCst), 1, "one TCP connection");
+        assert_eq!(rpc.connections_opened(), 1);
+        assert_eq!(rpc.stats().calls("other"), CALLS + 1);
+        let auths = node.auths.lock().unwrap();
+        assert_eq!(auths.len() as u64, CALLS + 1);
+        let basic = |c: &str| format!("Basic {}", otedama_http::base64(c.as_bytes()));
+        assert_eq!(auths[0], basic("__cookie__:first"));
+        assert_eq!(auths[CALLS as usize], basic("__cookie__:second"));
+    }
+
+    #[tokio::test]
+    async fn a_node_closing_an_idle_connection_is_survived() {
+        let node = CoreLike::start(Duration::from_millis(100)).await;
+        let rpc = NodeRpc::new(RpcConfig::new(
+            node.url.clone(),
+            RpcAuth::UserPass {
+                user: "u".into(),
+                pass: "p".into(),
+            },
+        ))
+        .unwrap();
+        for round in 1..=3 {
+            let count: u64 = rpc.call("getblockcount", json!([])).await.unwrap();
+            assert_eq!(count, 7);
+            let count: u64 = rpc.call("getblockcount", json!([])).await.unwrap();
+            assert_eq!(count, 7);
+            assert_eq!(node.accepts.load(Ordering::SeqCst), round);
+            // Idle past the node's timeout: it closes the connection.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(rpc.stats().errors("unreachable"), 0);
+        assert_eq!(rpc.connections_opened(), 3);
     }
 }
