@@ -171,6 +171,7 @@ impl Api {
             "pool": self.preset.name(),
             "consensus_id": self.consensus_id,
             "version": env!("CARGO_PKG_VERSION"),
+            "build": env!("OTEDAMA_VERSION_LONG"),
             "uptime_secs": self.started.elapsed().as_secs(),
             "sync": sync_json(&sync),
             "best_share": {

@@ -2,104 +2,151 @@
 //! (`--config FILE`); flags win over the file, the file over defaults.
 
 use clap::Parser;
+use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-/// Chain names accepted by `--chain` (the names `Chain::from_name` understands).
-pub const CHAIN_NAMES: [&str; 7] = [
-    "bitcoin",
-    "bitcoin-testnet4",
-    "bitcoin-signet",
-    "bitcoin-regtest",
-    "litecoin",
-    "litecoin-testnet",
-    "litecoin-regtest",
-];
-
-/// Pool preset names accepted by `--pool`.
-pub const POOL_NAMES: [&str; 2] = ["main", "mini"];
+/// Chain names accepted by `--chain` and pool presets of `--pool`: one list, shared with
+/// `otedama-cli` (which needs them to find a node's default data dir).
+pub use otedama_rpc::data_dir::{CHAIN_NAMES, POOL_NAMES};
 
 /// Otedama peer: a fully decentralized PPLNS mining pool node. Runs next to your own full node
 /// (Bitcoin Core or Litecoin Core) and serves Stratum to your rigs.
+///
+/// Every option can also be set in the environment (OTEDAMA_ and the flag's name in capitals,
+/// e.g. OTEDAMA_NODE_RPC_PASSWORD) or in the --config file (the flag's name as key). Flags win
+/// over the environment, the environment over the file, the file over defaults.
+/// Exit codes: 0 stopped cleanly, 1 runtime failure, 2 configuration error.
 #[derive(Parser, Debug, Default)]
-#[command(name = "otedama-node", version)]
+#[command(name = "otedama-node", version = env!("OTEDAMA_VERSION_LONG"))]
 pub struct Args {
     /// Parent chain to mine [default: litecoin-regtest].
-    #[arg(long, value_name = "CHAIN", value_parser = CHAIN_NAMES, global = true)]
+    #[arg(long, env = "OTEDAMA_CHAIN", value_name = "CHAIN", value_parser = CHAIN_NAMES, global = true)]
     pub chain: Option<String>,
 
     /// Sharechain preset (consensus parameters shared by every peer of that pool) [default: main].
-    #[arg(long, value_name = "POOL", value_parser = POOL_NAMES, global = true)]
+    #[arg(long, env = "OTEDAMA_POOL", value_name = "POOL", value_parser = POOL_NAMES, global = true)]
     pub pool: Option<String>,
 
     /// A custom pool: TOML file of pool parameters (the keys in docs/operator-guide.md, e.g.
     /// `name = "club"`, `pplns-window = 30`); keys left out keep the --pool preset's values.
     /// Every node of the pool needs the same file and --pool.
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, env = "OTEDAMA_POOL_CONFIG", value_name = "FILE", global = true)]
     pub pool_config: Option<PathBuf>,
 
-    /// Directory for the sharechain store and node state [default: ./otedama-data/CHAIN-POOL].
-    #[arg(long, value_name = "PATH", global = true)]
+    /// Directory for the sharechain store, peer identity, found blocks and the API cookie
+    /// [default: ~/.otedama/CHAIN-POOL].
+    #[arg(long, env = "OTEDAMA_DATA_DIR", value_name = "PATH", global = true)]
     pub data_dir: Option<PathBuf>,
 
-    /// Full node JSON-RPC URL, e.g. http://127.0.0.1:9332.
-    #[arg(long, value_name = "URL", global = true)]
+    /// Full node JSON-RPC URL, e.g. http://127.0.0.1:9332 (Litecoin Core's mainnet port).
+    #[arg(long, env = "OTEDAMA_NODE_RPC", value_name = "URL", global = true)]
     pub node_rpc: Option<String>,
 
     /// Full node RPC user (with --node-rpc-password).
-    #[arg(long, value_name = "USER", global = true)]
+    #[arg(
+        long,
+        env = "OTEDAMA_NODE_RPC_USER",
+        value_name = "USER",
+        global = true
+    )]
     pub node_rpc_user: Option<String>,
 
-    /// Full node RPC password.
-    #[arg(long, value_name = "PASSWORD", global = true)]
+    /// Full node RPC password; prefer OTEDAMA_NODE_RPC_PASSWORD or the file, which `ps` does not
+    /// show.
+    #[arg(
+        long,
+        env = "OTEDAMA_NODE_RPC_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        global = true
+    )]
     pub node_rpc_password: Option<String>,
 
     /// Full node cookie file (instead of user and password), e.g. ~/.litecoin/.cookie.
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(
+        long,
+        env = "OTEDAMA_NODE_RPC_COOKIE",
+        value_name = "PATH",
+        global = true
+    )]
     pub node_rpc_cookie: Option<PathBuf>,
 
     /// Address paid for shares from rigs whose username is not an address of this chain.
-    #[arg(long, value_name = "ADDR", global = true)]
+    #[arg(
+        long,
+        env = "OTEDAMA_PAYOUT_ADDRESS",
+        value_name = "ADDR",
+        global = true
+    )]
     pub payout_address: Option<String>,
 
-    /// Stratum listen address [default: 127.0.0.1:3333].
-    #[arg(long, value_name = "HOST:PORT", global = true)]
+    /// Stratum listen address; 0.0.0.0:3333 lets rigs on your LAN connect
+    /// [default: 127.0.0.1:3333].
+    #[arg(long, env = "OTEDAMA_STRATUM", value_name = "HOST:PORT", global = true)]
     pub stratum: Option<SocketAddr>,
 
-    /// API listen address (JSON-RPC 2.0, /metrics, /events) [default: 127.0.0.1:9332].
-    #[arg(long, value_name = "HOST:PORT", global = true)]
+    /// API listen address (JSON-RPC 2.0, /metrics, /events); keep it on loopback
+    /// [default: 127.0.0.1:9334].
+    #[arg(long, env = "OTEDAMA_RPC", value_name = "HOST:PORT", global = true)]
     pub rpc: Option<SocketAddr>,
 
     /// CPU worker threads mining inside the node for --payout-address (0: none) [default: 0].
-    #[arg(long, value_name = "N", global = true)]
+    #[arg(long, env = "OTEDAMA_MINE", value_name = "N", global = true)]
     pub mine: Option<usize>,
 
-    /// P2P listen address [default: /ip4/0.0.0.0/tcp/9339].
-    #[arg(long, value_name = "MULTIADDR", global = true)]
-    pub p2p_listen: Option<Multiaddr>,
+    /// P2P listen address (repeatable; the environment takes a comma-separated list)
+    /// [default: /ip4/0.0.0.0/tcp/PORT and /ip6/::/tcp/PORT, PORT 9339 for main, 9340 for mini].
+    #[arg(
+        long,
+        env = "OTEDAMA_P2P_LISTEN",
+        value_name = "MULTIADDR",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub p2p_listen: Vec<Multiaddr>,
 
-    /// A peer to connect to at start, e.g. /ip4/203.0.113.5/tcp/9339 (repeatable). More
-    /// peers are found through it (Kademlia) and remembered in the data dir.
-    #[arg(long = "peer", value_name = "MULTIADDR", global = true)]
+    /// A peer to connect to at start, e.g. /ip4/203.0.113.5/tcp/9339 (repeatable; the
+    /// environment takes a comma-separated list). More peers are found through it (Kademlia) and
+    /// remembered in the data dir.
+    #[arg(
+        long = "peer",
+        env = "OTEDAMA_PEER",
+        value_name = "MULTIADDR",
+        value_delimiter = ',',
+        global = true
+    )]
     pub peers: Vec<Multiaddr>,
 
     /// Most P2P connections, in and out together [default: 50].
-    #[arg(long, value_name = "N", global = true)]
+    #[arg(long, env = "OTEDAMA_MAX_PEERS", value_name = "N", global = true)]
     pub max_peers: Option<u32>,
 
-    /// TOML file with any of the keys above (chain, pool, pool-config, data-dir, node-rpc,
-    /// node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc, mine,
-    /// p2p-listen, peer (a list), max-peers).
-    #[arg(long, value_name = "FILE", global = true)]
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
+    /// `info,otedama_node::p2p=debug`; without it RUST_LOG is read [default: info].
+    #[arg(long, env = "OTEDAMA_LOG_LEVEL", value_name = "FILTER", global = true)]
+    pub log_level: Option<String>,
+
+    /// Log format: text for people, json (one object per line) for log shippers [default: text].
+    #[arg(long, env = "OTEDAMA_LOG_FORMAT", value_name = "FORMAT", value_parser = LOG_FORMATS, global = true)]
+    pub log_format: Option<String>,
+
+    /// TOML file with any of the keys above (the flags' names: chain, pool, pool-config, data-dir,
+    /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
+    /// mine, p2p-listen (a list), peer (a list), max-peers, log-level, log-format).
+    #[arg(long, env = "OTEDAMA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// Log formats accepted by `--log-format`.
+pub const LOG_FORMATS: [&str; 2] = ["text", "json"];
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -138,9 +185,29 @@ pub struct FileConfig {
     pub stratum: Option<SocketAddr>,
     pub rpc: Option<SocketAddr>,
     pub mine: Option<usize>,
-    pub p2p_listen: Option<String>,
+    /// One address or a list (one address was the only form before listening became repeatable).
+    pub p2p_listen: Option<OneOrMany>,
     pub peer: Option<Vec<String>>,
     pub max_peers: Option<u32>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// A file value given as one string or a list of strings.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// How the full node is reached.
@@ -166,13 +233,64 @@ pub struct Config {
     pub rpc: SocketAddr,
     /// CPU worker threads (0: none).
     pub mine: usize,
-    pub p2p_listen: Multiaddr,
+    pub p2p_listen: Vec<Multiaddr>,
+    /// The listen addresses are the defaults (IPv4 and IPv6 wildcards): a host without IPv6
+    /// still starts, on IPv4 alone. Addresses the operator named must all work.
+    pub p2p_listen_is_default: bool,
     pub peers: Vec<Multiaddr>,
     pub max_peers: u32,
+    pub log: LogConfig,
 }
 
-/// Default P2P port: next to Litecoin Core's 9332/9333 and free on Bitcoin hosts.
-pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/9339";
+/// How the node logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter (`info`, `info,otedama_node::p2p=debug`).
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line, for journald exporters, Loki, Elasticsearch and the like.
+    Json,
+}
+
+/// Default P2P port of the main pools. Not a default port of any Bitcoin, Litecoin or Monero
+/// daemon (`otedama_rpc::DAEMON_DEFAULT_PORTS`), nor the API's.
+pub const DEFAULT_P2P_PORT_MAIN: u16 = 9339;
+/// Default P2P port of the mini pools: another pool, so another port, as in P2Pool
+/// (37889/37888), so a main and a mini node can run on one host with default flags.
+pub const DEFAULT_P2P_PORT_MINI: u16 = 9340;
+/// Default Stratum port: the miners' convention (P2Pool, most pools' docs).
+pub const DEFAULT_STRATUM_PORT: u16 = 3333;
+/// Default `--max-peers`: enough outbound and inbound slots for fast share propagation, few
+/// enough for a home connection's upload.
+pub const DEFAULT_MAX_PEERS: u32 = 50;
+
+/// Default P2P port of a preset (custom pools use their base preset's).
+pub fn default_p2p_port(preset: Preset) -> u16 {
+    match preset {
+        Preset::Main => DEFAULT_P2P_PORT_MAIN,
+        Preset::Mini => DEFAULT_P2P_PORT_MINI,
+    }
+}
+
+/// The default listen addresses: every IPv4 and every IPv6 interface.
+pub fn default_p2p_listen(preset: Preset) -> Vec<Multiaddr> {
+    let port = default_p2p_port(preset);
+    [
+        Multiaddr::empty()
+            .with(Protocol::Ip4(Ipv4Addr::UNSPECIFIED))
+            .with(Protocol::Tcp(port)),
+        Multiaddr::empty()
+            .with(Protocol::Ip6(Ipv6Addr::UNSPECIFIED))
+            .with(Protocol::Tcp(port)),
+    ]
+    .into()
+}
 
 /// A configuration problem, said in terms of the flag to fix.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +322,15 @@ pub enum ConfigError {
     },
     #[error("--max-peers must be at least 1")]
     NoPeersAllowed,
+    #[error(
+        "no --data-dir given and no home directory (HOME) to put ~/.otedama in: pass \
+         --data-dir PATH"
+    )]
+    NoHome,
+    #[error("--log-level {value:?} is not a log filter: {reason}")]
+    BadLogLevel { value: String, reason: String },
+    #[error("unknown --log-format {0:?} (one of: text, json)")]
+    BadLogFormat(String),
     #[error("--payout-address {address:?} is not a {chain} address: {reason}")]
     BadPayout {
         address: String,
@@ -274,16 +401,16 @@ impl PoolChoice {
     /// first 8 hex digits of the consensus id), so that editing the pool file never points a
     /// node at a store of the old parameters (the store would refuse to open).
     pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.chain.name(), self.pool_dir_part())
+    }
+
+    /// The part of [`PoolChoice::dir_name`] after the chain: `PRESET` or `NAME-ID8`.
+    pub fn pool_dir_part(&self) -> String {
         if self.custom {
             let id = self.params.consensus_id().to_string();
-            format!(
-                "{}-{}-{}",
-                self.chain.name(),
-                self.params.name,
-                &id[..8.min(id.len())]
-            )
+            format!("{}-{}", self.params.name, &id[..8.min(id.len())])
         } else {
-            format!("{}-{}", self.chain.name(), self.preset.name())
+            self.preset.name().to_string()
         }
     }
 }
@@ -307,10 +434,11 @@ pub fn pool_choice(args: &Args, file: &FileConfig) -> Result<PoolChoice, ConfigE
 pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     let choice = pool_choice(&args, &file)?;
     let (chain, preset) = (choice.chain, choice.preset);
-    let data_dir = args
-        .data_dir
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("otedama-data").join(choice.dir_name()));
+    let data_dir = match args.data_dir.or(file.data_dir) {
+        Some(dir) => dir,
+        None => otedama_rpc::data_dir::default_data_dir(chain.name(), &choice.pool_dir_part())
+            .ok_or(ConfigError::NoHome)?,
+    };
     let node_rpc = args
         .node_rpc
         .or(file.node_rpc)
@@ -337,11 +465,11 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     let stratum = args
         .stratum
         .or(file.stratum)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3333)));
+        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_STRATUM_PORT)));
     let rpc = args
         .rpc
         .or(file.rpc)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9332)));
+        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, otedama_rpc::DEFAULT_API_PORT)));
     let mine = args.mine.or(file.mine).unwrap_or(0);
     let multiaddr = |flag: &'static str, v: &str| {
         v.parse::<Multiaddr>()
@@ -351,21 +479,33 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
                 reason: e.to_string(),
             })
     };
-    let p2p_listen = match (args.p2p_listen, &file.p2p_listen) {
-        (Some(a), _) => a,
-        (None, Some(s)) => multiaddr("p2p-listen", s)?,
-        (None, None) => multiaddr("p2p-listen", DEFAULT_P2P_LISTEN)?,
-    };
+    let mut p2p_listen = args.p2p_listen;
+    if p2p_listen.is_empty() {
+        for a in file.p2p_listen.iter().flat_map(OneOrMany::to_vec) {
+            p2p_listen.push(multiaddr("p2p-listen", &a)?);
+        }
+    }
+    let p2p_listen_is_default = p2p_listen.is_empty();
+    if p2p_listen_is_default {
+        p2p_listen = default_p2p_listen(preset);
+    }
     let mut peers = args.peers;
     if peers.is_empty() {
         for p in file.peer.iter().flatten() {
             peers.push(multiaddr("peer", p)?);
         }
     }
-    let max_peers = args.max_peers.or(file.max_peers).unwrap_or(50);
+    let max_peers = args
+        .max_peers
+        .or(file.max_peers)
+        .unwrap_or(DEFAULT_MAX_PEERS);
     if max_peers == 0 {
         return Err(ConfigError::NoPeersAllowed);
     }
+    let log = log_config(
+        args.log_level.or(file.log_level),
+        args.log_format.or(file.log_format),
+    )?;
     Ok(Config {
         chain,
         preset,
@@ -378,9 +518,38 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         rpc,
         mine,
         p2p_listen,
+        p2p_listen_is_default,
         peers,
         max_peers,
+        log,
     })
+}
+
+/// `$HOME/.otedama`, where default data dirs live, so that starting the node from another
+/// working directory never creates a second store and a second peer identity.
+pub fn otedama_home() -> Option<PathBuf> {
+    otedama_rpc::data_dir::default_data_dir("", "").and_then(|d| d.parent().map(Path::to_path_buf))
+}
+
+/// The log filter: `--log-level` (flag, environment or file), else `RUST_LOG`, else `info`.
+fn log_config(level: Option<String>, format: Option<String>) -> Result<LogConfig, ConfigError> {
+    let filter = match level {
+        Some(l) => l,
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "info".into()),
+    };
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| ConfigError::BadLogLevel {
+        value: filter.clone(),
+        reason: e.to_string(),
+    })?;
+    let format = match format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => return Err(ConfigError::BadLogFormat(other.into())),
+    };
+    Ok(LogConfig { filter, format })
 }
 
 #[cfg(test)]
@@ -487,10 +656,8 @@ mod tests {
             c.pool,
             PoolParams::preset(Chain::LitecoinRegtest, Preset::Main)
         );
-        assert_eq!(
-            c.data_dir,
-            Path::new("otedama-data").join("litecoin-regtest-main")
-        );
+        let home = otedama_home().expect("HOME is set in tests");
+        assert_eq!(c.data_dir, home.join("litecoin-regtest-main"));
         // The flag.
         let args = Args {
             pool_config: Some(club.clone()),
@@ -504,7 +671,7 @@ mod tests {
         let id = c.pool.consensus_id().to_string();
         assert_eq!(
             c.data_dir,
-            Path::new("otedama-data").join(format!("litecoin-regtest-club-{}", &id[..8]))
+            home.join(format!("litecoin-regtest-club-{}", &id[..8]))
         );
         // The config-file key, and `consensus-id`'s view of it.
         let file: FileConfig =
@@ -546,7 +713,14 @@ mod tests {
             ..Args::default()
         };
         let c = resolve(base(), FileConfig::default()).unwrap();
-        assert_eq!(c.p2p_listen.to_string(), DEFAULT_P2P_LISTEN);
+        assert_eq!(
+            c.p2p_listen
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+            ["/ip4/0.0.0.0/tcp/9339", "/ip6/::/tcp/9339"]
+        );
+        assert!(c.p2p_listen_is_default);
         assert!(c.peers.is_empty());
         assert_eq!(c.max_peers, 50);
         let args = Args::try_parse_from([
@@ -568,12 +742,161 @@ mod tests {
         )
         .unwrap();
         let c = resolve(base(), file).unwrap();
-        assert_eq!(c.p2p_listen.to_string(), "/ip4/127.0.0.1/tcp/7");
+        assert_eq!(c.p2p_listen.len(), 1);
+        assert_eq!(c.p2p_listen[0].to_string(), "/ip4/127.0.0.1/tcp/7");
+        assert!(!c.p2p_listen_is_default);
         assert_eq!(c.peers.len(), 1);
         assert_eq!(c.max_peers, 3);
         let file: FileConfig = toml::from_str("peer = [\"nonsense\"]").unwrap();
         let err = resolve(base(), file).unwrap_err();
         assert!(err.to_string().contains("not a multiaddr"), "{err}");
         assert!(Args::try_parse_from(["otedama-node", "--peer", "nonsense"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod precedence_tests {
+    use super::*;
+
+    fn rltc() -> String {
+        use bitcoin::bech32::{segwit, Hrp};
+        segwit::encode_v0(Hrp::parse("rltc").unwrap(), &[7; 20]).unwrap()
+    }
+
+    /// One test sets process environment variables: nextest runs every test in its own process,
+    /// so no other test sees them.
+    #[test]
+    fn flags_win_over_the_environment_over_the_file_over_defaults() {
+        std::env::set_var("OTEDAMA_STRATUM", "127.0.0.1:5001");
+        std::env::set_var("OTEDAMA_RPC", "127.0.0.1:5002");
+        std::env::set_var("OTEDAMA_NODE_RPC", "http://127.0.0.1:19443");
+        std::env::set_var("OTEDAMA_NODE_RPC_USER", "env-user");
+        std::env::set_var("OTEDAMA_NODE_RPC_PASSWORD", "env-secret");
+        std::env::set_var(
+            "OTEDAMA_PEER",
+            "/ip4/10.0.0.1/tcp/9339,/ip4/10.0.0.2/tcp/9339",
+        );
+        std::env::set_var("OTEDAMA_POOL", "mini");
+        let file: FileConfig = toml::from_str(&format!(
+            "stratum = \"127.0.0.1:4001\"\nrpc = \"127.0.0.1:4002\"\nmine = 1\n\
+             node-rpc-password = \"file-secret\"\npayout-address = \"{}\"\n",
+            rltc()
+        ))
+        .unwrap();
+        let args = Args::try_parse_from(["otedama-node", "--stratum", "127.0.0.1:6001"]).unwrap();
+        let c = resolve(args, file).unwrap();
+        assert_eq!(c.stratum.port(), 6001, "flag over environment and file");
+        assert_eq!(c.rpc.port(), 5002, "environment over file");
+        assert_eq!(c.mine, 1, "file over default");
+        assert_eq!(c.max_peers, DEFAULT_MAX_PEERS, "default");
+        assert_eq!(c.node_rpc, "http://127.0.0.1:19443");
+        assert_eq!(
+            c.node_auth,
+            NodeAuth::UserPass {
+                user: "env-user".into(),
+                password: "env-secret".into()
+            }
+        );
+        assert_eq!(
+            c.peers.len(),
+            2,
+            "comma-separated list from the environment"
+        );
+        // The mini preset from the environment moves the default P2P port.
+        assert_eq!(c.preset, Preset::Mini);
+        assert!(c
+            .p2p_listen
+            .iter()
+            .all(|a| a.iter().any(|p| p == Protocol::Tcp(DEFAULT_P2P_PORT_MINI))));
+        // The password from the environment is not printed by --help.
+        let help = <Args as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("OTEDAMA_NODE_RPC_PASSWORD"), "{help}");
+        assert!(!help.contains("env-secret"), "{help}");
+    }
+
+    #[test]
+    fn p2p_listen_repeats_and_the_file_takes_one_or_a_list() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        let args = Args::try_parse_from([
+            "otedama-node",
+            "--p2p-listen",
+            "/ip4/0.0.0.0/tcp/1",
+            "--p2p-listen",
+            "/ip6/::/tcp/1",
+        ])
+        .unwrap();
+        assert_eq!(args.p2p_listen.len(), 2);
+        for text in [
+            "p2p-listen = \"/ip6/::1/tcp/7\"",
+            "p2p-listen = [\"/ip6/::1/tcp/7\"]",
+        ] {
+            let c = resolve(base(), toml::from_str(text).unwrap()).unwrap();
+            assert_eq!(c.p2p_listen.len(), 1, "{text}");
+            assert!(!c.p2p_listen_is_default);
+        }
+        let c = resolve(
+            base(),
+            toml::from_str("p2p-listen = [\"/ip4/0.0.0.0/tcp/7\", \"/ip6/::/tcp/7\"]").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.p2p_listen.len(), 2);
+        assert_ne!(DEFAULT_P2P_PORT_MAIN, DEFAULT_P2P_PORT_MINI);
+        for port in [
+            DEFAULT_P2P_PORT_MAIN,
+            DEFAULT_P2P_PORT_MINI,
+            DEFAULT_STRATUM_PORT,
+        ] {
+            assert!(!otedama_rpc::DAEMON_DEFAULT_PORTS.contains(&port), "{port}");
+            assert_ne!(port, otedama_rpc::DEFAULT_API_PORT);
+        }
+    }
+
+    #[test]
+    fn log_level_and_format() {
+        assert_eq!(
+            log_config(Some("debug".into()), Some("json".into())).unwrap(),
+            LogConfig {
+                filter: "debug".into(),
+                format: LogFormat::Json
+            }
+        );
+        let err = log_config(Some("info,[=".into()), None).unwrap_err();
+        assert!(err.to_string().contains("--log-level"), "{err}");
+        assert!(Args::try_parse_from(["otedama-node", "--log-format", "xml"]).is_err());
+        assert!(log_config(None, Some("xml".into())).is_err());
+    }
+
+    #[test]
+    fn the_name_lists_are_the_names_the_consensus_knows() {
+        for name in CHAIN_NAMES {
+            assert_eq!(Chain::from_name(name).map(|c| c.name()), Some(name));
+        }
+        for name in POOL_NAMES {
+            assert_eq!(Preset::from_name(name).map(|p| p.name()), Some(name));
+        }
+        assert_eq!(POOL_NAMES.len(), Preset::ALL.len());
+        assert_eq!(CHAIN_NAMES.len(), Chain::ALL.len());
+    }
+
+    #[test]
+    fn without_home_the_data_dir_must_be_given() {
+        std::env::remove_var("HOME");
+        let args = Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        assert!(matches!(
+            resolve(args, FileConfig::default()),
+            Err(ConfigError::NoHome)
+        ));
     }
 }

@@ -8,6 +8,7 @@ use crate::config::{Config, NodeAuth};
 use crate::p2p::address_book;
 use crate::p2p::service::{self, NetSinks, P2pConfig, NET_QUEUE};
 use crate::p2p::SyncStatus;
+use crate::supervisor::{Supervisor, TaskFailed};
 use otedama_consensus::block_check::BlockRules;
 use otedama_consensus::PayoutScript;
 use otedama_mining::board::{BoardConfig, JobBoard};
@@ -18,7 +19,7 @@ use otedama_sharechain::Sharechain;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Found shares waiting for the sharechain task: a burst of a few seconds of a large farm.
 const FOUND_QUEUE: usize = 1024;
@@ -49,7 +50,47 @@ pub enum StartError {
     P2p(#[from] crate::p2p::service::P2pError),
     #[error("cannot create the data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    TaskFailed(#[from] TaskFailed),
 }
+
+impl StartError {
+    /// The process exit code: 2 when the operator must change the configuration (restarting
+    /// cannot help, so `RestartPreventExitStatus=2` keeps systemd from looping), 1 otherwise
+    /// (a port still held by the previous process, a full node not up yet, a task that died).
+    pub fn exit_code(&self) -> u8 {
+        use otedama_mining::node_rpc::NodeRpcError;
+        use otedama_sharechain::StoreError;
+        match self {
+            StartError::Node(NodeRpcError::WrongChain { .. } | NodeRpcError::InvalidUrl { .. }) => {
+                EXIT_CONFIG
+            }
+            StartError::Store { source, .. } => match source {
+                // Another pool's or a newer version's store: another --data-dir is needed.
+                StoreError::ForeignPool { .. } | StoreError::Version { .. } => EXIT_CONFIG,
+                StoreError::Db(_)
+                | StoreError::Corrupt { .. }
+                | StoreError::CorruptShare { .. } => EXIT_RUNTIME,
+            },
+            StartError::Node(_)
+            | StartError::Stratum { .. }
+            | StartError::Api { .. }
+            | StartError::Identity(_)
+            | StartError::P2p(_)
+            | StartError::DataDir { .. }
+            | StartError::TaskFailed(_) => EXIT_RUNTIME,
+        }
+    }
+}
+
+/// Exit code of a configuration error (wrong flag, file, chain or pool).
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code of a failure at run time.
+pub const EXIT_RUNTIME: u8 = 1;
+/// How long the tasks get to finish after the stop signal (the store flushed, found blocks
+/// written) before they are aborted; under systemd's default `TimeoutStopSec` of 90 s and the
+/// contrib unit's 30 s.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub use crate::chain_task::unix_now;
 
@@ -63,9 +104,11 @@ pub async fn run(
         chain = %config.chain,
         pool = %pool.name,
         consensus_id = %pool.consensus_id(),
+        data_dir = %config.data_dir.display(),
         "starting otedama-node {}",
-        env!("CARGO_PKG_VERSION")
+        env!("OTEDAMA_VERSION_LONG")
     );
+    warn_about_exposure(&config);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         dir: config.data_dir.display().to_string(),
         source,
@@ -105,7 +148,8 @@ pub async fn run(
         P2pConfig {
             key,
             consensus_id: pool.consensus_id(),
-            listen: vec![config.p2p_listen.clone()],
+            listen: config.p2p_listen.clone(),
+            listen_best_effort: config.p2p_listen_is_default,
             bootstrap: config.peers.clone(),
             address_book,
             bans,
@@ -149,15 +193,30 @@ pub async fn run(
     }));
     board.set_tip(tip_work(&chain));
 
+    // Every long-lived task runs under the supervisor: one that ends early stops the node.
+    let mut tasks = Supervisor::new();
+    let otedama_mining::node_rpc::TemplateSource {
+        templates: mut template_rx,
+        status: _source_status,
+        refresh_now,
+        task: source_task,
+    } = source;
+    tasks.adopt("template source", source_task);
     // Templates -> board.
-    let mut templates = source.templates.clone();
     let board_t = board.clone();
-    let template_task = tokio::spawn(async move {
+    let mut stop_templates = stop_rx.clone();
+    tasks.spawn("templates", async move {
         loop {
-            let t = templates.borrow_and_update().clone();
+            crate::fault::point("templates");
+            let t = template_rx.borrow_and_update().clone();
             board_t.set_template(t);
-            if templates.changed().await.is_err() {
-                break;
+            tokio::select! {
+                changed = template_rx.changed() => {
+                    if changed.is_err() {
+                        return Err("the template source closed".to_string());
+                    }
+                }
+                _ = stop_templates.wait_for(|s| *s) => return Ok(()),
             }
         }
     });
@@ -184,10 +243,14 @@ pub async fn run(
         rules: block_rules,
         data_dir: config.data_dir.clone(),
         updates: block_updates_tx,
-        refresh_now: source.refresh_now.clone(),
+        refresh_now: refresh_now.clone(),
         gossip: Some(p2p.commands.clone()),
     };
-    let submit_task = tokio::spawn(submitter.run(block_rx, peer_blocks_rx, stop_rx.clone()));
+    let submit_stop = stop_rx.clone();
+    tasks.spawn("block submitter", async move {
+        submitter.run(block_rx, peer_blocks_rx, submit_stop).await;
+        Ok(())
+    });
     let stats = Arc::new(StratumStats::default());
     let stratum_config = StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
     let server = StratumServer::bind(
@@ -263,64 +326,96 @@ pub async fn run(
         otedama_rpc::cookie::path_in(&config.data_dir).display()
     );
 
+    tasks.adopt("p2p", p2p_task);
     let mut stop_api = stop_rx.clone();
-    let api_task = tokio::spawn(async move {
+    tasks.spawn("api", async move {
         api_server
             .run(async move {
                 let _ = stop_api.wait_for(|s| *s).await;
             })
-            .await
+            .await;
+        Ok(())
     });
-    let miner_events = tokio::spawn(miner_events(stats.clone(), events_tx.clone()));
+    tasks.spawn(
+        "miner events",
+        miner_events(stats.clone(), events_tx.clone(), stop_rx.clone()),
+    );
     let mut stop_stratum = stop_rx.clone();
-    let stratum_task = tokio::spawn(async move {
+    tasks.spawn("stratum", async move {
         let stop = async move {
             let _ = stop_stratum.wait_for(|s| *s).await;
         };
-        if let Err(e) = server.run(stop).await {
-            warn!("stratum server stopped: {e}");
-        }
+        server.run(stop).await.map_err(|e| e.to_string())
     });
-    let chain_task = tokio::spawn(
-        ChainTask {
-            chain,
-            board: board.clone(),
-            found: found_rx,
-            block_updates: block_updates_rx,
-            peer_blocks: peer_blocks_tx,
-            block_rules,
-            queries: query_rx,
-            events: events_tx,
-            counters,
-            net: Some(NetLink {
-                traffic: traffic_rx,
-                requests: requests_rx,
-                control: control_rx,
-                commands: p2p.commands.clone(),
-            }),
-            sync_status: sync_tx,
-        }
-        .run(stop_rx),
-    );
+    let chain_stop = stop_rx.clone();
+    let chain_task = ChainTask {
+        chain,
+        board: board.clone(),
+        found: found_rx,
+        block_updates: block_updates_rx,
+        peer_blocks: peer_blocks_tx,
+        block_rules,
+        queries: query_rx,
+        events: events_tx,
+        counters,
+        net: Some(NetLink {
+            traffic: traffic_rx,
+            requests: requests_rx,
+            control: control_rx,
+            commands: p2p.commands.clone(),
+        }),
+        sync_status: sync_tx,
+    };
+    tasks.spawn("sharechain", async move {
+        chain_task.run(chain_stop).await;
+        Ok(())
+    });
 
-    tokio::select! {
-        _ = shutdown => {}
-        _ = stop_requested.notified() => info!("stop requested through the API"),
-    }
+    let failure = tokio::select! {
+        _ = shutdown => None,
+        _ = stop_requested.notified() => {
+            info!("stop requested through the API");
+            None
+        }
+        failed = tasks.first_failure() => {
+            error!(task = failed.task, "{failed}");
+            Some(failed)
+        }
+    };
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
-    let _ = stratum_task.await;
-    let _ = submit_task.await;
-    let _ = chain_task.await;
-    let _ = p2p_task.await;
-    let _ = api_task.await;
-    miner_events.abort();
+    tasks.join_all(SHUTDOWN_GRACE).await;
     otedama_rpc::cookie::remove(&config.data_dir);
-    template_task.abort();
-    source.task.abort();
-    info!("stopped");
-    Ok(())
+    match failure {
+        None => {
+            info!("stopped");
+            Ok(())
+        }
+        Some(failed) => Err(failed.into()),
+    }
+}
+
+/// Says at start what an operator would otherwise learn the hard way: an API reachable from
+/// other machines (anyone reaching it reads the node's state, and the metrics page has no
+/// cookie), and a Stratum port rigs on the LAN cannot reach.
+fn warn_about_exposure(config: &Config) {
+    if !config.rpc.ip().is_loopback() {
+        warn!(
+            "the API listens on {}, which is not loopback: other machines can query the node \
+             (state-changing methods still need the cookie). Keep it on 127.0.0.1 unless a \
+             firewall or reverse proxy guards it",
+            config.rpc
+        );
+    }
+    if config.stratum.ip().is_loopback() {
+        info!(
+            "Stratum listens on {} (loopback only): rigs on other machines cannot connect; use \
+             --stratum 0.0.0.0:{} to serve your LAN",
+            config.stratum,
+            config.stratum.port()
+        );
+    }
 }
 
 /// `major * 10000 + minor * 100 + patch` of this build, carried in every share.
@@ -335,10 +430,17 @@ fn software_version() -> u32 {
 }
 
 /// Emits miner connected/disconnected events by comparing the Stratum miner table.
-async fn miner_events(stats: Arc<StratumStats>, events: broadcast::Sender<serde_json::Value>) {
+async fn miner_events(
+    stats: Arc<StratumStats>,
+    events: broadcast::Sender<serde_json::Value>,
+    mut stop: watch::Receiver<bool>,
+) -> crate::supervisor::TaskResult {
     let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
         let now: std::collections::HashMap<String, u32> = stats
             .miners()
             .into_iter()

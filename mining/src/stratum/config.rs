@@ -92,6 +92,10 @@ pub struct StratumConfig {
 }
 
 impl StratumConfig {
+    /// Connections served at once unless configured: a large farm on one node, each rig one
+    /// connection and one file descriptor (the node raises its open-file limit to match).
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
     /// A configuration with every default.
     pub fn new(
         listen: SocketAddr,
@@ -100,7 +104,7 @@ impl StratumConfig {
     ) -> StratumConfig {
         StratumConfig {
             listen,
-            max_connections: 20_000,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_line_bytes: 16 * 1024,
             max_submits_per_sec: 100,
             auth_timeout: Duration::from_secs(30),

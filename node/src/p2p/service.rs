@@ -42,6 +42,9 @@ pub struct P2pConfig {
     pub key: Keypair,
     pub consensus_id: ConsensusId,
     pub listen: Vec<Multiaddr>,
+    /// Listen where possible and warn about the rest (the default IPv4 and IPv6 wildcards: a
+    /// host without IPv6 still serves IPv4); an address the operator named must work.
+    pub listen_best_effort: bool,
     /// `--peer` addresses, dialed at start and whenever the node has no peers.
     pub bootstrap: Vec<Multiaddr>,
     /// Saved address book (peer id and its listen addresses).
@@ -153,13 +156,28 @@ pub fn start(
         .gossip
         .subscribe(&topic)
         .map_err(|e| P2pError::Transport(format!("gossip subscription: {e}")))?;
+    let mut listening = 0;
     for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| P2pError::Listen {
+        match swarm.listen_on(addr.clone()) {
+            Ok(_) => listening += 1,
+            Err(e) if config.listen_best_effort => {
+                warn!("cannot listen for peers on {addr} ({e}); going on without it")
+            }
+            Err(e) => {
+                return Err(P2pError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    if listening == 0 {
+        if let Some(addr) = config.listen.first() {
+            return Err(P2pError::Listen {
                 addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+                reason: "no listen address could be used".into(),
+            });
+        }
     }
     for (peer, addrs) in &config.address_book {
         for a in addrs {
