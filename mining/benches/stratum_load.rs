@@ -231,6 +231,8 @@ fn server_child(mode: &str) {
                 );
                 config.min_difficulty = 1e-12;
                 config.vardiff.enabled = false;
+                // Every simulated rig connects from 127.0.0.1: lift the per-address cap.
+                config.max_connections_per_ip = config.max_connections;
                 // The node's found-share queue (node/src/run.rs).
                 let (found_tx, mut found_rx) = mpsc::channel::<FoundShare>(1024);
                 let drained = Arc::new(AtomicU64::new(0));

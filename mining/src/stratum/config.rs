@@ -1,6 +1,7 @@
 //! Configuration of the Stratum server.
 
 use super::difficulty::default_diff_multiplier;
+use super::guard::{DEFAULT_BAN_DURATION, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_PAYOUTS};
 use otedama_consensus::chain::BitcoinFamilyParams;
 use otedama_consensus::pow::PowAlgo;
 use otedama_consensus::PayoutScript;
@@ -50,6 +51,15 @@ pub struct StratumConfig {
     pub listen: SocketAddr,
     /// Connections served at once; more are accepted and closed at once [default: 20,000].
     pub max_connections: usize,
+    /// Connections one address (IPv4 address, IPv6 /64) may hold at once; more are accepted and
+    /// closed at once [default: 256, `guard::DEFAULT_MAX_CONNECTIONS_PER_IP`, which says why].
+    pub max_connections_per_ip: usize,
+    /// How long an address is banned when one of its connections runs out its bad-submit
+    /// score; zero closes such connections without banning anyone [default: 600 s].
+    pub ban_duration: Duration,
+    /// Distinct payout addresses (other than `default_payout`) served at once; beyond it a new
+    /// address gets error 24 [default: 512, `guard::DEFAULT_MAX_PAYOUTS`, which says why].
+    pub max_payouts: usize,
     /// Longest request line in bytes; a longer one closes the connection [default: 16 KiB].
     pub max_line_bytes: usize,
     /// Requests (of any method, submits included) per second and connection, as a token bucket
@@ -105,6 +115,9 @@ impl StratumConfig {
         StratumConfig {
             listen,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            ban_duration: DEFAULT_BAN_DURATION,
+            max_payouts: DEFAULT_MAX_PAYOUTS,
             max_line_bytes: 16 * 1024,
             max_submits_per_sec: 100,
             auth_timeout: Duration::from_secs(30),
@@ -139,6 +152,9 @@ impl StratumConfig {
         }
         if self.max_connections == 0 || self.max_line_bytes < 256 || self.outbound_queue == 0 {
             return Err("max_connections, max_line_bytes and outbound_queue must be > 0".into());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("max_connections_per_ip must be > 0".into());
         }
         if self.max_submits_per_sec == 0 {
             return Err("max_submits_per_sec must be > 0".into());

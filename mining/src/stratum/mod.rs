@@ -8,6 +8,7 @@
 //!   [`crate::job::JobSource`]; submits that meet the share target go out as
 //!   [`crate::job::FoundShare`] on an `mpsc` channel, never blocking a connection.
 //! * [`StratumStats`]: counters and the per-miner table.
+//! * [`guard`]: per-address connection caps, bad-submit scoring and bans, the payout cap.
 //! * [`difficulty`]: Stratum difficulty <-> target, the `prevhash` word order, header building.
 //!
 //! One task per connection reads through a bounded line reader and writes through a bounded
@@ -15,6 +16,7 @@
 
 mod config;
 pub mod difficulty;
+pub mod guard;
 mod line;
 mod protocol;
 mod server;

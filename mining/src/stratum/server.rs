@@ -1,6 +1,7 @@
 //! The listener: accepts connections and runs one task per miner.
 
 use super::config::StratumConfig;
+use super::guard::{IpGuard, PayoutSlots, Refusal};
 use super::session::{serve_connection, ExtranonceAllocator, Shared};
 use super::stats::StratumStats;
 use super::username::script_address;
@@ -23,6 +24,7 @@ pub struct StratumServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    ips: Arc<IpGuard>,
 }
 
 impl StratumServer {
@@ -50,10 +52,21 @@ impl StratumServer {
         let default_address = script_address(config.chain, &config.default_payout)
             .unwrap_or_else(|| hex::encode(config.default_payout.as_bytes()));
         let extranonces = Arc::new(ExtranonceAllocator::new(config.extranonce1_size));
+        let ips = Arc::new(IpGuard::new(
+            config.max_connections_per_ip,
+            config.ban_duration,
+            config.max_connections,
+        ));
+        let payouts = Arc::new(PayoutSlots::new(
+            config.max_payouts,
+            config.default_payout.clone(),
+        ));
         Ok(StratumServer {
             listener,
             local_addr,
+            ips,
             shared: Arc::new(Shared {
+                payouts,
                 config,
                 jobs,
                 found: found.into(),
@@ -81,17 +94,30 @@ impl StratumServer {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((sock, peer)) => match limit.clone().try_acquire_owned() {
-                        Ok(permit) => {
+                    Ok((sock, peer)) => match (
+                        self.ips.admit(peer.ip(), tokio::time::Instant::now()),
+                        limit.clone().try_acquire_owned(),
+                    ) {
+                        (Err(why), _) => {
+                            let counter = match why {
+                                Refusal::Banned => &shared.stats.connections_refused_banned,
+                                Refusal::PerIpLimit => &shared.stats.connections_refused_per_ip,
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, ?why, "stratum connection refused");
+                            drop(sock);
+                        }
+                        (Ok(ip), Ok(permit)) => {
                             tasks.spawn(serve_connection(
                                 shared.clone(),
                                 sock,
                                 peer,
                                 stop_rx.clone(),
                                 permit,
+                                ip,
                             ));
                         }
-                        Err(_) => {
+                        (Ok(_), Err(_)) => {
                             shared.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(%peer, "stratum connection limit reached; closing");
                             drop(sock);

@@ -2,6 +2,9 @@
 
 use super::config::StratumConfig;
 use super::difficulty::{build_header, difficulty_to_target, target_to_difficulty};
+use super::guard::{
+    IpPermit, PayoutSlot, PayoutSlots, Score, Standing, Verdict, DIFFICULTY_GRACE, THROTTLE_PAUSE,
+};
 use super::line::{LineRead, LineReader};
 use super::protocol::{
     difficulty_json, notification, notify_params, parse_hex_uint, reply_err, reply_ok, ErrorCode,
@@ -45,6 +48,8 @@ pub(crate) struct Shared {
     pub extranonces: Arc<ExtranonceAllocator>,
     /// Display address of the default payout.
     pub default_address: String,
+    /// The payout addresses served, capped at `config.max_payouts`.
+    pub payouts: Arc<PayoutSlots>,
 }
 
 /// Hands out extranonce1 values: a counter mapped through a bijection salted per process, and
@@ -129,6 +134,8 @@ enum Close {
     IdleTimeout,
     /// Replies waited longer than [`WRITE_TIMEOUT`] for a client that does not read.
     WriteTimeout,
+    /// The bad-submit score ran out (the address is banned unless bans are off).
+    Score,
     Shutdown,
 }
 
@@ -139,6 +146,31 @@ struct SubmitKey {
     ntime: u32,
     nonce: u32,
     version: u32,
+}
+
+/// A refused submit and how it counts for the connection's score. Refusals convert from
+/// [`RpcError`] as [`Verdict::Bad`]: what honest miners also get is marked where it is refused.
+struct Refused {
+    error: RpcError,
+    verdict: Verdict,
+}
+
+impl From<RpcError> for Refused {
+    fn from(error: RpcError) -> Refused {
+        Refused {
+            error,
+            verdict: Verdict::Bad,
+        }
+    }
+}
+
+impl Refused {
+    fn honest(error: RpcError) -> Refused {
+        Refused {
+            error,
+            verdict: Verdict::Honest,
+        }
+    }
 }
 
 /// An accepted submit.
@@ -172,6 +204,16 @@ struct Session {
     difficulty: f64,
     /// Last difficulty sent with `mining.set_difficulty`.
     sent_difficulty: Option<f64>,
+    /// After a raise of the announced difficulty: the easiest difficulty in force within
+    /// [`DIFFICULTY_GRACE`] before it, and when the raise was sent.
+    raised: Option<(f64, Instant)>,
+    /// This connection's standing with its address, and its bad-submit account.
+    ip: IpPermit,
+    score: Score,
+    /// Reading is paused until then (a throttled connection after a bad submit).
+    paused_until: Option<Instant>,
+    /// The hold on the connection's payout address, once authorized.
+    payout_slot: Option<PayoutSlot>,
     current: Option<Arc<Job>>,
     /// Easiest difficulty each recent job was notified with.
     job_difficulty: VecDeque<(u64, f64)>,
@@ -196,6 +238,7 @@ pub(crate) async fn serve_connection(
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
+    ip: IpPermit,
 ) {
     shared
         .stats
@@ -206,7 +249,7 @@ pub(crate) async fn serve_connection(
     let _ = sock.set_nodelay(true);
     let (rd, wr) = sock.into_split();
     let mut reader = LineReader::new(rd, shared.config.max_line_bytes);
-    let mut session = Session::new(shared, peer, wr);
+    let mut session = Session::new(shared, peer, wr, ip);
     tracing::debug!(%peer, extranonce1 = %session.extranonce1_hex, "stratum connection");
     let why = if *stop.borrow() {
         Close::Shutdown
@@ -214,6 +257,26 @@ pub(crate) async fn serve_connection(
         session.run(&mut reader, &mut stop).await
     };
     tracing::debug!(%peer, reason = ?why, "stratum connection closed");
+    let stats = &session.shared.stats;
+    match why {
+        Close::LineTooLong | Close::Malformed | Close::RateLimit => {
+            stats.closed_abuse.fetch_add(1, Ordering::Relaxed);
+        }
+        Close::AuthTimeout | Close::IdleTimeout => {
+            stats.closed_timeout.fetch_add(1, Ordering::Relaxed);
+        }
+        Close::QueueFull | Close::WriteTimeout => {
+            stats.closed_slow_reader.fetch_add(1, Ordering::Relaxed);
+        }
+        // Counted (and the address banned) where the score ran out.
+        Close::Score => {}
+        Close::Eof | Close::Io(_) | Close::Shutdown => {}
+    }
+    if !matches!(why, Close::Score) {
+        // Unpaid debt goes to the address's next connection.
+        let score = session.score;
+        session.ip.leave(score);
+    }
     let pending = std::mem::take(&mut *session.pending.borrow_mut());
     let _ = tokio::time::timeout(FLUSH_GRACE, async {
         let _ = session.wr.write_all(&pending).await;
@@ -252,7 +315,7 @@ fn after(t: Instant, d: Duration) -> Instant {
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>, peer: SocketAddr, wr: OwnedWriteHalf) -> Session {
+    fn new(shared: Arc<Shared>, peer: SocketAddr, wr: OwnedWriteHalf, ip: IpPermit) -> Session {
         let extranonce1 = shared.extranonces.allocate();
         let extranonce1_hex = hex::encode(&extranonce1.bytes);
         let mut work = shared.jobs.subscribe();
@@ -278,6 +341,11 @@ impl Session {
             version_mask: 0,
             difficulty,
             sent_difficulty: None,
+            raised: None,
+            score: Score::new(ip.carried()),
+            ip,
+            paused_until: None,
+            payout_slot: None,
             current: None,
             job_difficulty: VecDeque::new(),
             seen_order: VecDeque::new(),
@@ -317,6 +385,13 @@ impl Session {
             }
             let watch_work = self.started && self.work_open;
             let has_pending = !self.pending.borrow().is_empty();
+            let reading = match self.paused_until {
+                Some(t) if Instant::now() < t => false,
+                _ => {
+                    self.paused_until = None;
+                    true
+                }
+            };
             let result = tokio::select! {
                 biased;
                 _ = stop.changed() => Err(Close::Shutdown),
@@ -334,7 +409,7 @@ impl Session {
                         Ok(())
                     }
                 },
-                line = reader.next_line() => match line {
+                line = reader.next_line(), if reading => match line {
                     Ok(LineRead::Line(l)) => self.on_line(&l),
                     Ok(LineRead::TooLong) => {
                         let _ = self.send(reply_err(
@@ -369,6 +444,9 @@ impl Session {
         }
         if let Some(since) = self.pending_since.get() {
             d = d.min(after(since, WRITE_TIMEOUT));
+        }
+        if let Some(t) = self.paused_until {
+            d = d.min(t);
         }
         d
     }
@@ -483,6 +561,10 @@ impl Session {
         let id = obj.remove("id").unwrap_or(Value::Null);
         if !self.take_token() {
             self.over_limit += 1;
+            self.shared
+                .stats
+                .requests_rate_limited
+                .fetch_add(1, Ordering::Relaxed);
             if obj.get("method").and_then(Value::as_str) == Some("mining.submit") {
                 self.shared
                     .stats
@@ -545,6 +627,10 @@ impl Session {
             return self.send(reply_ok(id, json!(true)));
         }
         if self.workers.len() >= MAX_WORKERS_PER_CONNECTION {
+            self.shared
+                .stats
+                .authorize_refused_other
+                .fetch_add(1, Ordering::Relaxed);
             return self.send(reply_err(
                 id,
                 &RpcError::other("too many workers on one connection"),
@@ -559,10 +645,13 @@ impl Session {
         ) {
             Ok(u) => u,
             Err(e) => {
+                sh.stats
+                    .authorize_refused_other
+                    .fetch_add(1, Ordering::Relaxed);
                 return self.send(reply_err(
                     id,
                     &RpcError::new(ErrorCode::Unauthorized, e.to_string()),
-                ))
+                ));
             }
         };
         if let Some((script, addr)) = &self.payout {
@@ -570,7 +659,28 @@ impl Session {
                 let msg = format!(
                     "this connection already mines for {addr}; use one connection per payout address"
                 );
+                sh.stats
+                    .authorize_refused_other
+                    .fetch_add(1, Ordering::Relaxed);
                 return self.send(reply_err(id, &RpcError::other(msg)));
+            }
+        }
+        if self.payout_slot.is_none() {
+            match sh.payouts.acquire(&u.payout) {
+                Some(slot) => self.payout_slot = Some(slot),
+                None => {
+                    sh.stats
+                        .authorize_refused_payouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(peer = %self.peer, payout = %u.payout_address, "stratum payout refused: payout address cap reached");
+                    let msg = format!(
+                        "this node already serves {} payout addresses, its limit (each one costs a \
+                         job rebuild on every change of work): mine to the node's own payout with a \
+                         plain worker name as username, or run your own node",
+                        sh.payouts.max()
+                    );
+                    return self.send(reply_err(id, &RpcError::new(ErrorCode::Unauthorized, msg)));
+                }
             }
         }
         if let Some(d) = params
@@ -632,6 +742,14 @@ impl Session {
             return Ok(());
         };
         let d = self.effective_difficulty(&job);
+        if let Some(old) = self.sent_difficulty.filter(|old| d > *old) {
+            let now = Instant::now();
+            let prev = match self.raised {
+                Some((p, at)) if now.saturating_duration_since(at) < DIFFICULTY_GRACE => p.min(old),
+                _ => old,
+            };
+            self.raised = Some((prev, now));
+        }
         if self.sent_difficulty != Some(d) {
             self.send(notification(
                 "mining.set_difficulty",
@@ -807,6 +925,7 @@ impl Session {
                         },
                     );
                 }
+                self.score.record(Verdict::Good);
                 self.send(reply_ok(id, json!(true)))?;
                 self.vardiff_submits += 1;
                 let v = &self.config().vardiff;
@@ -818,7 +937,7 @@ impl Session {
                 }
                 Ok(())
             }
-            Err(e) => {
+            Err(Refused { error: e, verdict }) => {
                 let (counter, outcome) = match e.code {
                     ErrorCode::JobNotFound => (&stats.submits_stale, SubmitOutcome::Stale),
                     ErrorCode::Duplicate => (&stats.submits_duplicate, SubmitOutcome::Rejected),
@@ -831,16 +950,45 @@ impl Session {
                 if let Some(e) = &entry {
                     e.record(now, outcome);
                 }
-                tracing::trace!(peer = %self.peer, error = %e.message, "submit refused");
-                self.send(reply_err(id, &e))
+                tracing::trace!(peer = %self.peer, error = %e.message, ?verdict, "submit refused");
+                self.send(reply_err(id, &e))?;
+                self.account(verdict)
+            }
+        }
+    }
+
+    /// Scores a refused submit: throttles, or closes and bans, a connection whose submits keep
+    /// costing the node without ever paying it (docs/security.md).
+    fn account(&mut self, verdict: Verdict) -> Result<(), Close> {
+        let stats = &self.shared.stats;
+        match self.score.record(verdict) {
+            Standing::Fine => Ok(()),
+            Standing::Throttled => {
+                stats.throttle_pauses.fetch_add(1, Ordering::Relaxed);
+                self.paused_until = Some(Instant::now() + THROTTLE_PAUSE);
+                Ok(())
+            }
+            Standing::Banned => {
+                stats.closed_score.fetch_add(1, Ordering::Relaxed);
+                let banned = self.ip.ban(Instant::now());
+                if banned {
+                    stats.bans.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(
+                    peer = %self.peer,
+                    banned,
+                    ban_secs = self.config().ban_duration.as_secs(),
+                    "stratum connection closed for bad submits"
+                );
+                Err(Close::Score)
             }
         }
     }
 
     /// Checks a submit: `[worker, job_id, extranonce2, ntime, nonce, (version_bits)]`.
-    fn submit(&mut self, params: &Value, now: u64) -> Result<Accepted, RpcError> {
+    fn submit(&mut self, params: &Value, now: u64) -> Result<Accepted, Refused> {
         if !self.subscribed {
-            return Err(RpcError::of(ErrorCode::NotSubscribed));
+            return Err(RpcError::of(ErrorCode::NotSubscribed).into());
         }
         let p = params
             .as_array()
@@ -854,10 +1002,10 @@ impl Session {
             .as_str()
             .ok_or_else(|| RpcError::other("worker must be a string"))?;
         if !self.workers.contains_key(worker) {
-            return Err(RpcError::of(ErrorCode::Unauthorized));
+            return Err(RpcError::of(ErrorCode::Unauthorized).into());
         }
         let Some((payout, _)) = &self.payout else {
-            return Err(RpcError::of(ErrorCode::Unauthorized));
+            return Err(RpcError::of(ErrorCode::Unauthorized).into());
         };
         let c = &self.shared.config;
         let job_id = parse_hex_uint(&p[1], 1, 16).ok_or_else(|| RpcError::other("bad job id"))?;
@@ -886,20 +1034,27 @@ impl Session {
                     as u32,
             ),
         };
-        let job = self
-            .shared
-            .jobs
-            .job_by_id(job_id)
-            .ok_or_else(|| RpcError::of(ErrorCode::JobNotFound))?;
-        if job.payout != *payout {
+        let stale = || RpcError::of(ErrorCode::JobNotFound);
+        let sent_here = self.job_difficulty.iter().any(|(j, _)| *j == job_id);
+        let job = match self.shared.jobs.job_by_id(job_id) {
+            // Expired since it was sent here: the honest stale.
+            None if sent_here => return Err(Refused::honest(stale())),
+            // Never sent to anyone, or so long ago it is gone.
+            None => return Err(stale().into()),
             // Not a job of this connection (jobs are per payout).
-            return Err(RpcError::of(ErrorCode::JobNotFound));
-        }
+            Some(job) if job.payout != *payout => return Err(stale().into()),
+            // A job of this payout that this connection was not sent (a result in flight across
+            // a reconnect, sent to the old connection): it cannot meet the target with this
+            // connection's extranonce1, so it is refused as stale without the cost of a hash.
+            Some(_) if !sent_here => return Err(Refused::honest(stale())),
+            Some(job) => job,
+        };
         let sj = &job.share_job;
         if sj.coinbase.extranonce_len != self.extranonce1.bytes.len() + e2.len() {
-            return Err(RpcError::other(
+            // The server's fault, not the miner's (such jobs are never sent).
+            return Err(Refused::honest(RpcError::other(
                 "job does not fit this server's extranonce sizes",
-            ));
+            )));
         }
         let max_time = now.saturating_add(c.max_ntime_ahead.as_secs());
         if (ntime as u64) < sj.min_time || (ntime as u64) > max_time {
@@ -907,7 +1062,8 @@ impl Session {
                 "ntime out of range [{:08x}, {:08x}]",
                 sj.min_time,
                 max_time.min(u32::MAX as u64)
-            )));
+            ))
+            .into());
         }
         let job_version = sj.version.to_consensus() as u32;
         let mask = self.version_mask;
@@ -919,7 +1075,8 @@ impl Session {
                 if vb & !mask != 0 && vb & !mask != job_version & !mask {
                     return Err(RpcError::other(format!(
                         "version bits outside the negotiated mask {mask:08x}"
-                    )));
+                    ))
+                    .into());
                 }
                 (job_version & !mask) | (vb & mask)
             }
@@ -934,7 +1091,7 @@ impl Session {
             version,
         };
         if self.seen_order.contains(&key) {
-            return Err(RpcError::of(ErrorCode::Duplicate));
+            return Err(RpcError::of(ErrorCode::Duplicate).into());
         }
         let mut extranonce = self.extranonce1.bytes.clone();
         extranonce.extend_from_slice(&e2);
@@ -950,7 +1107,22 @@ impl Session {
         // Never harder than the share target, whatever the float rounding.
         let target = difficulty_to_target(check, c.diff_multiplier).max(share_target);
         if !target.is_met_by(&hash) {
-            return Err(RpcError::of(ErrorCode::LowDifficulty));
+            let low = RpcError::of(ErrorCode::LowDifficulty);
+            // A result hashed at the difficulty before a raise, within the grace after it.
+            let forgiven = self.raised.is_some_and(|(prev, at)| {
+                Instant::now().saturating_duration_since(at) < DIFFICULTY_GRACE
+                    && difficulty_to_target(prev, c.diff_multiplier)
+                        .max(share_target)
+                        .is_met_by(&hash)
+            });
+            if forgiven {
+                self.shared
+                    .stats
+                    .submits_forgiven
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(Refused::honest(low));
+            }
+            return Err(low.into());
         }
         if self.seen_order.len() >= MAX_SEEN_SUBMITS {
             self.seen_order.pop_front();

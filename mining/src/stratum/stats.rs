@@ -22,7 +22,8 @@ pub struct StratumStats {
     pub connections_total: AtomicU64,
     /// Connections being served now.
     pub connections_open: AtomicU64,
-    /// Connections closed at once because `max_connections` were open.
+    /// Connections closed at once because `max_connections` were open (the refusals for one
+    /// address's cap and for bans are counted apart, below).
     pub connections_refused: AtomicU64,
     /// Submits that met the connection's difficulty.
     pub submits_accepted: AtomicU64,
@@ -38,6 +39,33 @@ pub struct StratumStats {
     pub shares_found: AtomicU64,
     /// Found shares that could not be handed on (channel full or closed).
     pub shares_dropped: AtomicU64,
+    /// Connections closed at once because their address held `max_connections_per_ip`.
+    pub connections_refused_per_ip: AtomicU64,
+    /// Connections closed at once because their address was banned.
+    pub connections_refused_banned: AtomicU64,
+    /// Addresses banned (a connection ran out its bad-submit score).
+    pub bans: AtomicU64,
+    /// Connections closed for their bad-submit score (banned or, with bans off, only closed).
+    pub closed_score: AtomicU64,
+    /// Bad submits of a throttled connection, each followed by a pause in reading it.
+    pub throttle_pauses: AtomicU64,
+    /// Low-difficulty submits not scored: they met the difficulty in force before a raise,
+    /// within the grace after it (they are counted in `submits_low_difficulty` too).
+    pub submits_forgiven: AtomicU64,
+    /// Requests of any method refused by the per-connection rate limit.
+    pub requests_rate_limited: AtomicU64,
+    /// `mining.authorize` refused because `max_payouts` other addresses are served.
+    pub authorize_refused_payouts: AtomicU64,
+    /// `mining.authorize` refused for any other reason (bad username, another payout than the
+    /// connection's, too many workers).
+    pub authorize_refused_other: AtomicU64,
+    /// Connections closed by the server for the rate limit, malformed lines or an over-long
+    /// line.
+    pub closed_abuse: AtomicU64,
+    /// Connections closed for not subscribing and authorizing in time, or for silence.
+    pub closed_timeout: AtomicU64,
+    /// Connections closed because they did not read their replies (queue full, write stuck).
+    pub closed_slow_reader: AtomicU64,
     miners: Mutex<HashMap<(PayoutScript, String), Arc<MinerEntry>>>,
 }
 
@@ -54,6 +82,18 @@ pub struct StratumCounters {
     pub submits_rejected: u64,
     pub shares_found: u64,
     pub shares_dropped: u64,
+    pub connections_refused_per_ip: u64,
+    pub connections_refused_banned: u64,
+    pub bans: u64,
+    pub closed_score: u64,
+    pub throttle_pauses: u64,
+    pub submits_forgiven: u64,
+    pub requests_rate_limited: u64,
+    pub authorize_refused_payouts: u64,
+    pub authorize_refused_other: u64,
+    pub closed_abuse: u64,
+    pub closed_timeout: u64,
+    pub closed_slow_reader: u64,
 }
 
 /// One row of the miner table: a worker name paying one payout script, over all its
@@ -105,6 +145,18 @@ impl StratumStats {
             submits_rejected: l(&self.submits_rejected),
             shares_found: l(&self.shares_found),
             shares_dropped: l(&self.shares_dropped),
+            connections_refused_per_ip: l(&self.connections_refused_per_ip),
+            connections_refused_banned: l(&self.connections_refused_banned),
+            bans: l(&self.bans),
+            closed_score: l(&self.closed_score),
+            throttle_pauses: l(&self.throttle_pauses),
+            submits_forgiven: l(&self.submits_forgiven),
+            requests_rate_limited: l(&self.requests_rate_limited),
+            authorize_refused_payouts: l(&self.authorize_refused_payouts),
+            authorize_refused_other: l(&self.authorize_refused_other),
+            closed_abuse: l(&self.closed_abuse),
+            closed_timeout: l(&self.closed_timeout),
+            closed_slow_reader: l(&self.closed_slow_reader),
         }
     }
 
