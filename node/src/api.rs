@@ -101,6 +101,8 @@ pub struct Api {
     pub stop: Arc<Notify>,
     pub p2p: P2pHandle,
     pub sync: watch::Receiver<SyncStatus>,
+    /// The dashboard's charts: a day of samples ([`crate::history`]).
+    pub history: Arc<crate::history::History>,
 }
 
 /// Rates are estimates from floats; never show `-0`.
@@ -166,6 +168,14 @@ impl Api {
         let share_difficulty = job
             .as_ref()
             .map(|j| j.share_job.side.target().difficulty_f64());
+        // Expected time until the pool finds a block: the parent block's work (expected
+        // hashes) over the pool's hashes per second.
+        let block_work = template
+            .as_ref()
+            .map(|t| otedama_consensus::work::Target::from_compact(t.bits).work());
+        let expected_block_secs = block_work
+            .filter(|_| summary.pool_hashrate > 0.0)
+            .map(|w| (w.0 as f64 / summary.pool_hashrate).round() as u64);
         Ok(json!({
             "chain": self.chain.name(),
             "pool": self.preset.name(),
@@ -177,13 +187,16 @@ impl Api {
             "best_share": {
                 "height": best.map(|b| b.height),
                 "id": best.map(|b| b.id.to_string()),
+                "timestamp": best.map(|b| b.timestamp),
             },
             "shares_loaded": summary.shares,
             "orphans": summary.orphans,
             "parent_chain": {
                 "height": template.as_ref().map(|t| t.height.saturating_sub(1)),
                 "full_node": if template.is_some() { "ready" } else { "unavailable" },
+                "difficulty": block_work.map(|w| w.difficulty_f64()),
             },
+            "expected_block_secs": expected_block_secs,
             "peers": {
                 "in": self.p2p.stats.peers_in.load(Ordering::Relaxed),
                 "out": self.p2p.stats.peers_out.load(Ordering::Relaxed),
@@ -248,6 +261,7 @@ impl Api {
                     "kind": "stratum",
                     "connections": m.connections,
                     "hashrate": m.hashrate,
+                    "difficulty": if m.accepted == 0 { 0.0 } else { m.accepted_difficulty / m.accepted as f64 },
                     "accepted": m.accepted,
                     "stale": m.stale,
                     "rejected": m.rejected,
@@ -266,6 +280,7 @@ impl Api {
                 "kind": format!("embedded ({})", self.workers.kernel),
                 "connections": 0,
                 "hashrate": non_negative(t.rate()),
+                "difficulty": Value::Null,
                 "accepted": t.shares.load(Relaxed),
                 "stale": t.stale.load(Relaxed),
                 "rejected": 0,
@@ -274,6 +289,61 @@ impl Api {
             }));
         }
         json!({"miners": miners})
+    }
+
+    /// The node's numbers now, for the history ring ([`crate::history`]).
+    pub async fn sample(&self) -> Result<crate::history::Sample, ApiError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let summary = self.ask(ChainQuery::Summary).await?;
+        let stratum = self.stratum.counters();
+        let embedded_shares: u64 = self
+            .workers
+            .threads
+            .iter()
+            .map(|t| t.shares.load(Relaxed))
+            .sum();
+        let c = &self.counters;
+        let p = &self.p2p.stats;
+        Ok(crate::history::Sample {
+            time: crate::chain_task::unix_now(),
+            pool_hashrate: non_negative(summary.pool_hashrate).round() as u64,
+            local_hashrate: (non_negative(self.stratum.hashrate())
+                + non_negative(self.workers.rate()))
+            .round() as u64,
+            share_difficulty: self
+                .board
+                .job_for(&self.payout)
+                .map_or(0.0, |j| j.share_job.side.target().difficulty_f64()),
+            height: summary.best.as_ref().map_or(0, |b| b.height),
+            shares_own: stratum.shares_found + embedded_shares,
+            shares_total: c.shares_new_best.load(Relaxed) + c.shares_side.load(Relaxed),
+            shares_side: c.shares_side.load(Relaxed),
+            submits_accepted: stratum.submits_accepted,
+            submits_stale: stratum.submits_stale,
+            peers: p.peers_in.load(Relaxed) + p.peers_out.load(Relaxed),
+        })
+    }
+
+    /// `gethistory`: `span` is `"hour"` (default), `"day"`, or a number of seconds up to a day.
+    fn history(&self, params: &Value) -> Result<Value, ApiError> {
+        use crate::history::{HISTORY_SPAN_SECS, MAX_POINTS};
+        let span = match params.get("span") {
+            None | Some(Value::Null) => 3600,
+            Some(Value::String(s)) if s == "hour" => 3600,
+            Some(Value::String(s)) if s == "day" => HISTORY_SPAN_SECS,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=HISTORY_SPAN_SECS).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::InvalidParams(format!(
+                        "span must be \"hour\", \"day\" or 1..={HISTORY_SPAN_SECS} seconds"
+                    )))
+                }
+            },
+        };
+        let samples = self
+            .history
+            .query(span, crate::chain_task::unix_now(), MAX_POINTS);
+        Ok(crate::history::history_json(&samples, span))
     }
 
     async fn blocks(&self, params: &Value) -> Result<Value, ApiError> {
@@ -460,6 +530,7 @@ impl NodeApi for Api {
             }
             "getpayouts" => self.payouts().await,
             "getminers" => Ok(self.miners()),
+            "gethistory" => self.history(params),
             "getblocks" => self.blocks(params).await,
             "stop" => {
                 self.stop.notify_one();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_reference;
 pub mod fault;
 pub mod fd_limit;
+pub mod history;
 pub mod p2p;
 pub mod pool_config;
 pub mod relay_policy;

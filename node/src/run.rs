@@ -302,6 +302,7 @@ pub async fn run(
         stop: stop_requested.clone(),
         p2p: p2p.clone(),
         sync: sync_rx,
+        history: Arc::new(crate::history::History::new()),
     });
     let api_server = otedama_rpc::server::ApiServer::bind(
         otedama_rpc::server::ApiConfig {
@@ -312,7 +313,7 @@ pub async fn run(
                 .map(|m| m.to_string())
                 .collect(),
         },
-        api,
+        api.clone(),
         events_tx.clone(),
     )
     .await
@@ -336,6 +337,8 @@ pub async fn run(
             .await;
         Ok(())
     });
+    // A day of samples for the dashboard's charts (crate::history).
+    tasks.spawn("history", crate::history::run_sampler(api, stop_rx.clone()));
     tasks.spawn(
         "miner events",
         miner_events(stats.clone(), events_tx.clone(), stop_rx.clone()),

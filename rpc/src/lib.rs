@@ -5,10 +5,12 @@
 //! * [`server`]: the API server, generic over what the node exposes ([`server::NodeApi`]).
 //! * [`client`]: a blocking client for the CLI and tests.
 //! * [`cookie`]: the cookie file that authorizes state-changing methods.
+//! * [`dashboard`]: the read-only web page served on `GET /`, its files built in.
 //! * [`data_dir`]: the node's default data directory, where the CLI finds the cookie.
 
 pub mod client;
 pub mod cookie;
+pub mod dashboard;
 pub mod data_dir;
 pub mod http;
 pub mod server;

@@ -231,11 +231,16 @@ async fn handle<A: NodeApi>(
             stream_events(&shared, stream, stop).await;
             return;
         }
+        // The read-only dashboard (crate::dashboard): embedded files, no API call of its own.
+        ("GET", path) if crate::dashboard::is_asset(path) => {
+            let tag = req.headers.get("if-none-match").map(String::as_str);
+            crate::dashboard::response(path, tag).unwrap_or_default()
+        }
         _ => http::response(
             404,
             "Not Found",
             "text/plain",
-            b"POST / (JSON-RPC 2.0), GET /metrics, GET /events\n",
+            b"POST / (JSON-RPC 2.0), GET / (dashboard), GET /metrics, GET /events\n",
         ),
     };
     let _ = stream.write_all(&out).await;
