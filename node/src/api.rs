@@ -635,6 +635,32 @@ impl NodeApi for Api {
             "gauge",
             s.connections_open.to_string(),
         );
+        // Stratum defence (docs/security.md): every refusal is counted.
+        gauge(
+            "stratum_bans_total",
+            "Addresses banned from Stratum for bad submits.",
+            "counter",
+            s.bans.to_string(),
+        );
+        gauge(
+            "stratum_throttle_pauses_total",
+            "Bad submits of throttled Stratum connections, each followed by a 1 s read pause.",
+            "counter",
+            s.throttle_pauses.to_string(),
+        );
+        gauge(
+            "stratum_submits_forgiven_total",
+            "Low-difficulty Stratum submits not scored (meeting the difficulty before a raise, \
+             within the grace after it); also counted as low_difficulty.",
+            "counter",
+            s.submits_forgiven.to_string(),
+        );
+        gauge(
+            "stratum_requests_rate_limited_total",
+            "Stratum requests refused by the per-connection rate limit.",
+            "counter",
+            s.requests_rate_limited.to_string(),
+        );
         let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
             m.push_str(&format!(
                 "# HELP otedama_{name} {help}\n# TYPE otedama_{name} counter\n"
@@ -652,6 +678,36 @@ impl NodeApi for Api {
                 ("duplicate", s.submits_duplicate),
                 ("low_difficulty", s.submits_low_difficulty),
                 ("rejected", s.submits_rejected),
+            ],
+        );
+        counter(
+            "stratum_connections_refused_total",
+            "Stratum connections closed at once, by cause.",
+            &[
+                ("max_connections", s.connections_refused),
+                ("per_ip", s.connections_refused_per_ip),
+                ("banned", s.connections_refused_banned),
+            ],
+        );
+        counter(
+            "stratum_closed_total",
+            "Stratum connections closed by the server, by cause (score: bad submits; abuse: rate \
+             limit, malformed or over-long lines; timeout: no authorize in time, or silence; \
+             slow_reader: replies not read).",
+            &[
+                ("score", s.closed_score),
+                ("abuse", s.closed_abuse),
+                ("timeout", s.closed_timeout),
+                ("slow_reader", s.closed_slow_reader),
+            ],
+        );
+        counter(
+            "stratum_authorize_refused_total",
+            "mining.authorize refused, by cause (payout_cap: the node serves its most payout \
+             addresses).",
+            &[
+                ("payout_cap", s.authorize_refused_payouts),
+                ("other", s.authorize_refused_other),
             ],
         );
         counter(
