@@ -600,6 +600,24 @@ impl NodeApi for Api {
             p.offences.load(Ordering::Relaxed).to_string(),
         );
         gauge(
+            "p2p_inbound_refused_ip_total",
+            "Inbound P2P connections refused: too many from one IP.",
+            "counter",
+            p.inbound_refused_ip.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_inbound_refused_subnet_total",
+            "Inbound P2P connections refused: too many from one /24 or /64.",
+            "counter",
+            p.inbound_refused_subnet.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "p2p_inbound_evicted_total",
+            "Inbound peers evicted to make room when inbound slots were full.",
+            "counter",
+            p.inbound_evicted.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
             "p2p_gossip_received_total",
             "Gossip messages received.",
             "counter",

@@ -95,6 +95,18 @@ pub struct Args {
     #[arg(long, env = "OTEDAMA_RPC", value_name = "HOST:PORT", global = true)]
     pub rpc: Option<SocketAddr>,
 
+    /// A host name the API answers to besides IP addresses and localhost, e.g. the name of a
+    /// reverse proxy in front of it (repeatable; the environment takes a comma-separated list).
+    /// Other names in the Host header are refused (DNS rebinding).
+    #[arg(
+        long,
+        env = "OTEDAMA_RPC_ALLOW_HOST",
+        value_name = "NAME",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub rpc_allow_host: Vec<String>,
+
     /// CPU worker threads mining inside the node for --payout-address (0: none) [default: 0].
     #[arg(long, env = "OTEDAMA_MINE", value_name = "N", global = true)]
     pub mine: Option<usize>,
@@ -126,6 +138,19 @@ pub struct Args {
     #[arg(long, env = "OTEDAMA_MAX_PEERS", value_name = "N", global = true)]
     pub max_peers: Option<u32>,
 
+    /// Apply the per-IP and per-subnet inbound P2P limits to 127.0.0.1 and ::1 too (they are
+    /// exempt by default: connections from the host itself are the operator's own)
+    /// [default: false].
+    #[arg(
+        long,
+        env = "OTEDAMA_P2P_LIMIT_LOOPBACK",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub p2p_limit_loopback: Option<bool>,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
     /// `info,otedama_node::p2p=debug`; without it RUST_LOG is read [default: info].
     #[arg(long, env = "OTEDAMA_LOG_LEVEL", value_name = "FILTER", global = true)]
@@ -137,7 +162,8 @@ pub struct Args {
 
     /// TOML file with any of the keys above (the flags' names: chain, pool, pool-config, data-dir,
     /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
-    /// mine, p2p-listen (a list), peer (a list), max-peers, log-level, log-format).
+    /// rpc-allow-host (a list), mine, p2p-listen (a list), peer (a list), max-peers,
+    /// p2p-limit-loopback, log-level, log-format).
     #[arg(long, env = "OTEDAMA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -184,11 +210,13 @@ pub struct FileConfig {
     pub payout_address: Option<String>,
     pub stratum: Option<SocketAddr>,
     pub rpc: Option<SocketAddr>,
+    pub rpc_allow_host: Option<Vec<String>>,
     pub mine: Option<usize>,
     /// One address or a list (one address was the only form before listening became repeatable).
     pub p2p_listen: Option<OneOrMany>,
     pub peer: Option<Vec<String>>,
     pub max_peers: Option<u32>,
+    pub p2p_limit_loopback: Option<bool>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
 }
@@ -231,6 +259,8 @@ pub struct Config {
     pub payout_address: String,
     pub stratum: SocketAddr,
     pub rpc: SocketAddr,
+    /// Host names the API answers to besides IP literals and localhost.
+    pub rpc_allow_host: Vec<String>,
     /// CPU worker threads (0: none).
     pub mine: usize,
     pub p2p_listen: Vec<Multiaddr>,
@@ -239,6 +269,8 @@ pub struct Config {
     pub p2p_listen_is_default: bool,
     pub peers: Vec<Multiaddr>,
     pub max_peers: u32,
+    /// The per-address inbound limits apply to the host itself too.
+    pub p2p_limit_loopback: bool,
     pub log: LogConfig,
 }
 
@@ -470,6 +502,11 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         .rpc
         .or(file.rpc)
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, otedama_rpc::DEFAULT_API_PORT)));
+    let rpc_allow_host = if args.rpc_allow_host.is_empty() {
+        file.rpc_allow_host.unwrap_or_default()
+    } else {
+        args.rpc_allow_host
+    };
     let mine = args.mine.or(file.mine).unwrap_or(0);
     let multiaddr = |flag: &'static str, v: &str| {
         v.parse::<Multiaddr>()
@@ -516,11 +553,16 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         payout_address,
         stratum,
         rpc,
+        rpc_allow_host,
         mine,
         p2p_listen,
         p2p_listen_is_default,
         peers,
         max_peers,
+        p2p_limit_loopback: args
+            .p2p_limit_loopback
+            .or(file.p2p_limit_loopback)
+            .unwrap_or(false),
         log,
     })
 }

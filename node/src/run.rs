@@ -155,6 +155,10 @@ pub async fn run(
             bans,
             max_peers: config.max_peers,
             target_outbound: service::DEFAULT_TARGET_OUTBOUND.min(config.max_peers as usize),
+            inbound_limits: crate::p2p::inbound::InboundLimits {
+                limit_loopback: config.p2p_limit_loopback,
+                ..Default::default()
+            },
         },
         NetSinks {
             traffic: traffic_tx,
@@ -312,6 +316,7 @@ pub async fn run(
                 .iter()
                 .map(|m| m.to_string())
                 .collect(),
+            allowed_hosts: config.rpc_allow_host.clone(),
         },
         api.clone(),
         events_tx.clone(),

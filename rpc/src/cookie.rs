@@ -15,12 +15,18 @@ pub fn create(dir: &Path) -> std::io::Result<String> {
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(COOKIE_FILE);
     let tmp = dir.join(".cookie.tmp");
-    std::fs::write(&tmp, format!("{COOKIE_USER}:{secret}"))?;
+    // A leftover from a crash may have other permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Owner-only from the moment it exists: created 0600, never briefly readable under the
+    // umask's default 0644 before a chmod.
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    std::io::Write::write_all(&mut file, format!("{COOKIE_USER}:{secret}").as_bytes())?;
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, &path)?;
     Ok(secret)
 }
@@ -38,4 +44,36 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// Removes the cookie at shutdown.
 pub fn remove(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(COOKIE_FILE));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_owner_only_and_readable_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stale temporary file with loose permissions does not leak into the new cookie.
+        std::fs::write(dir.path().join(".cookie.tmp"), "old").unwrap();
+        let secret = create(dir.path()).unwrap();
+        assert_eq!(secret.len(), 64);
+        let line = read(&path_in(dir.path())).unwrap();
+        assert_eq!(line, format!("{COOKIE_USER}:{secret}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path_in(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_ne!(
+            create(dir.path()).unwrap(),
+            secret,
+            "a new secret at every start"
+        );
+        remove(dir.path());
+        assert!(!path_in(dir.path()).exists());
+    }
 }

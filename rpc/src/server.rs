@@ -12,10 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch, Semaphore};
 
-/// Concurrent API connections (event streams included).
+/// Concurrent API request connections: `otedama-cli`, Prometheus scrapes and the dashboard's
+/// calls, each answered in milliseconds. Event streams have their own pool
+/// ([`MAX_EVENT_STREAMS`]), so idle subscribers can never use up the slots `stop` needs; and
+/// when every slot is taken, the connection that has waited longest for its request's bytes
+/// (a slowloris client: honest clients send at once) is dropped to make room.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Concurrent `/events` subscribers: a few dashboards and log shippers per node.
+pub const MAX_EVENT_STREAMS: usize = 32;
 /// A client must send its whole request within this time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response (or one event) must be taken by the client within this time; a client that stops
+/// reading is dropped instead of holding a task and its buffers.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// JSON-RPC error codes (the standard ones, and two of ours in the server range).
 pub mod codes {
@@ -76,6 +85,9 @@ pub struct ApiConfig {
     pub cookie_secret: String,
     /// Methods that need the cookie.
     pub privileged: Vec<String>,
+    /// Host names accepted in the `Host` header besides IP literals and `localhost` (a reverse
+    /// proxy's name). Others are refused, so a web page cannot reach the API by DNS rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 struct Shared<A> {
@@ -83,6 +95,52 @@ struct Shared<A> {
     config: ApiConfig,
     events: broadcast::Sender<Value>,
     expected_auth: String,
+    event_slots: Arc<Semaphore>,
+    /// Connections still reading their request, oldest first: whom to drop when slots run out.
+    readers: std::sync::Mutex<std::collections::VecDeque<(u64, tokio::task::AbortHandle)>>,
+}
+
+/// Whether `host` (a `Host` header: `name[:port]`) may address this API: IP literals and
+/// `localhost` always (a browser reaching them typed them), other names only when configured.
+/// DNS rebinding makes a page of `evil.example` talk to 127.0.0.1 under its own name; refusing
+/// unknown names closes that door.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(n, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                host
+            }
+        }),
+    };
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// Equality in time independent of where the inputs differ, so the cookie cannot be guessed a
+/// byte at a time from response times.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Writes all of `bytes` within [`WRITE_TIMEOUT`].
+async fn write_timed(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A bound API server.
@@ -111,6 +169,8 @@ impl<A: NodeApi> ApiServer<A> {
                 config,
                 events,
                 expected_auth,
+                event_slots: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+                readers: std::sync::Mutex::new(std::collections::VecDeque::new()),
             }),
         })
     }
@@ -123,6 +183,7 @@ impl<A: NodeApi> ApiServer<A> {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let mut next_id = 0u64;
         tokio::pin!(shutdown);
         loop {
             let (stream, _) = tokio::select! {
@@ -136,24 +197,55 @@ impl<A: NodeApi> ApiServer<A> {
                     }
                 },
             };
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
+            let permit = match limit.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                // Full: drop the connection waiting longest for its request (it frees its slot
+                // as it ends), then take the slot.
+                Err(_) => {
+                    let oldest = self
+                        .shared
+                        .readers
+                        .lock()
+                        .ok()
+                        .and_then(|mut r| r.pop_front());
+                    match oldest {
+                        Some((_, abort)) => {
+                            abort.abort();
+                            tokio::time::timeout(
+                                Duration::from_secs(1),
+                                limit.clone().acquire_owned(),
+                            )
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                        }
+                        None => None,
+                    }
+                }
+            };
+            let Some(permit) = permit else {
                 let mut s = stream;
-                let _ = s
-                    .write_all(&http::response(
-                        503,
-                        "Busy",
-                        "text/plain",
-                        b"too many API connections\n",
-                    ))
-                    .await;
+                let _ = write_timed(
+                    &mut s,
+                    &http::response(503, "Busy", "text/plain", b"too many API connections\n"),
+                )
+                .await;
                 continue;
             };
             let shared = self.shared.clone();
             let stop = stop_rx.clone();
-            tokio::spawn(async move {
-                handle(shared, stream, stop).await;
-                drop(permit);
+            next_id += 1;
+            let id = next_id;
+            let (start_tx, start_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                // Registered as a reader before it reads a byte.
+                let _ = start_rx.await;
+                handle(shared, stream, stop, permit, id).await;
             });
+            if let Ok(mut r) = self.shared.readers.lock() {
+                r.push_back((id, task.abort_handle()));
+            }
+            let _ = start_tx.send(());
         }
         let _ = stop_tx.send(true);
     }
@@ -198,28 +290,52 @@ async fn handle<A: NodeApi>(
     shared: Arc<Shared<A>>,
     mut stream: TcpStream,
     stop: watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    id: u64,
 ) {
-    let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
+    let read = tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await;
+    // No longer a reader: never dropped to make room from here on.
+    if let Ok(mut r) = shared.readers.lock() {
+        r.retain(|(i, _)| *i != id);
+    }
+    let req = match read {
         Ok(Ok(r)) => r,
         Ok(Err(HttpError::Closed)) | Err(_) => return,
         Ok(Err(e)) => {
-            let _ = stream
-                .write_all(&http::response(
+            let _ = write_timed(
+                &mut stream,
+                &http::response(
                     400,
                     "Bad Request",
                     "text/plain",
                     format!("{e}\n").as_bytes(),
-                ))
-                .await;
+                ),
+            )
+            .await;
             return;
         }
     };
+    if let Some(host) = req.headers.get("host") {
+        if !host_allowed(host, &shared.config.allowed_hosts) {
+            let _ = write_timed(
+                &mut stream,
+                &http::response(
+                    403,
+                    "Forbidden",
+                    "text/plain",
+                    b"Host not allowed: address the API by IP or localhost, or list the name in --rpc-allow-host\n",
+                ),
+            )
+            .await;
+            return;
+        }
+    }
     let out = match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/") => {
             let authorized = req
                 .headers
                 .get("authorization")
-                .is_some_and(|a| *a == shared.expected_auth);
+                .is_some_and(|a| constant_time_eq(a.as_bytes(), shared.expected_auth.as_bytes()));
             let body = rpc_body(&shared, &req.body, authorized).await;
             http::response(200, "OK", "application/json", body.as_bytes())
         }
@@ -228,7 +344,18 @@ async fn handle<A: NodeApi>(
             http::response(200, "OK", "text/plain; version=0.0.4", text.as_bytes())
         }
         ("GET", "/events") => {
+            // From the request pool to the stream pool: a subscriber never holds a request slot.
+            drop(permit);
+            let Ok(slot) = shared.event_slots.clone().try_acquire_owned() else {
+                let _ = write_timed(
+                    &mut stream,
+                    &http::response(503, "Busy", "text/plain", b"too many event streams\n"),
+                )
+                .await;
+                return;
+            };
             stream_events(&shared, stream, stop).await;
+            drop(slot);
             return;
         }
         // The read-only dashboard (crate::dashboard): embedded files, no API call of its own.
@@ -243,7 +370,8 @@ async fn handle<A: NodeApi>(
             b"POST / (JSON-RPC 2.0), GET / (dashboard), GET /metrics, GET /events\n",
         ),
     };
-    let _ = stream.write_all(&out).await;
+    let _ = write_timed(&mut stream, &out).await;
+    drop(permit);
 }
 
 fn error_reply(id: Value, code: i64, message: &str) -> Value {
@@ -304,7 +432,7 @@ async fn stream_events<A>(
     mut stop: watch::Receiver<bool>,
 ) {
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n: otedama events\n\n";
-    if stream.write_all(head).await.is_err() {
+    if !write_timed(&mut stream, head).await {
         return;
     }
     let mut rx = shared.events.subscribe();
@@ -314,7 +442,7 @@ async fn stream_events<A>(
             m = rx.recv() => m,
             _ = tokio::time::sleep(Duration::from_secs(15)) => {
                 // Keep-alive comment so proxies and clients see the stream is alive.
-                if stream.write_all(b": keep-alive\n\n").await.is_err() { return; }
+                if !write_timed(&mut stream, b": keep-alive\n\n").await { return; }
                 continue;
             }
         };
@@ -332,8 +460,47 @@ async fn stream_events<A>(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if stream.write_all(text.as_bytes()).await.is_err() {
+        if !write_timed(&mut stream, text.as_bytes()).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_by_ip_or_localhost_pass_and_other_names_only_when_listed() {
+        let none: Vec<String> = vec![];
+        for ok in [
+            "127.0.0.1:9334",
+            "127.0.0.1",
+            "localhost:9334",
+            "LOCALHOST",
+            "[::1]:9334",
+            "192.168.1.20:9334",
+        ] {
+            assert!(host_allowed(ok, &none), "{ok}");
+        }
+        for bad in [
+            "evil.example:9334",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "[evil]:1",
+        ] {
+            assert!(!host_allowed(bad, &none), "{bad}");
+        }
+        let listed = vec!["pool.home.arpa".to_string()];
+        assert!(host_allowed("pool.home.arpa:443", &listed));
+        assert!(!host_allowed("other.home.arpa", &listed));
+    }
+
+    #[test]
+    fn cookie_comparison_is_exact() {
+        assert!(constant_time_eq(b"Basic abc", b"Basic abc"));
+        assert!(!constant_time_eq(b"Basic abc", b"Basic abd"));
+        assert!(!constant_time_eq(b"Basic abc", b"Basic ab"));
+        assert!(!constant_time_eq(b"", b"x"));
     }
 }

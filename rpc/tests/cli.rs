@@ -80,6 +80,7 @@ impl TestNode {
             privileged: ["stop", "addpeer", "banpeer", "secret_echo"]
                 .map(String::from)
                 .to_vec(),
+            allowed_hosts: vec![],
         };
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -18,6 +18,7 @@ pub const MAX_SYNC_STREAMS: usize = 16;
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
+    pub inbound: super::inbound::InboundGuard,
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
@@ -30,7 +31,25 @@ pub struct Behaviour {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_peers: u32,
+    /// Outbound peers the node keeps; their slots are reserved
+    /// ([`super::inbound::reserved_outbound`]).
+    pub target_outbound: usize,
+    pub inbound: super::inbound::InboundLimits,
 }
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_peers: super::service::DEFAULT_MAX_PEERS,
+            target_outbound: super::service::DEFAULT_TARGET_OUTBOUND,
+            inbound: super::inbound::InboundLimits::default(),
+        }
+    }
+}
+
+/// Connections accepted beyond the inbound slots for a moment, so a newcomer can be weighed
+/// against the peers it would replace (eviction) instead of being refused outright.
+pub const EVICTION_SLACK: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot configure {what}: {reason}")]
@@ -47,8 +66,10 @@ impl Behaviour {
         agent: String,
     ) -> Result<Behaviour, BehaviourError> {
         let local = key.public().to_peer_id();
+        let inbound_slots = super::inbound::inbound_slots(limits.max_peers, limits.target_outbound);
         let conn_limits = connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(limits.max_peers))
+            .with_max_established(Some(limits.max_peers + EVICTION_SLACK))
+            .with_max_established_incoming(Some(inbound_slots + EVICTION_SLACK))
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(limits.max_peers))
             .with_max_pending_outgoing(Some(limits.max_peers));
@@ -89,8 +110,19 @@ impl Behaviour {
         kad_config.set_query_timeout(Duration::from_secs(30));
         // The swarm task runs its own random walks (and only when peers are known).
         kad_config.set_periodic_bootstrap_interval(None);
-        let mut kad =
-            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
+        // Only routing is used (finding peers); records and provider entries that peers PUT are
+        // never stored, so nobody can fill the node's memory through the DHT.
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        let store = kad::store::MemoryStore::with_config(
+            local,
+            kad::store::MemoryStoreConfig {
+                max_records: 0,
+                max_value_bytes: 0,
+                max_providers_per_key: 0,
+                max_provided_keys: 0,
+            },
+        );
+        let mut kad = kad::Behaviour::with_config(local, store, kad_config);
         // Every node serves the DHT: pools are small and run on reachable hosts (or loopback in
         // tests), where the automatic mode would wait for a confirmed external address.
         kad.set_mode(Some(kad::Mode::Server));
@@ -112,6 +144,7 @@ impl Behaviour {
         );
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(conn_limits),
+            inbound: super::inbound::InboundGuard::new(limits.inbound),
             blocked: allow_block_list::Behaviour::default(),
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),

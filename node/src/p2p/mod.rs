@@ -14,6 +14,7 @@ pub mod behaviour;
 pub mod gossip;
 pub mod handlers;
 pub mod identity;
+pub mod inbound;
 pub mod protocol;
 pub mod scoring;
 pub mod service;

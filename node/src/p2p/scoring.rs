@@ -80,6 +80,9 @@ pub enum Offence {
     Unrequested,
     /// A request that timed out or failed.
     Unresponsive,
+    /// A sync reply that advertised shares the peer then did not serve, or a claim of more work
+    /// with nothing to show for it: the fake best tip that would stall sync.
+    Useless,
 }
 
 impl Offence {
@@ -91,6 +94,7 @@ impl Offence {
             Offence::Flood => 10,
             Offence::Unrequested => 20,
             Offence::Unresponsive => 2,
+            Offence::Useless => 20,
         }
     }
 
@@ -102,6 +106,7 @@ impl Offence {
             Offence::Flood => "flood",
             Offence::Unrequested => "unrequested",
             Offence::Unresponsive => "unresponsive",
+            Offence::Useless => "useless",
         }
     }
 }

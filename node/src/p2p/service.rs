@@ -53,6 +53,8 @@ pub struct P2pConfig {
     pub bans: Vec<(PeerId, u64)>,
     pub max_peers: u32,
     pub target_outbound: usize,
+    /// Per-IP and per-subnet inbound limits (the eclipse defence, `p2p::inbound`).
+    pub inbound_limits: super::inbound::InboundLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,11 @@ pub struct P2pStats {
     pub requests_busy: AtomicU64,
     pub offences: AtomicU64,
     pub bans: AtomicU64,
+    /// Inbound connections refused by the per-IP and per-subnet limits (before any handshake
+    /// where possible), and inbound peers evicted to make room.
+    pub inbound_refused_ip: AtomicU64,
+    pub inbound_refused_subnet: AtomicU64,
+    pub inbound_evicted: AtomicU64,
     pub listen_addrs: Mutex<Vec<String>>,
 }
 
@@ -105,6 +112,8 @@ struct Conn {
     since: Instant,
     agent: String,
     rtt: Option<Duration>,
+    /// When it last delivered a share that validated (eviction protects useful peers).
+    last_share: Option<Instant>,
 }
 
 type Reply =
@@ -122,6 +131,8 @@ struct Service {
     stats: Arc<P2pStats>,
     bootstrap: Vec<Multiaddr>,
     target_outbound: usize,
+    /// Inbound connections kept after eviction (`--max-peers` less the reserved outbound).
+    inbound_slots: usize,
     last_walk: Option<Instant>,
 }
 
@@ -136,7 +147,11 @@ pub fn start(
     let agent = format!("otedama/{}", env!("CARGO_PKG_VERSION"));
     let limits = Limits {
         max_peers: config.max_peers,
+        target_outbound: config.target_outbound,
+        inbound: config.inbound_limits,
     };
+    let inbound_slots =
+        super::inbound::inbound_slots(config.max_peers, config.target_outbound) as usize;
     let behaviour = Behaviour::new(&config.key, &protocols, limits, agent)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.clone())
         .with_tokio()
@@ -198,6 +213,7 @@ pub fn start(
         stats: stats.clone(),
         bootstrap: config.bootstrap,
         target_outbound: config.target_outbound,
+        inbound_slots,
         last_walk: None,
     };
     info!(%peer_id, "P2P identity");
@@ -244,6 +260,35 @@ pub fn start(
 }
 
 impl Service {
+    /// Over the inbound slots (a newcomer got in through
+    /// [`super::behaviour::EVICTION_SLACK`]): disconnects the
+    /// least useful inbound peer, possibly the newcomer itself (`p2p::inbound`).
+    fn evict_if_over(&mut self) {
+        let inbound: Vec<super::inbound::Candidate> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.outbound)
+            .map(|(peer, c)| super::inbound::Candidate {
+                peer: *peer,
+                subnet: super::inbound::ip_of(&c.address).map(super::inbound::subnet_of),
+                rtt: c.rtt,
+                last_share: c.last_share,
+                since: c.since,
+            })
+            .collect();
+        if inbound.len() <= self.inbound_slots {
+            return;
+        }
+        // Everyone protected: the youngest (the newcomer) goes.
+        let victim = super::inbound::choose_eviction(&inbound)
+            .or_else(|| inbound.iter().max_by_key(|c| c.since).map(|c| c.peer));
+        if let Some(peer) = victim {
+            info!(%peer, inbound = inbound.len(), slots = self.inbound_slots, "inbound slots full: evicting the least useful inbound peer");
+            self.stats.inbound_evicted.fetch_add(1, Ordering::Relaxed);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     fn outbound_count(&self) -> usize {
         self.conns.values().filter(|c| c.outbound).count()
     }
@@ -339,6 +384,11 @@ impl Service {
                     Acceptance::Ignore => MessageAcceptance::Ignore,
                     Acceptance::Reject => MessageAcceptance::Reject,
                 };
+                if a == MessageAcceptance::Accept {
+                    if let Some(c) = self.conns.get_mut(&source) {
+                        c.last_share = Some(Instant::now());
+                    }
+                }
                 self.swarm
                     .behaviour_mut()
                     .gossip
@@ -438,8 +488,12 @@ impl Service {
                         since: Instant::now(),
                         agent: String::new(),
                         rtt: None,
+                        last_share: None,
                     },
                 );
+                if !outbound {
+                    self.evict_if_over();
+                }
                 let _ = self
                     .sinks
                     .control
@@ -477,6 +531,13 @@ impl Service {
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 debug!("incoming connection failed: {error}");
+                let guard = &self.swarm.behaviour().inbound;
+                self.stats
+                    .inbound_refused_ip
+                    .store(guard.refused_ip, Ordering::Relaxed);
+                self.stats
+                    .inbound_refused_subnet
+                    .store(guard.refused_subnet, Ordering::Relaxed);
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
             _ => {}

@@ -10,6 +10,12 @@
 //! 3. Bodies are validated and inserted as they arrive; batches that arrive out of order wait
 //!    in the orphan pool (in-flight ids are capped well below its size). A failed or partial
 //!    reply puts its ids back at the front of the queue for another peer.
+//!
+//! A fake best tip cannot stall it: every queued id remembers the peer that advertised it.
+//! When that peer does not serve an id it advertised (or claims more work and sends no ids),
+//! it is penalised ([`Offence::Useless`]) and every id it alone advertised leaves the queue; a
+//! peer asked for an id it never advertised and lacking it only stops being asked for that id,
+//! so fake ids cannot make honest peers look empty.
 
 use crate::p2p::scoring::Offence;
 use crate::p2p::wire::{Request, TipInfo, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST};
@@ -44,7 +50,13 @@ struct PeerSync {
     requests: Vec<Vec<ShareHash>>,
     /// Answered `Busy` or failed: not asked again before this.
     backoff_until: Option<Instant>,
+    /// Ids it was asked for without having advertised them and did not have: not asked again
+    /// (until its tip changes). Bounded by [`MAX_LACKS`].
+    lacks: HashSet<ShareHash>,
 }
+
+/// Most ids remembered as lacking per peer.
+pub const MAX_LACKS: usize = 4096;
 
 /// How long a peer that answered `Busy` (or failed a request) is left alone.
 pub const BACKOFF: Duration = Duration::from_secs(1);
@@ -63,6 +75,8 @@ pub struct SyncState {
     want: VecDeque<ShareHash>,
     /// Height of every queued or in-flight id.
     heights: HashMap<ShareHash, u64>,
+    /// The peer whose headers queued each id (same keys as `heights`, for header-queued ids).
+    advertiser: HashMap<ShareHash, PeerId>,
     inflight_ids: usize,
     run: Option<Run>,
     last_log: Option<Instant>,
@@ -119,6 +133,9 @@ impl SyncState {
     }
 
     pub fn peer_disconnected(&mut self, peer: &PeerId, chain: &Sharechain) -> Vec<SwarmCommand> {
+        // What only it advertised may not exist; peers that have those shares advertise them
+        // again when probed.
+        self.drop_advertised_by(peer);
         if let Some(p) = self.peers.remove(peer) {
             for ids in p.requests {
                 self.inflight_ids = self.inflight_ids.saturating_sub(ids.len());
@@ -182,11 +199,32 @@ impl SyncState {
             });
             return out;
         }
+        let ours = our_work(chain);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if p.tip != tip {
+                p.exhausted = false;
+                p.lacks.clear();
+            }
+        }
+        // More work than ours and not one id after our locator: that chain would have to be
+        // ours, which has less work. A claim with nothing to show costs the peer, and the claim
+        // is not kept, so it cannot hold sync in "waiting".
+        // (Its tip may be one we already queued from its earlier headers: that is honest.)
+        let tip_pending =
+            tip.is_some_and(|t| self.heights.contains_key(&t.id) || known(chain, &t.id));
         let Some(p) = self.peers.get_mut(&peer) else {
             return out;
         };
-        if p.tip != tip {
-            p.exhausted = false;
+        if ids.is_empty() && !tip_pending && tip.is_some_and(|t| t.cumulative_work > ours) {
+            p.tip = None;
+            p.exhausted = true;
+            p.continue_from = None;
+            out.push(SwarmCommand::Penalise {
+                peer,
+                offence: Offence::Useless,
+            });
+            out.extend(self.schedule(chain));
+            return out;
         }
         p.tip = tip;
         if ids.len() < asked_max as usize {
@@ -204,6 +242,7 @@ impl SyncState {
             }
             self.heights
                 .insert(id, start_height.saturating_add(i as u64));
+            self.advertiser.insert(id, peer);
             self.want.push_back(id);
         }
         if self.run.is_none() && !self.want.is_empty() {
@@ -239,6 +278,8 @@ impl SyncState {
         }
         let mut pending: HashSet<ShareHash> = asked.iter().copied().collect();
         let mut fetch_next = Vec::new();
+        // A reply cut short by garbage is penalised once, as malformed, not also as useless.
+        let mut malformed = false;
         for bytes in shares {
             let share = match Share::decode(&bytes) {
                 Ok(s) => s,
@@ -248,6 +289,7 @@ impl SyncState {
                         peer,
                         offence: Offence::Malformed,
                     });
+                    malformed = true;
                     break;
                 }
             };
@@ -259,7 +301,7 @@ impl SyncState {
                 });
                 continue;
             }
-            self.heights.remove(&id);
+            self.forget(&id);
             // An orphan far below our tip is not followed back: a cheap side chain behind a
             // gossiped share must not make us fetch and store it share by share.
             let follow_back = !crate::p2p::handlers::gossip_share::too_deep(chain, &share);
@@ -297,20 +339,43 @@ impl SyncState {
             .filter(|id| pending.contains(*id))
             .copied()
             .collect();
-        if !missing.is_empty() {
-            // The peer does not have them (its best chain moved, or it pruned): do not ask it
-            // for these heights again until its tip changes.
-            if let Some(p) = self.peers.get_mut(&peer) {
-                let lowest = missing
-                    .iter()
-                    .filter_map(|id| self.heights.get(id))
-                    .min()
-                    .copied();
-                if let (Some(t), Some(h)) = (p.tip.as_mut(), lowest) {
-                    t.height = t.height.min(h.saturating_sub(1));
+        if malformed {
+            // Cut short by garbage (penalised above): what it did not get to may exist.
+            self.requeue(missing, chain);
+        } else if !missing.is_empty() {
+            let (promised, others): (Vec<ShareHash>, Vec<ShareHash>) = missing
+                .into_iter()
+                .partition(|id| self.advertiser.get(id) == Some(&peer));
+            if !promised.is_empty() {
+                // It advertised these on its best chain and cannot serve them: a fake tip, or
+                // a chain it no longer has. Either way nothing it advertised is worth waiting
+                // for; honest peers advertise those ids again at the next probe.
+                tracing::debug!(%peer, missing = promised.len(), "peer did not serve shares it advertised");
+                applied.commands.push(SwarmCommand::Penalise {
+                    peer,
+                    offence: Offence::Useless,
+                });
+                for id in &promised {
+                    self.forget(id);
+                }
+                self.drop_advertised_by(&peer);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.tip = None;
+                    p.exhausted = true;
+                    p.continue_from = None;
                 }
             }
-            self.requeue(missing, chain);
+            if !others.is_empty() {
+                // Asked for ids it never advertised: it may simply not have them.
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    for id in &others {
+                        if p.lacks.len() < MAX_LACKS {
+                            p.lacks.insert(*id);
+                        }
+                    }
+                }
+                self.requeue(others, chain);
+            }
         }
         fetch_next.sort();
         fetch_next.dedup();
@@ -347,6 +412,31 @@ impl SyncState {
         self.schedule(chain)
     }
 
+    /// An id leaves the queue's bookkeeping (fetched, known, or given up).
+    fn forget(&mut self, id: &ShareHash) {
+        self.heights.remove(id);
+        self.advertiser.remove(id);
+    }
+
+    /// Drops every queued (not in-flight) id that `peer` advertised.
+    fn drop_advertised_by(&mut self, peer: &PeerId) {
+        let advertiser = &self.advertiser;
+        let dropped: Vec<ShareHash> = self
+            .want
+            .iter()
+            .filter(|id| advertiser.get(*id) == Some(peer))
+            .copied()
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        let set: HashSet<ShareHash> = dropped.iter().copied().collect();
+        self.want.retain(|id| !set.contains(id));
+        for id in &dropped {
+            self.forget(id);
+        }
+    }
+
     fn take_request(&mut self, peer: &PeerId, ids: &[ShareHash]) -> bool {
         let Some(p) = self.peers.get_mut(peer) else {
             return false;
@@ -361,8 +451,22 @@ impl SyncState {
         }
     }
 
-    /// Puts ids back at the front of the queue, lowest height first.
+    /// Puts ids back at the front of the queue, lowest height first. Ids whose advertiser is
+    /// gone or was found useless are dropped: nobody promised them any more, and left at the
+    /// front they would block the ids behind them.
     fn requeue(&mut self, mut ids: Vec<ShareHash>, chain: &Sharechain) {
+        let orphaned: Vec<ShareHash> = ids
+            .iter()
+            .filter(|id| {
+                self.advertiser
+                    .get(*id)
+                    .is_some_and(|adv| self.peers.get(adv).is_none_or(|p| p.tip.is_none()))
+            })
+            .copied()
+            .collect();
+        for id in &orphaned {
+            self.forget(id);
+        }
         ids.retain(|id| !known(chain, id) && self.heights.contains_key(id));
         ids.sort_by_key(|id| self.heights.get(id).copied().unwrap_or(0));
         for id in ids.into_iter().rev() {
@@ -406,7 +510,7 @@ impl SyncState {
             while let Some(id) = self.want.front() {
                 if known(chain, id) {
                     let id = *id;
-                    self.heights.remove(&id);
+                    self.forget(&id);
                     self.want.pop_front();
                 } else {
                     break;
@@ -416,10 +520,12 @@ impl SyncState {
                 break;
             };
             let first_height = self.heights.get(first).copied().unwrap_or(0);
+            let first_id = *first;
             let Some((peer, tip_height)) = self
                 .peers
                 .iter()
                 .filter(|(_, p)| p.requests.len() < MAX_REQUESTS_PER_PEER)
+                .filter(|(_, p)| !p.lacks.contains(&first_id))
                 .filter(|(_, p)| p.backoff_until.is_none_or(|t| t <= now))
                 .filter_map(|(k, p)| p.tip.map(|t| (*k, t.height, p.requests.len())))
                 .filter(|(_, h, _)| *h >= first_height)
@@ -437,11 +543,14 @@ impl SyncState {
                 if self.heights.get(&id).copied().unwrap_or(0) > tip_height {
                     break;
                 }
+                if self.peers.get(&peer).is_some_and(|p| p.lacks.contains(&id)) {
+                    break;
+                }
                 self.want.pop_front();
                 if !known(chain, &id) {
                     ids.push(id);
                 } else {
-                    self.heights.remove(&id);
+                    self.forget(&id);
                 }
             }
             if ids.is_empty() {
@@ -725,5 +834,116 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// A peer claiming a far better chain that it cannot serve: its ids come first in the
+    /// queue, and honest peers lack them. Sync must still finish from the honest peer, the
+    /// liar must be penalised for useless replies, and the honest peer never.
+    #[test]
+    fn a_fake_best_tip_cannot_stall_sync() {
+        use bitcoin::hashes::Hash as _;
+        let sdir = tempfile::tempdir().unwrap();
+        let cdir = tempfile::tempdir().unwrap();
+        let mut server = serving_chain(sdir.path(), 300);
+        let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
+        let mut sync = SyncState::new();
+        let (honest, liar) = (PeerId::random(), PeerId::random());
+        let fake_ids: Vec<ShareHash> = (0..1500u32)
+            .map(|i| {
+                let mut b = [0u8; 32];
+                b[..4].copy_from_slice(&i.to_le_bytes());
+                b[31] = 0xfe;
+                ShareHash::from_byte_array(b)
+            })
+            .collect();
+        let fake_tip = TipInfo {
+            id: fake_ids[fake_ids.len() - 1],
+            height: 1_000_000,
+            cumulative_work: u128::MAX / 2,
+        };
+        let mut pending = sync.peer_connected(liar, &chain);
+        pending.extend(sync.peer_connected(honest, &chain));
+        let mut penalties: Vec<(PeerId, Offence)> = Vec::new();
+        let mut banned = false;
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            assert!(rounds < 10_000, "sync does not converge");
+            let mut next = Vec::new();
+            for cmd in pending.drain(..) {
+                let (peer, request) = match cmd {
+                    SwarmCommand::Send { peer, request } => (peer, request),
+                    SwarmCommand::Penalise { peer, offence } => {
+                        penalties.push((peer, offence));
+                        continue;
+                    }
+                    other => panic!("unexpected command {other:?}"),
+                };
+                if peer == liar && banned {
+                    continue;
+                }
+                match (&request, peer == liar) {
+                    (Request::GetHeaders { max, .. }, true) => {
+                        let ids: Vec<ShareHash> =
+                            fake_ids.iter().take(*max as usize).copied().collect();
+                        next.extend(sync.on_headers(peer, Some(fake_tip), 1, ids, *max, &chain));
+                    }
+                    (Request::GetShares { ids }, true) => {
+                        let applied = sync
+                            .on_shares(peer, ids, vec![], &mut chain, T0 + 1_000_000)
+                            .unwrap();
+                        next.extend(applied.commands);
+                    }
+                    (Request::GetHeaders { locator, max }, false) => {
+                        let Response::Headers {
+                            tip,
+                            start_height,
+                            ids,
+                        } = get_headers::answer(&mut server, locator, *max)
+                        else {
+                            panic!("headers answer");
+                        };
+                        next.extend(sync.on_headers(peer, tip, start_height, ids, *max, &chain));
+                    }
+                    (Request::GetShares { ids }, false) => {
+                        let Response::Shares { shares } = get_shares::answer(&server, ids) else {
+                            panic!("shares answer");
+                        };
+                        let applied = sync
+                            .on_shares(peer, ids, shares, &mut chain, T0 + 1_000_000)
+                            .unwrap();
+                        next.extend(applied.commands);
+                    }
+                }
+            }
+            // The node bans at the score of -100 (scoring::BAN_SCORE) and disconnects.
+            let liar_points: i32 = penalties
+                .iter()
+                .filter(|(p, _)| *p == liar)
+                .map(|(_, o)| o.penalty())
+                .sum();
+            if !banned && liar_points >= 100 {
+                banned = true;
+                next.extend(sync.peer_disconnected(&liar, &chain));
+            }
+            if next.is_empty() && chain.best().map(|b| b.id) != server.best().map(|b| b.id) {
+                // The node's periodic probe.
+                next = sync.probe(&chain);
+                assert!(rounds < 5_000, "sync stalled behind the fake tip");
+            }
+            pending = next;
+        }
+        assert_eq!(chain.best().map(|b| b.id), server.best().map(|b| b.id));
+        assert!(
+            penalties
+                .iter()
+                .any(|(p, o)| *p == liar && *o == Offence::Useless),
+            "{penalties:?}"
+        );
+        assert!(
+            penalties.iter().all(|(p, _)| *p == liar),
+            "the honest peer was penalised: {penalties:?}"
+        );
+        assert_eq!(sync.queued(), 0, "fake ids left in the queue");
     }
 }

@@ -289,7 +289,10 @@ fn build_swarm(
     key: Keypair,
     protocols: &Protocols,
 ) -> Result<libp2p::Swarm<PeerBehaviour>, String> {
-    let limits = Limits { max_peers: 16 };
+    let limits = Limits {
+        max_peers: 16,
+        ..Limits::default()
+    };
     let node = Behaviour::new(&key, protocols, limits, "otedama-test-peer".into())
         .map_err(|e| e.to_string())?;
     let raw = request_response::Behaviour::with_codec(
