@@ -281,10 +281,11 @@ impl IpGuard {
             .is_some_and(|e| e.banned(now))
     }
 
-    /// Bans `key` for the configured duration; false when bans are off.
-    fn ban(&self, key: IpKey, now: Instant) -> bool {
+    /// Bans `key` for the configured duration (or renews its ban); `None` when bans are off,
+    /// else whether the address was not banned before.
+    fn ban(&self, key: IpKey, now: Instant) -> Option<bool> {
         if self.ban_duration.is_zero() {
-            return false;
+            return None;
         }
         let until = now + self.ban_duration;
         let mut t = self.lock();
@@ -294,9 +295,10 @@ impl IpGuard {
             debt: 0,
             debt_at: now,
         });
+        let new = !e.banned(now);
         e.banned_until = Some(until);
         make_room(&mut t, self.cap, now);
-        true
+        Some(new)
     }
 
     fn release(&self, key: IpKey, left_debt: i32, now: Instant) {
@@ -361,9 +363,9 @@ impl IpPermit {
         self.left_debt = score.value().min(0);
     }
 
-    /// Bans this connection's address; false when bans are off. Its own debt is not carried
-    /// (the ban outlasts it).
-    pub fn ban(&mut self, now: Instant) -> bool {
+    /// Bans this connection's address (or renews its ban): `None` when bans are off, else
+    /// whether the address is newly banned. Its own debt is not carried (the ban outlasts it).
+    pub fn ban(&mut self, now: Instant) -> Option<bool> {
         self.left_debt = 0;
         self.guard.ban(self.key, now)
     }
@@ -603,7 +605,10 @@ mod tests {
         assert_eq!(g.admit(a, later).unwrap().carried(), 0, "debt forgotten");
 
         let mut p = g.admit(a, now).unwrap();
-        assert!(p.ban(now));
+        let mut q = g.admit(a, now).unwrap();
+        assert_eq!(p.ban(now), Some(true));
+        assert_eq!(q.ban(now), Some(false), "renewed, not a new ban");
+        drop(q);
         assert!(g.is_banned(a, now));
         assert_eq!(g.admit(a, now).err(), Some(Refusal::Banned));
         drop(p);
@@ -613,7 +618,7 @@ mod tests {
 
         let off = Arc::new(IpGuard::new(10, Duration::ZERO, 10));
         let mut p = off.admit(a, now).unwrap();
-        assert!(!p.ban(now));
+        assert_eq!(p.ban(now), None);
         assert!(off.admit(a, now).is_ok());
     }
 

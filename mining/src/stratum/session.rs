@@ -970,10 +970,11 @@ impl Session {
             }
             Standing::Banned => {
                 stats.closed_score.fetch_add(1, Ordering::Relaxed);
-                let banned = self.ip.ban(Instant::now());
-                if banned {
+                let ban = self.ip.ban(Instant::now());
+                if ban == Some(true) {
                     stats.bans.fetch_add(1, Ordering::Relaxed);
                 }
+                let banned = ban.is_some();
                 tracing::info!(
                     peer = %self.peer,
                     banned,

@@ -43,7 +43,8 @@ pub struct StratumStats {
     pub connections_refused_per_ip: AtomicU64,
     /// Connections closed at once because their address was banned.
     pub connections_refused_banned: AtomicU64,
-    /// Addresses banned (a connection ran out its bad-submit score).
+    /// Addresses banned (a connection ran out its bad-submit score) that were not banned
+    /// already; renewals of a ban are not counted.
     pub bans: AtomicU64,
     /// Connections closed for their bad-submit score (banned or, with bans off, only closed).
     pub closed_score: AtomicU64,
