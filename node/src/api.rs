@@ -292,17 +292,13 @@ impl Api {
     }
 
     /// The node's numbers now, for the history ring ([`crate::history`]).
-    pub async fn sample(&self) -> Result<crate::history::Sample, ApiError> {
+    pub async fn sample(
+        &self,
+        shares: crate::history::ShareCounts,
+    ) -> Result<crate::history::Sample, ApiError> {
         use std::sync::atomic::Ordering::Relaxed;
         let summary = self.ask(ChainQuery::Summary).await?;
         let stratum = self.stratum.counters();
-        let embedded_shares: u64 = self
-            .workers
-            .threads
-            .iter()
-            .map(|t| t.shares.load(Relaxed))
-            .sum();
-        let c = &self.counters;
         let p = &self.p2p.stats;
         Ok(crate::history::Sample {
             time: crate::chain_task::unix_now(),
@@ -315,9 +311,9 @@ impl Api {
                 .job_for(&self.payout)
                 .map_or(0.0, |j| j.share_job.side.target().difficulty_f64()),
             height: summary.best.as_ref().map_or(0, |b| b.height),
-            shares_own: stratum.shares_found + embedded_shares,
-            shares_total: c.shares_new_best.load(Relaxed) + c.shares_side.load(Relaxed),
-            shares_side: c.shares_side.load(Relaxed),
+            shares_own: shares.own,
+            shares_total: shares.total,
+            shares_side: shares.side,
             submits_accepted: stratum.submits_accepted,
             submits_stale: stratum.submits_stale,
             peers: p.peers_in.load(Relaxed) + p.peers_out.load(Relaxed),

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// Time between two samples: 15 s shows a share-by-share rhythm (main's shares come every
 /// 10 s or so) in the hour view without making the day's ring large.
@@ -44,9 +44,10 @@ pub struct Sample {
     pub share_difficulty: f64,
     /// Height of the best share.
     pub height: u64,
-    /// Shares found by this node's rigs and workers.
+    /// Shares found by this node's rigs and workers and added to the sharechain.
     pub shares_own: u64,
-    /// Shares added to the sharechain (best chain or side chain, any origin, sync included).
+    /// Shares found by this node or its peers (gossip) and added to the sharechain; shares
+    /// fetched by sync are not counted (they were found before, not now).
     pub shares_total: u64,
     /// Of those, shares that did not extend the best chain when they arrived (uncle candidates).
     pub shares_side: u64,
@@ -55,6 +56,31 @@ pub struct Sample {
     pub submits_stale: u64,
     /// Connected peers.
     pub peers: u64,
+}
+
+/// Shares counted from the node's `share` events since start: the sharechain task announces
+/// every share it adds, naming the worker (a local rig or embedded worker) or `peer`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShareCounts {
+    pub own: u64,
+    pub total: u64,
+    pub side: u64,
+}
+
+impl ShareCounts {
+    /// Counts one event of the API's event stream (anything but a `share` is ignored).
+    pub fn count(&mut self, event: &Value) {
+        if event.get("type").and_then(Value::as_str) != Some("share") {
+            return;
+        }
+        self.total += 1;
+        if event.get("worker").and_then(Value::as_str) != Some("peer") {
+            self.own += 1;
+        }
+        if event.get("best").and_then(Value::as_bool) == Some(false) {
+            self.side += 1;
+        }
+    }
 }
 
 /// The ring of samples, shared by the sampler task and the API.
@@ -132,19 +158,35 @@ pub fn history_json(samples: &[Sample], span_secs: u64) -> Value {
 }
 
 /// The `history` task: a sample at start (so a fresh node's charts have a point at once), then
-/// one every [`SAMPLE_INTERVAL`], until the node stops.
-pub async fn run_sampler(api: Arc<Api>, mut stop: watch::Receiver<bool>) -> TaskResult {
+/// one every [`SAMPLE_INTERVAL`], until the node stops; meanwhile it counts the `share` events
+/// of `events` ([`ShareCounts`]).
+pub async fn run_sampler(
+    api: Arc<Api>,
+    mut events: broadcast::Receiver<Value>,
+    mut stop: watch::Receiver<bool>,
+) -> TaskResult {
     let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
     // A stalled runtime must not make up for lost time with a burst of identical samples.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shares = ShareCounts::default();
+    let mut listening = true;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            event = events.recv(), if listening => {
+                match event {
+                    Ok(e) => shares.count(&e),
+                    // Events this task was too slow for are lost to the counts, not fatal.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => listening = false,
+                }
+                continue;
+            }
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         // A sharechain task that stopped ends the node through its own supervision; until
         // then, samples simply pause.
-        if let Ok(sample) = api.sample().await {
+        if let Ok(sample) = api.sample(shares).await {
             api.history.push(sample);
         }
     }
@@ -194,5 +236,23 @@ mod tests {
         assert_eq!(v["peers"].as_array().map(Vec::len), Some(thin.len()));
         assert_eq!(v["step_secs"], 150);
         assert!(History::new().is_empty());
+    }
+
+    #[test]
+    fn share_events_count_own_peer_and_side_shares() {
+        let mut c = ShareCounts::default();
+        c.count(&json!({"type": "share", "worker": "rig1", "best": true}));
+        c.count(&json!({"type": "share", "worker": "peer", "best": false}));
+        c.count(&json!({"type": "share", "worker": "cpu", "best": false}));
+        c.count(&json!({"type": "block", "worker": "rig1"}));
+        c.count(&json!("garbage"));
+        assert_eq!(
+            c,
+            ShareCounts {
+                own: 2,
+                total: 3,
+                side: 2
+            }
+        );
     }
 }

@@ -343,7 +343,10 @@ pub async fn run(
         Ok(())
     });
     // A day of samples for the dashboard's charts (crate::history).
-    tasks.spawn("history", crate::history::run_sampler(api, stop_rx.clone()));
+    tasks.spawn(
+        "history",
+        crate::history::run_sampler(api, events_tx.subscribe(), stop_rx.clone()),
+    );
     tasks.spawn(
         "miner events",
         miner_events(stats.clone(), events_tx.clone(), stop_rx.clone()),
