@@ -38,6 +38,26 @@ pub const REQUEST_RATE: Rate = Rate {
     per_second: 200,
 };
 
+/// Identify messages a peer may send: one when it connects, one every 5 minutes and a push when
+/// its addresses change. Each one updates the routing table and the stored address book, so a
+/// peer pushing them in a loop would make the node write to disk in a loop: 5 in a burst, then
+/// one a second; beyond that the message is ignored, and far beyond it is a flood.
+pub const IDENTIFY_RATE: Rate = Rate {
+    burst: 5,
+    per_second: 1,
+};
+
+/// Reply bytes a peer's requests may cost us: a burst of 32 MiB (a few full `GetShares`
+/// batches), then 8 MiB a second. A request is cheap to send and its reply can be 8 MiB, so the
+/// request count alone would let a peer make the node upload 200 x 8 MiB a second; this charges
+/// each reply's size to the peer that asked. Honest sync takes about 4,000 typical shares a
+/// second from one peer within it, and takes the rest from its other peers. Over it, requests
+/// are answered `Busy` at no cost (the bytes were already paid for).
+pub const UPLOAD_BYTES: Rate = Rate {
+    burst: 32 << 20,
+    per_second: 8 << 20,
+};
+
 #[derive(Clone, Copy, Debug)]
 pub struct Rate {
     pub burst: u32,
@@ -147,12 +167,52 @@ impl Bucket {
     }
 }
 
+/// A byte budget that replies are charged against after they are built: it may run into debt
+/// (down to minus one burst), and requests wait until it is positive again.
+#[derive(Clone, Debug)]
+struct ByteBudget {
+    tokens: i64,
+    last: Instant,
+}
+
+impl ByteBudget {
+    fn new(rate: Rate, now: Instant) -> ByteBudget {
+        ByteBudget {
+            tokens: rate.burst as i64,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, rate: Rate, now: Instant) {
+        let elapsed_ms = now.saturating_duration_since(self.last).as_millis();
+        let refill = (elapsed_ms * rate.per_second as u128 / 1000).min(i64::MAX as u128) as i64;
+        if refill > 0 {
+            self.tokens = self.tokens.saturating_add(refill).min(rate.burst as i64);
+            self.last = now;
+        }
+    }
+
+    fn available(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens > 0
+    }
+
+    fn charge(&mut self, rate: Rate, bytes: u64, now: Instant) {
+        self.refill(rate, now);
+        let bytes = bytes.min(i64::MAX as u64) as i64;
+        self.tokens = self.tokens.saturating_sub(bytes).max(-(rate.burst as i64));
+    }
+}
+
 #[derive(Clone, Debug)]
 struct PeerState {
     score: i32,
     scored_at: Instant,
     gossip: Bucket,
     requests: Bucket,
+    upload: ByteBudget,
+    identify: Bucket,
+    identify_over: Bucket,
     /// What the peer may send over its rate before it is abusive.
     gossip_over: Bucket,
     requests_over: Bucket,
@@ -192,6 +252,9 @@ impl<K: Hash + Eq + Copy> Scores<K> {
             scored_at: now,
             gossip: Bucket::new(GOSSIP_RATE, now),
             requests: Bucket::new(REQUEST_RATE, now),
+            upload: ByteBudget::new(UPLOAD_BYTES, now),
+            identify: Bucket::new(IDENTIFY_RATE, now),
+            identify_over: Bucket::new(IDENTIFY_RATE.abusive(), now),
             gossip_over: Bucket::new(GOSSIP_RATE.abusive(), now),
             requests_over: Bucket::new(REQUEST_RATE.abusive(), now),
         });
@@ -265,9 +328,32 @@ impl<K: Hash + Eq + Copy> Scores<K> {
         }
     }
 
-    /// Admits one request of `peer`.
+    /// Admits one identify message of `peer`.
+    pub fn admit_identify(&mut self, peer: K, now: Instant) -> Admit {
+        let st = self.state(peer, now);
+        if st.identify.take(IDENTIFY_RATE, now) {
+            Admit::Take
+        } else if st.identify_over.take(IDENTIFY_RATE.abusive(), now) {
+            Admit::Throttle
+        } else {
+            Admit::Abuse
+        }
+    }
+
+    /// Charges `bytes` of a reply to the peer whose request it answers.
+    pub fn charge_upload(&mut self, peer: K, bytes: u64, now: Instant) {
+        self.state(peer, now)
+            .upload
+            .charge(UPLOAD_BYTES, bytes, now);
+    }
+
+    /// Admits one request of `peer`: within its request rate and its reply-byte budget.
     pub fn admit_request(&mut self, peer: K, now: Instant) -> Admit {
         let st = self.state(peer, now);
+        if !st.upload.available(UPLOAD_BYTES, now) {
+            // Its replies used up the byte budget: wait, at no cost (not a flood of requests).
+            return Admit::Throttle;
+        }
         if st.requests.take(REQUEST_RATE, now) {
             Admit::Take
         } else if st.requests_over.take(REQUEST_RATE.abusive(), now) {
@@ -371,5 +457,49 @@ mod tests {
         }
         assert!(s.peers.len() <= MAX_TRACKED);
         assert_eq!(s.score(0, t), -50);
+    }
+
+    #[test]
+    fn identify_floods_are_ignored_then_penalised() {
+        let mut s: Scores<u8> = Scores::default();
+        let t0 = Instant::now();
+        let verdicts: Vec<Admit> = (0..200).map(|_| s.admit_identify(1, t0)).collect();
+        assert!(verdicts[..5].iter().all(|v| *v == Admit::Take));
+        assert_eq!(verdicts[5], Admit::Throttle);
+        assert_eq!(verdicts[199], Admit::Abuse);
+        // One a second is fine.
+        assert_eq!(s.admit_identify(2, t0), Admit::Take);
+        for i in 1..20u64 {
+            assert_eq!(
+                s.admit_identify(2, t0 + Duration::from_secs(i)),
+                Admit::Take
+            );
+        }
+    }
+
+    #[test]
+    fn large_replies_use_up_the_requesters_byte_budget() {
+        let mut s: Scores<u8> = Scores::default();
+        let t0 = Instant::now();
+        assert_eq!(s.admit_request(1, t0), Admit::Take);
+        // Four 8 MiB replies: the 32 MiB burst is spent.
+        for _ in 0..4 {
+            s.charge_upload(1, 8 << 20, t0);
+        }
+        assert_eq!(s.admit_request(1, t0), Admit::Throttle);
+        // Another peer is unaffected.
+        assert_eq!(s.admit_request(2, t0), Admit::Take);
+        // Never an offence, and the budget comes back at 8 MiB/s.
+        assert_eq!(s.score(1, t0), 0);
+        assert_eq!(
+            s.admit_request(1, t0 + Duration::from_millis(200)),
+            Admit::Take
+        );
+        // Debt is bounded: a huge reply does not lock a peer out for long.
+        s.charge_upload(1, u64::MAX, t0 + Duration::from_millis(200));
+        assert_eq!(
+            s.admit_request(1, t0 + Duration::from_millis(200) + Duration::from_secs(5)),
+            Admit::Take
+        );
     }
 }

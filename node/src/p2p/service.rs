@@ -116,8 +116,19 @@ struct Conn {
     last_share: Option<Instant>,
 }
 
-type Reply =
-    Pin<Box<dyn std::future::Future<Output = (ResponseChannel<Response>, Response)> + Send>>;
+type Reply = Pin<
+    Box<dyn std::future::Future<Output = (PeerId, ResponseChannel<Response>, Response)> + Send>,
+>;
+
+/// Bytes a reply puts on the wire (charged to the requester, `scoring::UPLOAD_BYTES`): the
+/// shares' own bytes plus framing, without encoding the reply twice.
+fn reply_bytes(response: &Response) -> u64 {
+    match response {
+        Response::Headers { ids, .. } => 64 + 32 * ids.len() as u64,
+        Response::Shares { shares } => 8 + shares.iter().map(|s| s.len() as u64 + 4).sum::<u64>(),
+        Response::Busy => 1,
+    }
+}
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -240,7 +251,8 @@ pub fn start(
             tokio::select! {
                 ev = service.swarm.select_next_some() => service.on_swarm_event(ev),
                 Some(cmd) = commands.recv() => service.on_command(cmd),
-                Some((channel, response)) = service.replies.next(), if !service.replies.is_empty() => {
+                Some((peer, channel, response)) = service.replies.next(), if !service.replies.is_empty() => {
+                    service.scores.charge_upload(peer, reply_bytes(&response), Instant::now());
                     let _ = service.swarm.behaviour_mut().sync.send_response(channel, response);
                 }
                 _ = tick.tick() => service.on_tick(),
@@ -553,6 +565,15 @@ impl Service {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
+                // Each one updates routing and the stored address book: rate-limited.
+                match self.scores.admit_identify(peer_id, Instant::now()) {
+                    Admit::Take => {}
+                    Admit::Throttle => return,
+                    Admit::Abuse => {
+                        self.penalise(peer_id, Offence::Flood);
+                        return;
+                    }
+                }
                 if let Some(c) = self.conns.get_mut(&peer_id) {
                     c.agent = info.agent_version.chars().take(64).collect();
                 }
@@ -731,7 +752,7 @@ impl Service {
         self.stats.requests_served.fetch_add(1, Ordering::Relaxed);
         self.replies.push(Box::pin(async move {
             let response = rx.await.unwrap_or(Response::Busy);
-            (channel, response)
+            (peer, channel, response)
         }));
     }
 }
