@@ -5,8 +5,10 @@
 //! * [`board`]: the job board: templates + sharechain tip -> jobs per payout script.
 //! * [`stratum`]: the Stratum v1 server.
 //! * [`workers`]: embedded CPU workers (`--mine N`) and their SHA256d / scrypt kernels.
+//! * [`gpu`]: embedded GPU workers (`--gpu LIST`) on OpenCL.
 
 pub mod board;
+pub mod gpu;
 pub mod job;
 pub mod node_rpc;
 pub mod stratum;

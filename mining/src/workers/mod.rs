@@ -122,8 +122,12 @@ pub struct ThreadStats {
     pub jobs: AtomicU64,
     /// Id of the job being worked on (0: none).
     pub current_job: AtomicU64,
+    /// GPU workers: the device was dropped (an error it kept having, or wrong results).
+    pub disabled: AtomicBool,
+    /// GPU workers: log2 of nonces per dispatch (0 until the device is open).
+    pub intensity: AtomicU64,
     /// Hashes per second over the last log interval (`f64` bits).
-    rate_bits: AtomicU64,
+    pub(crate) rate_bits: AtomicU64,
 }
 
 impl ThreadStats {
@@ -141,15 +145,18 @@ pub struct WorkerStats {
     pub kernel: &'static str,
     pub started: Instant,
     pub threads: Vec<ThreadStats>,
+    /// Each thread's worker name (`cpu-0`, `gpu-1`: GPU workers are named by device index).
+    pub names: Vec<String>,
 }
 
 impl WorkerStats {
-    fn new(pow: PowAlgo, kernel: &'static str, threads: usize) -> WorkerStats {
+    fn new(pow: PowAlgo, kernel: &'static str, names: Vec<String>) -> WorkerStats {
         WorkerStats {
             pow,
             kernel,
             started: Instant::now(),
-            threads: (0..threads).map(|_| ThreadStats::default()).collect(),
+            threads: names.iter().map(|_| ThreadStats::default()).collect(),
+            names,
         }
     }
 
@@ -186,6 +193,8 @@ pub fn format_rate(pow: PowAlgo, hashes_per_sec: f64) -> String {
 
 struct Shared {
     config: WorkerConfig,
+    /// GPU workers: the device of each thread; empty for CPU workers.
+    gpus: Vec<crate::gpu::GpuSettings>,
     source: Arc<dyn JobSource>,
     found: FoundSink,
     stats: Arc<WorkerStats>,
@@ -210,16 +219,39 @@ impl Workers {
         source: Arc<dyn JobSource>,
         found: impl Into<FoundSink>,
     ) -> Workers {
-        let stats = Arc::new(WorkerStats::new(
-            config.pow,
-            config.kernel_name(),
-            config.threads,
-        ));
-        let n = config.threads;
+        let names = (0..config.threads).map(|i| format!("cpu-{i}")).collect();
+        let stats = Arc::new(WorkerStats::new(config.pow, config.kernel_name(), names));
+        Workers::start(config, Vec::new(), stats, source, found.into())
+    }
+
+    /// Starts one worker thread per GPU device in `gpus` (none for an empty list), mining as
+    /// `config` says (its `threads` is ignored). A device that cannot be opened or fails is
+    /// logged and dropped without affecting the others.
+    pub fn spawn_gpus(
+        config: WorkerConfig,
+        gpus: Vec<crate::gpu::GpuSettings>,
+        source: Arc<dyn JobSource>,
+        found: impl Into<FoundSink>,
+    ) -> Workers {
+        let names = gpus.iter().map(|g| format!("gpu-{}", g.index)).collect();
+        let stats = Arc::new(WorkerStats::new(config.pow, "opencl", names));
+        Workers::start(config, gpus, stats, source, found.into())
+    }
+
+    fn start(
+        config: WorkerConfig,
+        gpus: Vec<crate::gpu::GpuSettings>,
+        stats: Arc<WorkerStats>,
+        source: Arc<dyn JobSource>,
+        found: FoundSink,
+    ) -> Workers {
+        let n = stats.threads.len();
+        let kind = if gpus.is_empty() { "cpu" } else { "gpu" };
         let shared = Arc::new(Shared {
             config,
+            gpus,
             source,
-            found: found.into(),
+            found,
             stats,
             stop: AtomicBool::new(false),
         });
@@ -227,8 +259,14 @@ impl Workers {
         for i in 0..n {
             let s = shared.clone();
             let h = std::thread::Builder::new()
-                .name(format!("otedama-cpu-{i}"))
-                .spawn(move || worker_main(i, &s))
+                .name(format!("otedama-{kind}-{i}"))
+                .spawn(move || {
+                    if s.gpus.is_empty() {
+                        worker_main(i, &s)
+                    } else {
+                        gpu_worker_main(i, &s)
+                    }
+                })
                 .expect("spawn a worker thread");
             threads.push(h);
         }
@@ -237,14 +275,14 @@ impl Workers {
             let wake = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
             let w = wake.clone();
             let h = std::thread::Builder::new()
-                .name("otedama-cpu-log".into())
+                .name(format!("otedama-{kind}-log"))
                 .spawn(move || monitor_main(&s, &w))
                 .expect("spawn the worker monitor");
             tracing::info!(
                 threads = n,
                 algo = shared.config.pow.name(),
                 kernel = shared.stats.kernel,
-                "cpu workers started"
+                "{kind} workers started"
             );
             Some((h, wake))
         } else {
@@ -322,7 +360,8 @@ fn monitor_main(shared: &Shared, wake: &Wake) {
             kernel = stats.kernel,
             shares = stats.total(|t| &t.shares),
             stale = stats.total(|t| &t.stale),
-            "cpu workers hashrate"
+            "{} workers hashrate",
+            if shared.gpus.is_empty() { "cpu" } else { "gpu" }
         );
     }
 }
@@ -395,6 +434,9 @@ enum Engine {
         hasher: Box<ScryptHasher>,
         work: Option<ScryptWork>,
     },
+    /// An OpenCL device ([`crate::gpu`]); it nominates candidates by the same 32-bit
+    /// prefilter for both algorithms.
+    Gpu(Box<crate::gpu::GpuDevice>),
 }
 
 impl Engine {
@@ -417,19 +459,32 @@ impl Engine {
         match self {
             Engine::Sha { kernel, .. } => kernel.step(),
             Engine::Scrypt { hasher, .. } => hasher.batch() as u32,
+            Engine::Gpu(d) => d.batch(),
         }
     }
 
-    fn set_header(&mut self, header: &[u8; 80]) {
+    fn set_header(&mut self, header: &[u8; 80]) -> Result<(), crate::gpu::GpuError> {
         match self {
             Engine::Sha { work, .. } => *work = Some(Sha256dWork::new(header)),
             Engine::Scrypt { work, .. } => *work = Some(ScryptWork::new(header)),
+            Engine::Gpu(d) => d.set_header(header)?,
         }
+        Ok(())
     }
 
     /// Scans the `count` nonce positions from `pos`; appends candidate nonces.
-    fn scan(&mut self, pos: u32, count: u32, target: &Target, out: &mut Vec<u32>) {
+    fn scan(
+        &mut self,
+        pos: u32,
+        count: u32,
+        target: &Target,
+        out: &mut Vec<u32>,
+    ) -> Result<(), crate::gpu::GpuError> {
         match self {
+            Engine::Gpu(d) => {
+                let limit = sha256d::target_limit(&target.0.to_little_endian());
+                d.scan(pos, count, limit, out)?;
+            }
             Engine::Sha { kernel, work } => {
                 if let Some(w) = work {
                     let limit = sha256d::target_limit(&target.0.to_little_endian());
@@ -442,6 +497,7 @@ impl Engine {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -449,24 +505,102 @@ enum Next {
     /// Take the (possibly new) current job.
     NewWork,
     Stop,
+    /// The GPU device failed: reopen it (or drop it, when the error is permanent).
+    Fault(crate::gpu::GpuError),
 }
 
 fn worker_main(index: usize, shared: &Shared) {
     lower_priority(shared.config.nice);
+    let engine = Engine::new(&shared.config);
+    run_worker(index, shared, engine, local_extranonce1(index));
+}
+
+/// The extranonce1 of the GPU worker of device `index`: `ff fe` then the index (CPU threads
+/// have `ff ff`).
+pub fn gpu_extranonce1(index: usize) -> [u8; 4] {
+    let i = (index as u16).to_be_bytes();
+    [0xff, 0xfe, i[0], i[1]]
+}
+
+/// A GPU worker thread: opens its device, mines with it, and on a device error reopens it
+/// after a pause (dropping it after [`crate::gpu::MAX_REOPENS`] failures in a row, or at once
+/// for errors reopening cannot fix: no such device, a kernel that does not build, wrong
+/// results). The node and the other devices go on either way.
+fn gpu_worker_main(slot: usize, shared: &Shared) {
+    let settings = shared.gpus[slot].clone();
+    let stats = &shared.stats.threads[slot];
+    let name = &shared.stats.names[slot];
+    let mut failures = 0u32;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let started = Instant::now();
+        let err = match crate::gpu::GpuDevice::open(&settings, shared.config.pow) {
+            Ok(dev) => {
+                tracing::info!(
+                    worker = %name,
+                    device = %dev.info.name,
+                    intensity = dev.intensity(),
+                    lookup_gap = settings.lookup_gap,
+                    "gpu device ready"
+                );
+                stats
+                    .intensity
+                    .store(dev.intensity() as u64, Ordering::Relaxed);
+                let e1 = gpu_extranonce1(settings.index);
+                match run_worker(slot, shared, Engine::Gpu(Box::new(dev)), e1) {
+                    Next::Fault(e) => e,
+                    Next::Stop | Next::NewWork => return,
+                }
+            }
+            Err(e) => e,
+        };
+        stats.intensity.store(0, Ordering::Relaxed);
+        if err.is_permanent() {
+            tracing::error!(worker = %name, error = %err, "gpu device disabled");
+            stats.disabled.store(true, Ordering::Relaxed);
+            return;
+        }
+        // A device that ran a while before failing starts its count afresh.
+        if started.elapsed() > Duration::from_secs(60) {
+            failures = 0;
+        }
+        failures += 1;
+        if failures > crate::gpu::MAX_REOPENS {
+            tracing::error!(worker = %name, error = %err, failures, "gpu device dropped");
+            stats.disabled.store(true, Ordering::Relaxed);
+            return;
+        }
+        let pause = Duration::from_secs(1 << (failures - 1).min(5));
+        tracing::warn!(worker = %name, error = %err, retry_in = ?pause, "gpu device error");
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Mines with `engine` until the workers stop (`Next::Stop`) or the engine fails
+/// (`Next::Fault`).
+fn run_worker(index: usize, shared: &Shared, engine: Engine, e1: [u8; 4]) -> Next {
     let mut w = Worker {
         shared,
         stats: &shared.stats.threads[index],
         epoch: shared.source.subscribe(),
-        engine: Engine::new(&shared.config),
-        e1: local_extranonce1(index),
+        engine,
+        e1,
         e2: random_u64(index),
-        name: format!("cpu-{index}"),
+        name: shared.stats.names[index].clone(),
         chunk: 0,
     };
     w.chunk = w.engine.step().max(64).next_power_of_two();
     loop {
         if shared.stop.load(Ordering::Relaxed) {
-            return;
+            return Next::Stop;
         }
         w.epoch.borrow_and_update();
         let job = match shared.source.job_for(&shared.config.payout) {
@@ -474,23 +608,24 @@ fn worker_main(index: usize, shared: &Shared) {
             Some(j) => {
                 tracing::warn!(
                     job = j.id,
-                    "job reserves {} extranonce bytes, cpu workers need at least 5",
+                    "job reserves {} extranonce bytes, embedded workers need at least 5",
                     j.share_job.coinbase.extranonce_len
                 );
                 if let Next::Stop = w.wait_for_work(Duration::from_secs(1)) {
-                    return;
+                    return Next::Stop;
                 }
                 continue;
             }
             None => {
                 if let Next::Stop = w.wait_for_work(Duration::from_secs(1)) {
-                    return;
+                    return Next::Stop;
                 }
                 continue;
             }
         };
-        if let Next::Stop = w.mine(&job) {
-            return;
+        match w.mine(&job) {
+            Next::NewWork => {}
+            other => return other,
         }
     }
 }
@@ -569,14 +704,20 @@ impl Worker<'_> {
             extranonce.resize(4 + e2_len, 0);
             let ntime = unix_now().max(sj.min_time).min(u32::MAX as u64) as u32;
             let header = build_header(sj, &extranonce, version, ntime, 0);
-            self.engine.set_header(&header);
+            if let Err(e) = self.engine.set_header(&header) {
+                return Next::Fault(e);
+            }
             let mut pos: u64 = 0;
             while pos < 1 << 32 {
                 let count = (self.chunk as u64).min((1 << 32) - pos) as u32;
                 let t0 = Instant::now();
                 candidates.clear();
-                self.engine
-                    .scan(pos as u32, count, &target, &mut candidates);
+                if let Err(e) = self
+                    .engine
+                    .scan(pos as u32, count, &target, &mut candidates)
+                {
+                    return Next::Fault(e);
+                }
                 self.adapt_chunk(t0.elapsed());
                 let step = self.engine.step() as u64;
                 let done = (count as u64).div_ceil(step) * step;
@@ -585,8 +726,33 @@ impl Worker<'_> {
                 for &nonce in &candidates {
                     let mut h = header;
                     h[76..].copy_from_slice(&nonce.to_le_bytes());
-                    if !target.is_met_by(&self.shared.config.pow.hash(&h)) {
+                    let hash = self.shared.config.pow.hash(&h);
+                    if !target.is_met_by(&hash) {
                         self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                        if let Engine::Gpu(d) = &mut self.engine {
+                            // The device nominated it by the top 32 bits: if even those fail,
+                            // the device computed a wrong hash.
+                            let top = u32::from_le_bytes([hash[28], hash[29], hash[30], hash[31]]);
+                            let limit = sha256d::target_limit(&target.0.to_little_endian());
+                            if top > limit {
+                                d.wrong += 1;
+                                tracing::warn!(
+                                    worker = %self.name,
+                                    nonce,
+                                    wrong = d.wrong,
+                                    "gpu result differs from the reference hash: dropped"
+                                );
+                                if d.wrong >= crate::gpu::MAX_WRONG_RESULTS {
+                                    return Next::Fault(crate::gpu::GpuError::WrongResults(
+                                        format!(
+                                            "{} reported nonces failed the reference hash",
+                                            d.wrong
+                                        ),
+                                    ));
+                                }
+                            }
+                            continue;
+                        }
                         if self.shared.config.pow == PowAlgo::Scrypt1024 {
                             tracing::error!(
                                 worker = %self.name,
@@ -609,6 +775,10 @@ impl Worker<'_> {
     }
 
     fn adapt_chunk(&mut self, took: Duration) {
+        // A GPU's dispatch size was tuned when it opened; a chunk is one dispatch.
+        if matches!(self.engine, Engine::Gpu(_)) {
+            return;
+        }
         let step = self.engine.step().next_power_of_two();
         if took < CHUNK_TARGET / 2 && self.chunk < 1 << 30 {
             self.chunk *= 2;
@@ -667,7 +837,11 @@ impl Worker<'_> {
             }
         }
         self.stats.shares.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(share = %id, worker = %self.name, job = job.id, "cpu share found");
+        if matches!(self.engine, Engine::Gpu(_)) {
+            tracing::info!(share = %id, worker = %self.name, job = job.id, "gpu share found");
+        } else {
+            tracing::info!(share = %id, worker = %self.name, job = job.id, "cpu share found");
+        }
         self.wait_for_work(AFTER_SHARE_WAIT)
     }
 }
