@@ -188,7 +188,7 @@ pub fn build_share_job<V: ChainView + ?Sized>(
     let coinbase = build_coinbase(&CoinbaseSpec {
         parent_height: template.height,
         payouts: &payouts,
-        commitment: side.commitment(&pool.consensus_id()),
+        commitment: side.commitment(&pool.commitment_id()),
         witness_commitment: template.witness_commitment.as_ref(),
         extranonce_len: input.extranonce_len,
         tag: input.tag,

@@ -4,7 +4,7 @@
 //! consensus id: a node can only ever agree with nodes that run the same parameters.
 
 use crate::chain::Chain;
-use crate::hash::{tagged_hash, ConsensusId};
+use crate::hash::{tagged_hash, ConsensusId, ShareHash};
 use crate::work::{Target, MAX_SHARE_WORK};
 use bitcoin::hashes::Hash;
 use bitcoin::pow::CompactTarget;
@@ -59,6 +59,9 @@ impl Preset {
     }
 }
 
+/// Tag of the pinned genesis in [`PoolParams::encode`].
+const GENESIS_TAG: u8 = 0x67;
+
 /// Everything that defines one pool on one parent chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolParams {
@@ -87,6 +90,11 @@ pub struct PoolParams {
     pub min_payout: u64,
     /// Seconds a share's timestamp may be ahead of the validating node's clock.
     pub max_future_secs: u64,
+    /// The one height-0 share this pool accepts, once it has launched. Without a pin any
+    /// height-0 share at the floor is a genesis (how a pool starts), so anyone can mint a rival
+    /// chain from nothing; with it, every other genesis is invalid. Hashed into the consensus id
+    /// only when set, so unpinned pools keep their ids.
+    pub genesis: Option<ShareHash>,
 }
 
 /// Why parameters are unusable. Custom pools (`otedama-node --pool-config`) build parameters
@@ -156,6 +164,8 @@ impl PoolParams {
             max_payout_outputs: outputs,
             min_payout,
             max_future_secs: 60,
+            // Pinned at launch, once the public pools' first shares exist.
+            genesis: None,
         }
     }
 
@@ -283,6 +293,17 @@ impl PoolParams {
 
     /// The canonical byte encoding hashed into the consensus id (layout in docs/consensus.md).
     pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.encode_unpinned();
+        // Appended only when pinned: a tag byte, then the id (unpinned encodings are unchanged).
+        if let Some(g) = &self.genesis {
+            v.push(GENESIS_TAG);
+            v.extend_from_slice(g.as_byte_array());
+        }
+        v
+    }
+
+    /// The encoding without the genesis pin.
+    fn encode_unpinned(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(128);
         v.extend_from_slice(&crate::share::FORMAT_VERSION.to_le_bytes());
         v.push(self.chain.id_byte());
@@ -305,9 +326,20 @@ impl PoolParams {
         v
     }
 
-    /// `SHA256d(tagged_hash("otedama/consensus-id", encode()))`.
+    /// `SHA256d(tagged_hash("otedama/consensus-id", encode()))`: what peers compare to know
+    /// they are in the same pool (protocol names, handshake).
     pub fn consensus_id(&self) -> ConsensusId {
         let inner = tagged_hash("otedama/consensus-id", &[&self.encode()]);
+        ConsensusId::hash(&inner)
+    }
+
+    /// The id every share's coinbase commits to: [`PoolParams::consensus_id`] of the parameters
+    /// without the genesis pin. A pin is added once a pool has launched, naming a genesis mined
+    /// before it existed; that genesis (and every share since) could not commit to an id that
+    /// contains its own hash, so shares commit to the unpinned id and stay valid when the pin is
+    /// added. Peers still tell pinned and unpinned pools apart by [`PoolParams::consensus_id`].
+    pub fn commitment_id(&self) -> ConsensusId {
+        let inner = tagged_hash("otedama/consensus-id", &[&self.encode_unpinned()]);
         ConsensusId::hash(&inner)
     }
 }
@@ -347,6 +379,7 @@ mod tests {
             Box::new(|p| p.max_payout_outputs += 1),
             Box::new(|p| p.min_payout += 1),
             Box::new(|p| p.max_future_secs += 1),
+            Box::new(|p| p.genesis = Some(ShareHash::all_zeros())),
         ];
         for (i, change) in variants.iter().enumerate() {
             let mut p = base.clone();

@@ -213,6 +213,33 @@ fn bad_genesis() {
 }
 
 #[test]
+fn genesis_not_pinned() {
+    let mut f = Fixture::new();
+    let mut pool = f.pool();
+    let genesis_job = f.m.job(None, 7, f.now, vec![]);
+    let genesis = f.m.grind(&genesis_job);
+    let rival_job = f.m.job(None, 8, f.now, vec![]);
+    let rival = f.m.grind(&rival_job);
+    // Unpinned: any first share at the floor is a genesis.
+    assert_stateless_ok(&pool, &genesis);
+    assert_stateless_ok(&pool, &rival);
+    // Pinned: only that one; later shares are unaffected.
+    pool.genesis = Some(genesis.id());
+    assert_stateless_ok(&pool, &genesis);
+    expect_stateless(&pool, &rival, RejectReason::GenesisNotPinned(genesis.id()));
+    let ok = f.share();
+    let pool_for_chain = PoolParams {
+        genesis: Some(genesis.id()),
+        ..f.pool()
+    };
+    assert_stateless_ok(&pool_for_chain, &ok);
+    // Pinning moves the consensus id (peers of pinned and unpinned pools do not mix) but not
+    // the id shares commit to: the chain mined before the pin stays valid under it.
+    assert_ne!(pool.consensus_id(), f.pool().consensus_id());
+    assert_eq!(pool.commitment_id(), f.pool().consensus_id());
+}
+
+#[test]
 fn non_standard_payout_script() {
     let mut f = Fixture::new();
     let pool = f.pool();
@@ -1425,6 +1452,7 @@ fn test_for(reason: &RejectReason) -> &'static str {
         RejectReason::TooManyUncles => "too_many_uncles",
         RejectReason::UnclesNotCanonical => "uncles_not_canonical",
         RejectReason::BadGenesis => "bad_genesis",
+        RejectReason::GenesisNotPinned(_) => "genesis_not_pinned",
         RejectReason::MissingParent(_) => "missing_parent",
         RejectReason::MissingUncle(_) => "missing_uncle",
         RejectReason::WindowUnavailable => "window_unavailable",
@@ -1475,6 +1503,7 @@ fn every_rejection_reason_has_a_test() {
         RejectReason::TooManyUncles,
         RejectReason::UnclesNotCanonical,
         RejectReason::BadGenesis,
+        RejectReason::GenesisNotPinned(h),
         RejectReason::WrongHeight {
             expected: 1,
             got: 2,

@@ -12,12 +12,13 @@
 use bitcoin::pow::CompactTarget;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{ParamsError, PoolParams, Preset};
+use otedama_consensus::ShareHash;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The keys a pool file may hold: the [`PoolParams`] fields in kebab-case. `chain` may only
 /// repeat the node's `--chain` (the chain is never chosen by the pool file).
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "chain",
     "name",
     "share-period-secs",
@@ -30,7 +31,11 @@ pub const KEYS: [&str; 12] = [
     "max-payout-outputs",
     "min-payout",
     "max-future-secs",
+    "genesis",
 ];
+
+/// The one accepted form of `genesis`, for error messages.
+const SHARE_ID_FORM: &str = "a share id: a string of 64 hex digits, as `otedama-cli shares` shows";
 
 /// The one accepted form of `max-share-target`, for error messages.
 const COMPACT_FORM: &str =
@@ -120,6 +125,7 @@ pub fn parse(
             max_payout_outputs,
             min_payout,
             max_future_secs,
+            genesis,
         } = &mut params;
         for (key, value) in &table {
             let Some(&key) = KEYS.iter().find(|k| **k == key.as_str()) else {
@@ -153,6 +159,7 @@ pub fn parse(
                 "max-payout-outputs" => *max_payout_outputs = saturate(v.uint()?),
                 "min-payout" => *min_payout = v.uint()?,
                 "max-future-secs" => *max_future_secs = v.uint()?,
+                "genesis" => *genesis = Some(v.share_id()?),
                 // KEYS and this match list the same names (test `every_key_sets_its_field`).
                 _ => unreachable!("key {key} is in KEYS but not parsed"),
             }
@@ -251,6 +258,16 @@ impl Value<'_> {
 
     /// Exactly `"0x"` and 8 hex digits: the form Core's `getblocktemplate` shows `bits` in
     /// (with the prefix), and one spelling per value so a file reads the same to everyone.
+    fn share_id(&self) -> Result<ShareHash, PoolConfigError> {
+        let s = self
+            .value
+            .as_str()
+            .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| self.wrong(SHARE_ID_FORM))?;
+        s.parse::<ShareHash>()
+            .map_err(|_| self.wrong(SHARE_ID_FORM))
+    }
+
     fn compact(&self) -> Result<CompactTarget, PoolConfigError> {
         let s = self
             .value
@@ -295,7 +312,7 @@ mod tests {
     fn every_key_sets_its_field() {
         let base = PoolParams::preset(CHAIN, Preset::Main);
         type Check = fn(&PoolParams) -> bool;
-        let cases: [(&str, Check); 12] = [
+        let cases: [(&str, Check); 13] = [
             ("chain = \"litecoin-regtest\"", |p| p.chain == CHAIN),
             ("name = \"club\"", |p| p.name == "club"),
             ("share-period-secs = 20", |p| p.share_period_secs == 20),
@@ -314,6 +331,13 @@ mod tests {
             ("max-payout-outputs = 50", |p| p.max_payout_outputs == 50),
             ("min-payout = 100000", |p| p.min_payout == 100_000),
             ("max-future-secs = 30", |p| p.max_future_secs == 30),
+            (
+                "genesis = \"00000000000000000000000000000000000000000000000000000000000000ab\"",
+                |p| {
+                    p.genesis.map(|g| g.to_string()).as_deref()
+                        == Some("00000000000000000000000000000000000000000000000000000000000000ab")
+                },
+            ),
         ];
         for (i, (line, holds)) in cases.iter().enumerate() {
             let key = line.split(' ').next().unwrap();
@@ -324,6 +348,25 @@ mod tests {
             let changed = p != base;
             assert_eq!(changed, key != "chain", "{line}");
         }
+    }
+
+    #[test]
+    fn a_genesis_pin_must_be_a_share_id() {
+        for bad in [
+            "genesis = 5",
+            "genesis = \"abc\"",
+            "genesis = \"zz00000000000000000000000000000000000000000000000000000000000000\"",
+        ] {
+            let e = err(bad);
+            assert!(e.contains("`genesis` must be a share id"), "{bad}: {e}");
+        }
+        let id = "11".repeat(32);
+        let p = parse_main(&format!("genesis = \"{id}\"")).unwrap();
+        assert_eq!(p.genesis.map(|g| g.to_string()), Some(id));
+        assert_ne!(
+            p.consensus_id(),
+            PoolParams::preset(CHAIN, Preset::Main).consensus_id()
+        );
     }
 
     #[test]

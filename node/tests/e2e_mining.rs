@@ -355,7 +355,7 @@ fn api_cli_metrics_and_events_report_the_running_node() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     events
-        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
 
     let mut rig = Rig::connect(port);

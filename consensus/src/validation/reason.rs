@@ -61,6 +61,8 @@ pub enum RejectReason {
     UnclesNotCanonical,
     #[error("height and parent disagree about being the first share")]
     BadGenesis,
+    #[error("a first share other than the pool's pinned genesis {0}")]
+    GenesisNotPinned(ShareHash),
     // Contextual.
     #[error("parent share {0} is unknown")]
     MissingParent(ShareHash),
@@ -118,6 +120,7 @@ impl RejectReason {
             | RejectReason::TooManyUncles
             | RejectReason::UnclesNotCanonical
             | RejectReason::BadGenesis
+            | RejectReason::GenesisNotPinned(_)
             | RejectReason::WrongHeight { .. }
             | RejectReason::WrongTarget { .. }
             | RejectReason::TimestampBeforeParent

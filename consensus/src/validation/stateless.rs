@@ -35,6 +35,12 @@ pub fn check_stateless(pool: &PoolParams, share: &Share) -> Result<Checked, Reje
     if (side.height == 0) != (side.prev_share == ShareHash::genesis_parent()) {
         return Err(RejectReason::BadGenesis);
     }
+    // A launched pool has one genesis; any other first share starts a rival chain from nothing.
+    if let (0, Some(pinned)) = (side.height, pool.genesis) {
+        if share.id() != pinned {
+            return Err(RejectReason::GenesisNotPinned(pinned));
+        }
+    }
     if !is_standard_payout_script(side.payout_script.as_script()) {
         return Err(RejectReason::NonStandardPayoutScript);
     }
@@ -124,7 +130,7 @@ pub fn check_stateless(pool: &PoolParams, share: &Share) -> Result<Checked, Reje
         return Err(RejectReason::WitnessReservedValueNotZero);
     }
 
-    if commitment != side.commitment(&pool.consensus_id()) {
+    if commitment != side.commitment(&pool.commitment_id()) {
         return Err(RejectReason::CommitmentMismatch);
     }
     if cand.computed_merkle_root() != cand.header.merkle_root {
