@@ -95,6 +95,8 @@ pub struct Api {
     pub stratum: Arc<StratumStats>,
     /// Embedded CPU workers (`--mine N`).
     pub workers: Arc<otedama_mining::workers::WorkerStats>,
+    /// Embedded GPU workers (`--gpu LIST`), one "thread" per device, named `gpu-N`.
+    pub gpu_workers: Arc<otedama_mining::workers::WorkerStats>,
     pub rpc: NodeRpc,
     pub queries: mpsc::Sender<ChainQuery>,
     pub counters: Arc<ChainCounters>,
@@ -146,6 +148,11 @@ fn share_json(chain: Chain, s: &ShareInfo) -> Value {
 }
 
 impl Api {
+    /// Hashrate of the embedded CPU and GPU workers (H/s).
+    fn embedded_rate(&self) -> f64 {
+        non_negative(self.workers.rate()) + non_negative(self.gpu_workers.rate())
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> ChainQuery,
@@ -206,9 +213,13 @@ impl Api {
                 "listen": self.p2p.stats.listen_addrs.lock().map(|l| l.clone()).unwrap_or_default(),
             },
             "hashrate": {
-                "local": non_negative(self.stratum.hashrate()) + non_negative(self.workers.rate()),
+                "local": non_negative(self.stratum.hashrate()) + self.embedded_rate(),
                 "stratum": non_negative(self.stratum.hashrate()),
-                "embedded": non_negative(self.workers.rate()),
+                "embedded": self.embedded_rate(),
+                "cpu": non_negative(self.workers.rate()),
+                "gpu": self.gpu_workers.names.iter().zip(&self.gpu_workers.threads)
+                    .map(|(n, t)| (n.clone(), json!(non_negative(t.rate()))))
+                    .collect::<serde_json::Map<String, Value>>(),
                 "pool": summary.pool_hashrate,
             },
             "share_difficulty": share_difficulty,
@@ -272,12 +283,32 @@ impl Api {
             .collect();
         let mut miners = miners;
         let payout = address(self.chain, &self.payout);
-        for (i, t) in self.workers.threads.iter().enumerate() {
+        let embedded = self
+            .workers
+            .threads
+            .iter()
+            .zip(&self.workers.names)
+            .map(|(t, n)| (t, n, format!("embedded ({})", self.workers.kernel)))
+            .chain(
+                self.gpu_workers
+                    .threads
+                    .iter()
+                    .zip(&self.gpu_workers.names)
+                    .map(|(t, n)| {
+                        let state = if t.disabled.load(std::sync::atomic::Ordering::Relaxed) {
+                            ", disabled"
+                        } else {
+                            ""
+                        };
+                        (t, n, format!("embedded gpu (opencl{state})"))
+                    }),
+            );
+        for (t, name, kind) in embedded {
             use std::sync::atomic::Ordering::Relaxed;
             miners.push(json!({
-                "worker": format!("cpu-{i}"),
+                "worker": name,
                 "address": payout,
-                "kind": format!("embedded ({})", self.workers.kernel),
+                "kind": kind,
                 "connections": 0,
                 "hashrate": non_negative(t.rate()),
                 "difficulty": Value::Null,
@@ -303,9 +334,8 @@ impl Api {
         Ok(crate::history::Sample {
             time: crate::chain_task::unix_now(),
             pool_hashrate: non_negative(summary.pool_hashrate).round() as u64,
-            local_hashrate: (non_negative(self.stratum.hashrate())
-                + non_negative(self.workers.rate()))
-            .round() as u64,
+            local_hashrate: (non_negative(self.stratum.hashrate()) + self.embedded_rate()).round()
+                as u64,
             share_difficulty: self
                 .board
                 .job_for(&self.payout)
@@ -752,6 +782,15 @@ impl NodeApi for Api {
         let stale = s.submits_stale as f64 / (s.submits_accepted + s.submits_stale).max(1) as f64;
         m.push_str(&format!("# HELP otedama_stale_rate Stale fraction of Stratum submits.\n# TYPE otedama_stale_rate gauge\notedama_stale_rate {stale}\n"));
         m.push_str(&self.rpc.stats().render_prometheus("otedama"));
+        if !self.gpu_workers.threads.is_empty() {
+            m.push_str("# HELP otedama_gpu_hashrate Hashrate of each embedded GPU worker (H/s).\n# TYPE otedama_gpu_hashrate gauge\n");
+            for (n, t) in self.gpu_workers.names.iter().zip(&self.gpu_workers.threads) {
+                m.push_str(&format!(
+                    "otedama_gpu_hashrate{{worker=\"{n}\"}} {}\n",
+                    non_negative(t.rate())
+                ));
+            }
+        }
         m
     }
 }

@@ -111,6 +111,13 @@ pub struct Args {
     #[arg(long, env = "OTEDAMA_MINE", value_name = "N", global = true)]
     pub mine: Option<usize>,
 
+    /// OpenCL devices mining inside the node beside the CPU workers, for --payout-address:
+    /// `all` or a list of INDEX[:INTENSITY[:GAP]] (`otedama-node gpus` lists the indexes;
+    /// INTENSITY, log2 of nonces per dispatch, is tuned when left out; GAP is the scrypt
+    /// lookup gap); with `bench`, the device to measure. None when not given.
+    #[arg(long, env = "OTEDAMA_GPU", value_name = "LIST", global = true)]
+    pub gpu: Option<String>,
+
     /// P2P listen address (repeatable; the environment takes a comma-separated list)
     /// [default: /ip4/0.0.0.0/tcp/PORT and /ip6/::/tcp/PORT, PORT 9339 for main, 9340 for mini].
     #[arg(
@@ -162,7 +169,7 @@ pub struct Args {
 
     /// TOML file with any of the keys above (the flags' names: chain, pool, pool-config, data-dir,
     /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
-    /// rpc-allow-host (a list), mine, p2p-listen (a list), peer (a list), max-peers,
+    /// rpc-allow-host (a list), mine, gpu, p2p-listen (a list), peer (a list), max-peers,
     /// p2p-limit-loopback, log-level, log-format).
     #[arg(long, env = "OTEDAMA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -179,8 +186,12 @@ pub enum Command {
     /// Print the chain, pool (preset, or the --pool-config name) and consensus id on one line
     /// (`chain=C pool=P consensus_id=HEX`), then exit.
     ConsensusId,
+    /// List the OpenCL devices (index, name, kind, platform, memory, compute units) that
+    /// --gpu takes, then exit.
+    Gpus,
     /// Measure the CPU workers against baselines run alongside, print one line per measure
-    /// (`ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`), then exit.
+    /// (`ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`), then exit. With --gpu N: that
+    /// OpenCL device against the CPU workers on --threads (every CPU) in the same run.
     Bench {
         /// Algorithm [default: both].
         #[arg(long, value_name = "ALGO", value_parser = ["sha256d", "scrypt"])]
@@ -212,6 +223,7 @@ pub struct FileConfig {
     pub rpc: Option<SocketAddr>,
     pub rpc_allow_host: Option<Vec<String>>,
     pub mine: Option<usize>,
+    pub gpu: Option<String>,
     /// One address or a list (one address was the only form before listening became repeatable).
     pub p2p_listen: Option<OneOrMany>,
     pub peer: Option<Vec<String>>,
@@ -263,6 +275,8 @@ pub struct Config {
     pub rpc_allow_host: Vec<String>,
     /// CPU worker threads (0: none).
     pub mine: usize,
+    /// OpenCL devices mining (empty: none).
+    pub gpu: Vec<otedama_mining::gpu::GpuSettings>,
     pub p2p_listen: Vec<Multiaddr>,
     /// The listen addresses are the defaults (IPv4 and IPv6 wildcards): a host without IPv6
     /// still starts, on IPv4 alone. Addresses the operator named must all work.
@@ -327,6 +341,8 @@ pub fn default_p2p_listen(preset: Preset) -> Vec<Multiaddr> {
 /// A configuration problem, said in terms of the flag to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("--gpu: {0}")]
+    BadGpu(String),
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -508,6 +524,10 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         args.rpc_allow_host
     };
     let mine = args.mine.or(file.mine).unwrap_or(0);
+    let gpu = match args.gpu.or(file.gpu) {
+        Some(list) => otedama_mining::gpu::parse_list(&list).map_err(ConfigError::BadGpu)?,
+        None => Vec::new(),
+    };
     let multiaddr = |flag: &'static str, v: &str| {
         v.parse::<Multiaddr>()
             .map_err(|e| ConfigError::BadMultiaddr {
@@ -555,6 +575,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         rpc,
         rpc_allow_host,
         mine,
+        gpu,
         p2p_listen,
         p2p_listen_is_default,
         peers,

@@ -19,12 +19,37 @@ fn main() -> ExitCode {
         },
         None => FileConfig::default(),
     };
+    if let Some(Command::Gpus) = &args.command {
+        print!("{}", otedama_mining::gpu::list_cli());
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Bench {
         algo,
         threads,
         seconds,
     }) = &args.command
     {
+        if let Some(list) = args.gpu.as_deref().or(file.gpu.as_deref()) {
+            let gpus = match otedama_mining::gpu::parse_list(list) {
+                Ok(g) if g.len() == 1 => g,
+                Ok(_) => return config_error("bench takes one device: --gpu N"),
+                Err(e) => return config_error(e),
+            };
+            let g = &gpus[0];
+            return match otedama_mining::gpu::bench::cli(
+                g.index,
+                algo.as_deref(),
+                *threads,
+                *seconds,
+                g.lookup_gap,
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            };
+        }
         return match otedama_mining::workers::bench::cli(algo.as_deref(), *threads, *seconds) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => config_error(e),

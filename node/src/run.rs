@@ -278,6 +278,13 @@ pub async fn run(
             config.chain.pow_algo(),
         ),
         board.clone(),
+        found_sink.clone(),
+    );
+    // Embedded GPU workers (`--gpu LIST`): one thread per OpenCL device, on the same jobs.
+    let gpu_workers = otedama_mining::workers::Workers::spawn_gpus(
+        otedama_mining::workers::WorkerConfig::new(0, payout.clone(), config.chain.pow_algo()),
+        config.gpu.clone(),
+        board.clone(),
         found_sink,
     );
 
@@ -300,6 +307,7 @@ pub async fn run(
         board: board.clone(),
         stratum: stats.clone(),
         workers: workers.stats(),
+        gpu_workers: gpu_workers.stats(),
         rpc: rpc.clone(),
         queries: query_tx,
         counters: counters.clone(),
@@ -395,7 +403,11 @@ pub async fn run(
     };
     info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        workers.stop();
+        gpu_workers.stop();
+    })
+    .await;
     tasks.join_all(SHUTDOWN_GRACE).await;
     otedama_rpc::cookie::remove(&config.data_dir);
     match failure {
