@@ -546,6 +546,50 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Fuzzing entry (`fuzz/`, target `http_response`): reads one response from `raw`, handed over
+/// `step` bytes per read, with the given limits. Returns the response and whether the
+/// connection could be reused (nothing unread after it).
+#[doc(hidden)]
+pub fn fuzz_read_response(
+    raw: &[u8],
+    step: usize,
+    head_request: bool,
+    max_head: usize,
+    max_body: usize,
+) -> Result<(Response, bool), HttpError> {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    struct Steps<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+    impl AsyncRead for Steps<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let n = self.step.max(1).min(self.data.len()).min(buf.remaining());
+            let (now, rest) = self.data.split_at(n);
+            buf.put_slice(now);
+            self.data = rest;
+            Poll::Ready(Ok(()))
+        }
+    }
+    let mut conn = Conn::new(Steps { data: raw, step });
+    let limits = Limits { max_head, max_body };
+    let result = {
+        use std::future::Future;
+        let fut = std::pin::pin!(conn.read_response(head_request, limits));
+        // The reader is always ready, so the read finishes in one poll.
+        match fut.poll(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(r) => r,
+            Poll::Pending => panic!("read_response waited on a reader that is always ready"),
+        }
+    };
+    result.map(|(resp, keep)| (resp, keep && !conn.has_unread()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,7 +162,7 @@ impl FoundBlock {
     /// Format 1 (before statuses) records read as accepted: only accepted blocks were kept.
     const LEN_V1: usize = 1 + 32 + 4 + 8 + 8;
 
-    fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let reason = truncate_utf8(&self.reason, MAX_BLOCK_REASON);
         let mut v = Vec::with_capacity(Self::LEN_V1 + 6 + reason.len());
         v.push(2);
@@ -177,7 +177,7 @@ impl FoundBlock {
         v
     }
 
-    fn decode(b: &[u8]) -> Result<FoundBlock, CodecError> {
+    pub fn decode(b: &[u8]) -> Result<FoundBlock, CodecError> {
         let version = *b.first().ok_or(CodecError::Truncated(0))?;
         if version != 1 && version != 2 {
             return Err(CodecError::UnknownFormat(version));

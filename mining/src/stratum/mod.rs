@@ -16,6 +16,8 @@
 
 mod config;
 pub mod difficulty;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod guard;
 mod line;
 mod protocol;

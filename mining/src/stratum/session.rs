@@ -1189,7 +1189,7 @@ impl Session {
 }
 
 /// `d=NUMBER` in a password (tokens separated by `,`, `;` or spaces): a difficulty wish.
-fn password_difficulty(pass: &str) -> Option<f64> {
+pub(crate) fn password_difficulty(pass: &str) -> Option<f64> {
     pass.split([',', ';', ' '])
         .find_map(|t| t.trim().strip_prefix("d="))
         .and_then(|d| d.parse::<f64>().ok())
