@@ -14,19 +14,42 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// `otedama-cli`, built beside the node by `cargo nextest run --workspace` (scripts/test).
 fn cli() -> PathBuf {
-    let path = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("otedama-cli")))
-        .expect("test binary path");
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace (cargo build --workspace) first",
-        path.display()
-    );
-    path
+    otedama_tests::node::cli_bin()
 }
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|s| s.to_string()).collect()
+}
+
+/// Flags of a bitcoin-regtest node in `data` on loopback with any free ports, whose full node
+/// is given by `full_node` (flags naming its URL and credentials), then `extra`.
+fn loopback_node(full_node: &[&str], payout: &str, data: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = strings(&["--chain", "bitcoin-regtest"]);
+    v.extend(strings(full_node));
+    v.extend(strings(&[
+        "--payout-address",
+        payout,
+        "--data-dir",
+        data,
+        "--stratum",
+        "127.0.0.1:0",
+        "--p2p-listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]));
+    v.extend(strings(extra));
+    v
+}
+
+/// A full node where nothing listens (the node waits for it).
+const NO_NODE: [&str; 6] = [
+    "--node-rpc",
+    NO_FULL_NODE,
+    "--node-rpc-user",
+    "u",
+    "--node-rpc-password",
+    "p",
+];
 
 /// Starts the node with `args` and `env`, stderr to `log`, and a HOME of its own (so the
 /// default data dir is the test's).
@@ -294,31 +317,7 @@ fn configuration_errors_exit_2_and_runtime_failures_exit_1() {
     let home = tempfile::tempdir().expect("home");
     let data = home.path().join("data").display().to_string();
     let payout = address("bcrt", 3);
-    let base = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "--chain",
-            "bitcoin-regtest",
-            "--node-rpc",
-            NO_FULL_NODE,
-            "--node-rpc-user",
-            "u",
-            "--node-rpc-password",
-            "p",
-            "--payout-address",
-            &payout,
-            "--data-dir",
-            &data,
-            "--stratum",
-            "127.0.0.1:0",
-            "--p2p-listen",
-            "/ip4/127.0.0.1/tcp/0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
+    let base = |extra: &[&str]| loopback_node(&NO_NODE, &payout, &data, extra);
     let exit = |args: Vec<String>, env: &[(&str, String)]| -> (Option<i32>, String) {
         let log = home.path().join("exit.log");
         let mut child = spawn(&args, env, home.path(), &log);
@@ -365,27 +364,14 @@ fn configuration_errors_exit_2_and_runtime_failures_exit_1() {
     if litecoind::available("daemon wrong chain") {
         let ltc = Litecoind::start("daemon-wrong-chain", &[]);
         let other = tempfile::tempdir().expect("dir");
-        let args: Vec<String> = [
-            "--chain",
-            "bitcoin-regtest",
-            "--node-rpc",
-            &ltc.rpc_url(),
-            "--node-rpc-cookie",
-            &ltc.cookie_path().display().to_string(),
-            "--payout-address",
+        let url = ltc.rpc_url();
+        let cookie = ltc.cookie_path().display().to_string();
+        let args = loopback_node(
+            &["--node-rpc", &url, "--node-rpc-cookie", &cookie],
             &payout,
-            "--data-dir",
             &other.path().display().to_string(),
-            "--stratum",
-            "127.0.0.1:0",
-            "--rpc",
-            "127.0.0.1:0",
-            "--p2p-listen",
-            "/ip4/127.0.0.1/tcp/0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+            &["--rpc", "127.0.0.1:0"],
+        );
         let (code, log) = exit(args, &[]);
         assert_eq!(code, Some(2), "{log}");
         assert!(log.contains("wrong chain"), "{log}");
@@ -400,29 +386,12 @@ fn a_panicking_task_stops_the_node_with_exit_1() {
     let dir = NodeProc::fresh_dir("daemon-fault");
     let home = tempfile::tempdir().expect("home");
     let data: PathBuf = dir.join("data");
-    let args: Vec<String> = [
-        "--chain",
-        "bitcoin-regtest",
-        "--node-rpc",
-        NO_FULL_NODE,
-        "--node-rpc-user",
-        "u",
-        "--node-rpc-password",
-        "p",
-        "--payout-address",
+    let args = loopback_node(
+        &NO_NODE,
         &address("bcrt", 4),
-        "--data-dir",
         &data.display().to_string(),
-        "--stratum",
-        "127.0.0.1:0",
-        "--rpc",
-        "127.0.0.1:0",
-        "--p2p-listen",
-        "/ip4/127.0.0.1/tcp/0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &["--rpc", "127.0.0.1:0"],
+    );
     let log = dir.join("node.log");
     let mut node = spawn(
         &args,

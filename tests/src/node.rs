@@ -23,6 +23,21 @@ pub struct NodeProc {
     pub p2p: u16,
 }
 
+/// `otedama-cli`, built beside the test binaries by `cargo nextest run --workspace`
+/// (scripts/test does); panics with what to do when it is missing.
+pub fn cli_bin() -> PathBuf {
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("otedama-cli")))
+        .unwrap_or_else(|| PathBuf::from("otedama-cli"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        path.display()
+    );
+    path
+}
+
 /// One free loopback TCP port.
 pub fn free_port() -> u16 {
     crate::litecoind::free_ports().0
