@@ -27,9 +27,9 @@ pub mod blocking;
 
 pub use client::{Config, HttpClient};
 pub use origin::{Origin, UrlError};
-pub use wire::{Request, Response};
 #[doc(hidden)]
 pub use wire::fuzz_read_response;
+pub use wire::{Request, Response};
 
 use std::io;
 use std::time::Duration;
