@@ -90,6 +90,37 @@ pub struct Args {
     #[arg(long, env = "OTEDAMA_STRATUM", value_name = "HOST:PORT", global = true)]
     pub stratum: Option<SocketAddr>,
 
+    /// Stratum connections from one IP address (IPv6: one /64), so one address cannot take every
+    /// slot; a farm whose rigs reach the node through one NAT or proxy address needs more than
+    /// its rig count [default: 256].
+    #[arg(
+        long,
+        env = "OTEDAMA_STRATUM_MAX_CONNECTIONS_PER_IP",
+        value_name = "N",
+        global = true
+    )]
+    pub stratum_max_connections_per_ip: Option<usize>,
+
+    /// Seconds an address is banned from Stratum once its submits are mostly invalid (0: close
+    /// the connection without banning) [default: 600].
+    #[arg(
+        long,
+        env = "OTEDAMA_STRATUM_BAN_SECS",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub stratum_ban_secs: Option<u64>,
+
+    /// Distinct payout addresses the node serves rigs at once (each costs a job rebuild on every
+    /// change of work); a new one beyond it gets Stratum error 24 [default: 512].
+    #[arg(
+        long,
+        env = "OTEDAMA_STRATUM_MAX_PAYOUTS",
+        value_name = "N",
+        global = true
+    )]
+    pub stratum_max_payouts: Option<usize>,
+
     /// API listen address (JSON-RPC 2.0, /metrics, /events); keep it on loopback
     /// [default: 127.0.0.1:9334].
     #[arg(long, env = "OTEDAMA_RPC", value_name = "HOST:PORT", global = true)]
@@ -169,7 +200,8 @@ pub struct Args {
 
     /// TOML file with any of the keys above (the flags' names: chain, pool, pool-config, data-dir,
     /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
-    /// rpc-allow-host (a list), mine, gpu, p2p-listen (a list), peer (a list), max-peers,
+    /// stratum-max-connections-per-ip, stratum-ban-secs, stratum-max-payouts, rpc-allow-host (a
+    /// list), mine, gpu, p2p-listen (a list), peer (a list), max-peers,
     /// p2p-limit-loopback, log-level, log-format).
     #[arg(long, env = "OTEDAMA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -220,6 +252,9 @@ pub struct FileConfig {
     pub node_rpc_cookie: Option<PathBuf>,
     pub payout_address: Option<String>,
     pub stratum: Option<SocketAddr>,
+    pub stratum_max_connections_per_ip: Option<usize>,
+    pub stratum_ban_secs: Option<u64>,
+    pub stratum_max_payouts: Option<usize>,
     pub rpc: Option<SocketAddr>,
     pub rpc_allow_host: Option<Vec<String>>,
     pub mine: Option<usize>,
@@ -270,6 +305,12 @@ pub struct Config {
     pub node_auth: NodeAuth,
     pub payout_address: String,
     pub stratum: SocketAddr,
+    /// Stratum connections per address (IPv6: per /64).
+    pub stratum_max_connections_per_ip: usize,
+    /// How long a Stratum address with mostly invalid submits is banned (zero: not banned).
+    pub stratum_ban: std::time::Duration,
+    /// Distinct payout addresses served at once.
+    pub stratum_max_payouts: usize,
     pub rpc: SocketAddr,
     /// Host names the API answers to besides IP literals and localhost.
     pub rpc_allow_host: Vec<String>,
@@ -370,6 +411,8 @@ pub enum ConfigError {
     },
     #[error("--max-peers must be at least 1")]
     NoPeersAllowed,
+    #[error("{flag} must be at least 1")]
+    Zero { flag: &'static str },
     #[error(
         "no --data-dir given and no home directory (HOME) to put ~/.otedama in: pass \
          --data-dir PATH"
@@ -518,6 +561,30 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         .rpc
         .or(file.rpc)
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, otedama_rpc::DEFAULT_API_PORT)));
+    let stratum_max_connections_per_ip = args
+        .stratum_max_connections_per_ip
+        .or(file.stratum_max_connections_per_ip)
+        .unwrap_or(otedama_mining::stratum::guard::DEFAULT_MAX_CONNECTIONS_PER_IP);
+    let stratum_ban = args
+        .stratum_ban_secs
+        .or(file.stratum_ban_secs)
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(otedama_mining::stratum::guard::DEFAULT_BAN_DURATION);
+    let stratum_max_payouts = args
+        .stratum_max_payouts
+        .or(file.stratum_max_payouts)
+        .unwrap_or(otedama_mining::stratum::guard::DEFAULT_MAX_PAYOUTS);
+    for (flag, value) in [
+        (
+            "--stratum-max-connections-per-ip",
+            stratum_max_connections_per_ip,
+        ),
+        ("--stratum-max-payouts", stratum_max_payouts),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Zero { flag });
+        }
+    }
     let rpc_allow_host = if args.rpc_allow_host.is_empty() {
         file.rpc_allow_host.unwrap_or_default()
     } else {
@@ -572,6 +639,9 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         node_auth,
         payout_address,
         stratum,
+        stratum_max_connections_per_ip,
+        stratum_ban,
+        stratum_max_payouts,
         rpc,
         rpc_allow_host,
         mine,
@@ -919,6 +989,34 @@ mod precedence_tests {
             assert!(!otedama_rpc::DAEMON_DEFAULT_PORTS.contains(&port), "{port}");
             assert_ne!(port, otedama_rpc::DEFAULT_API_PORT);
         }
+    }
+
+    #[test]
+    fn stratum_limits_from_flags_or_file_and_never_zero() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        let c = resolve(base(), FileConfig::default()).unwrap();
+        assert_eq!(c.stratum_max_connections_per_ip, 256);
+        assert_eq!(c.stratum_ban.as_secs(), 600);
+        assert_eq!(c.stratum_max_payouts, 512);
+        let file: FileConfig = toml::from_str(
+            "stratum-max-connections-per-ip = 2000\nstratum-ban-secs = 0\nstratum-max-payouts = 64",
+        )
+        .unwrap();
+        let c = resolve(base(), file).unwrap();
+        assert_eq!(c.stratum_max_connections_per_ip, 2000);
+        assert!(c.stratum_ban.is_zero(), "0 turns bans off");
+        assert_eq!(c.stratum_max_payouts, 64);
+        let args = Args {
+            stratum_max_payouts: Some(0),
+            ..base()
+        };
+        let err = resolve(args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("--stratum-max-payouts"), "{err}");
     }
 
     #[test]

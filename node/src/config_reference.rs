@@ -213,6 +213,12 @@ mod tests {
         check("pool", c.preset.name().to_string());
         check("stratum", c.stratum.to_string());
         check("rpc", c.rpc.to_string());
+        check(
+            "stratum-max-connections-per-ip",
+            c.stratum_max_connections_per_ip.to_string(),
+        );
+        check("stratum-ban-secs", c.stratum_ban.as_secs().to_string());
+        check("stratum-max-payouts", c.stratum_max_payouts.to_string());
         check("mine", c.mine.to_string());
         check("max-peers", c.max_peers.to_string());
         check("p2p-limit-loopback", c.p2p_limit_loopback.to_string());

@@ -256,7 +256,11 @@ pub async fn run(
         Ok(())
     });
     let stats = Arc::new(StratumStats::default());
-    let stratum_config = StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
+    let mut stratum_config =
+        StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
+    stratum_config.max_connections_per_ip = config.stratum_max_connections_per_ip;
+    stratum_config.ban_duration = config.stratum_ban;
+    stratum_config.max_payouts = config.stratum_max_payouts;
     let server = StratumServer::bind(
         stratum_config,
         board.clone(),
