@@ -124,14 +124,23 @@ pub fn http_response(data: &[u8]) {
     let (max_head, max_body) = (1024, 4096);
     let all = otedama_http::fuzz_read_response(data, usize::MAX, head_request, max_head, max_body);
     let one = otedama_http::fuzz_read_response(data, 1, head_request, max_head, max_body);
+    // Whether the connection may be reused does depend on arrival: bytes the server sent past
+    // the response are seen (and the connection dropped) only when they arrive with it; read
+    // one byte at a time they stay in the socket, where the next response read on that
+    // connection finds them and fails as malformed. The response itself must not depend on it.
+    let keep = |r: &Result<(otedama_http::Response, bool), _>| matches!(r, Ok((_, true)));
+    assert!(
+        !keep(&all) || keep(&one),
+        "kept alive only when read at once"
+    );
     let (all, one) = (
-        all.map_err(|e| e.to_string()),
-        one.map_err(|e| e.to_string()),
+        all.map(|(r, _)| r).map_err(|e| e.to_string()),
+        one.map(|(r, _)| r).map_err(|e| e.to_string()),
     );
     assert_eq!(all, one, "the answer depends on how the bytes arrive");
-    if let Ok((resp, _)) = &all {
+    if let Ok(resp) = &all {
         assert!(resp.body.len() <= max_body);
-        assert!((200..=999).contains(&resp.status));
+        assert!((200..=599).contains(&resp.status));
     }
 }
 

@@ -229,8 +229,13 @@ fn parse_head(raw: &[u8]) -> Result<Head, HttpError> {
     {
         return Err(not_status());
     }
+    // RFC 9110 section 15: three digits, 100 to 599.
+    let status: u16 = code.parse().map_err(|_| not_status())?;
+    if !(100..=599).contains(&status) {
+        return Err(not_status());
+    }
     let mut head = Head {
-        status: code.parse().map_err(|_| not_status())?,
+        status,
         headers: Vec::new(),
         http11: minor != "0",
         content_length: None,
@@ -715,6 +720,14 @@ mod tests {
 
     #[test]
     fn limits_and_garbage() {
+        // Found by the http_response fuzz target: status codes outside 100-599.
+        for status in ["000", "099", "600", "999"] {
+            let raw = format!("HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n");
+            assert!(
+                matches!(read(raw.as_bytes(), false), Err(HttpError::Malformed(_))),
+                "{status}"
+            );
+        }
         assert!(matches!(
             read(b"HTTP/1.1 200 OK\r\nContent-Length: 65\r\n\r\n", false),
             Err(HttpError::TooLarge { what: "body", .. })
