@@ -137,7 +137,12 @@ pub fn http_response(data: &[u8]) {
         all.map(|(r, _)| r).map_err(|e| e.to_string()),
         one.map(|(r, _)| r).map_err(|e| e.to_string()),
     );
-    assert_eq!(all, one, "the answer depends on how the bytes arrive");
+    // Both must fail or both give the same response. Which error a bad response gets may
+    // depend on arrival (a head over the limit with bytes that are not UTF-8 is refused for
+    // either, whichever shows first), so errors are not compared.
+    if all.is_ok() || one.is_ok() {
+        assert_eq!(all, one, "the answer depends on how the bytes arrive");
+    }
     if let Ok(resp) = &all {
         assert!(resp.body.len() <= max_body);
         assert!((200..=599).contains(&resp.status));
