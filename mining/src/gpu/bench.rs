@@ -68,25 +68,11 @@ pub fn cli(
     seconds: f64,
     lookup_gap: u32,
 ) -> Result<(), String> {
-    let algos = match algo {
-        None => vec![PowAlgo::Sha256d, PowAlgo::Scrypt1024],
-        Some("sha256d") => vec![PowAlgo::Sha256d],
-        Some("scrypt") => vec![PowAlgo::Scrypt1024],
-        Some(other) => return Err(format!("unknown algorithm {other:?} (sha256d or scrypt)")),
-    };
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
-        return Err("--seconds must be above 0 and at most 3600".into());
-    }
-    let threads = match threads {
-        Some(0) => return Err("--threads must be at least 1".into()),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let (algos, threads, dur) = crate::workers::bench::bench_args(algo, threads, seconds)?;
     let mut settings = GpuSettings::new(device);
     settings.lookup_gap = lookup_gap;
     for pow in algos {
-        let m = measure(&settings, pow, threads, Duration::from_secs_f64(seconds))
-            .map_err(|e| format!("gpu {device}: {e}"))?;
+        let m = measure(&settings, pow, threads, dur).map_err(|e| format!("gpu {device}: {e}"))?;
         println!("{m}");
     }
     Ok(())

@@ -327,9 +327,13 @@ pub fn run(pow: PowAlgo, threads: usize, dur: Duration, mut each: impl FnMut(&Me
     }
 }
 
-/// `otedama-node bench [--algo sha256d|scrypt] [--threads N] [--seconds S]`: prints every
-/// measure's line to stdout, and to stderr a note for measures other processes disturbed.
-pub fn cli(algo: Option<&str>, threads: Option<usize>, seconds: f64) -> Result<(), String> {
+/// The `bench` subcommand's arguments, checked: the algorithms (`None`: both), the CPU threads
+/// (`None`: every CPU) and how long each measure runs. Shared by the CPU and GPU benches.
+pub fn bench_args(
+    algo: Option<&str>,
+    threads: Option<usize>,
+    seconds: f64,
+) -> Result<(Vec<PowAlgo>, usize, Duration), String> {
     let algos = match algo {
         None => vec![PowAlgo::Sha256d, PowAlgo::Scrypt1024],
         Some("sha256d") => vec![PowAlgo::Sha256d],
@@ -344,7 +348,13 @@ pub fn cli(algo: Option<&str>, threads: Option<usize>, seconds: f64) -> Result<(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let dur = Duration::from_secs_f64(seconds);
+    Ok((algos, threads, Duration::from_secs_f64(seconds)))
+}
+
+/// `otedama-node bench [--algo sha256d|scrypt] [--threads N] [--seconds S]`: prints every
+/// measure's line to stdout, and to stderr a note for measures other processes disturbed.
+pub fn cli(algo: Option<&str>, threads: Option<usize>, seconds: f64) -> Result<(), String> {
+    let (algos, threads, dur) = bench_args(algo, threads, seconds)?;
     for pow in algos {
         run(pow, threads, dur, |m| {
             use std::io::Write;
