@@ -141,186 +141,7 @@ async fn start(tweak: impl FnOnce(&mut StratumConfig)) -> Harness {
 // ---------------------------------------------------------------------------------------------
 // A miner.
 
-#[derive(Clone, Debug)]
-struct Work {
-    job_id: String,
-    prev: [u8; 32],
-    coinb1: Vec<u8>,
-    coinb2: Vec<u8>,
-    branch: Vec<[u8; 32]>,
-    version: u32,
-    nbits: u32,
-    ntime: u32,
-}
-
-impl Work {
-    fn parse(p: &Value) -> Work {
-        let s = |i: usize| p[i].as_str().unwrap().to_string();
-        let u = |i: usize| u32::from_str_radix(&s(i), 16).unwrap();
-        let raw = hex::decode(s(1)).unwrap();
-        let mut prev = [0u8; 32];
-        for (o, w) in prev.chunks_exact_mut(4).zip(raw.chunks_exact(4)) {
-            o.copy_from_slice(&[w[3], w[2], w[1], w[0]]);
-        }
-        let branch = p[4]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| {
-                hex::decode(b.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
-            .collect();
-        Work {
-            job_id: s(0),
-            prev,
-            coinb1: hex::decode(s(2)).unwrap(),
-            coinb2: hex::decode(s(3)).unwrap(),
-            branch,
-            version: u(5),
-            nbits: u(6),
-            ntime: u(7),
-        }
-    }
-
-    fn header(&self, e1: &[u8], e2: &[u8], nonce: u32) -> [u8; 80] {
-        let cb = [&self.coinb1[..], e1, e2, &self.coinb2[..]].concat();
-        let mut root = sha256d::Hash::hash(&cb).to_byte_array();
-        for b in &self.branch {
-            root = sha256d::Hash::hash(&[&root[..], &b[..]].concat()).to_byte_array();
-        }
-        let mut h = [0u8; 80];
-        h[0..4].copy_from_slice(&self.version.to_le_bytes());
-        h[4..36].copy_from_slice(&self.prev);
-        h[36..68].copy_from_slice(&root);
-        h[68..72].copy_from_slice(&self.ntime.to_le_bytes());
-        h[72..76].copy_from_slice(&self.nbits.to_le_bytes());
-        h[76..80].copy_from_slice(&nonce.to_le_bytes());
-        h
-    }
-
-    /// The first nonce from `start` whose hash satisfies `want`.
-    fn grind(&self, e1: &[u8], e2: &[u8], start: u32, want: impl Fn(&[u8; 32]) -> bool) -> u32 {
-        (start..)
-            .find(|n| want(&PowAlgo::Sha256d.hash(&self.header(e1, e2, *n))))
-            .unwrap()
-    }
-}
-
-struct Client {
-    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
-    wr: OwnedWriteHalf,
-    id: u64,
-    stash: VecDeque<Value>,
-    e1: Vec<u8>,
-    user: String,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let (rd, wr) = TcpStream::connect(addr).await.unwrap().into_split();
-        Client {
-            lines: BufReader::new(rd).lines(),
-            wr,
-            id: 0,
-            stash: VecDeque::new(),
-            e1: vec![],
-            user: String::new(),
-        }
-    }
-
-    async fn recv(&mut self) -> Option<Value> {
-        let line = tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .expect("no message in time")
-            .ok()
-            .flatten()?;
-        Some(serde_json::from_str(&line).expect("server sent invalid JSON"))
-    }
-
-    /// Sends a request and returns its reply, or `None` when the server closed first.
-    async fn try_call(&mut self, method: &str, params: Value) -> Option<Value> {
-        self.id += 1;
-        let id = self.id;
-        let line = json!({"id": id, "method": method, "params": params}).to_string() + "\n";
-        self.wr.write_all(line.as_bytes()).await.ok()?;
-        loop {
-            let m = self.recv().await?;
-            if m["id"] == json!(id) {
-                return Some(m);
-            }
-            self.stash.push_back(m);
-        }
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.try_call(method, params)
-            .await
-            .expect("connection closed")
-    }
-
-    async fn notification(&mut self, method: &str) -> Value {
-        while let Some(m) = self.stash.pop_front() {
-            if m["method"] == method {
-                return m["params"].clone();
-            }
-        }
-        loop {
-            let m = self.recv().await.expect("connection closed");
-            if m["method"] == method {
-                return m["params"].clone();
-            }
-        }
-    }
-
-    /// Whether the server closes the connection (reading past whatever comes first).
-    async fn closed(&mut self) -> bool {
-        loop {
-            match tokio::time::timeout(WAIT, self.lines.next_line()).await {
-                Err(_) => return false,
-                Ok(Ok(Some(_))) => continue,
-                Ok(Ok(None)) | Ok(Err(_)) => return true,
-            }
-        }
-    }
-
-    async fn authorize(&mut self, user: &str) -> Value {
-        let r = self
-            .call("mining.subscribe", json!(["cgminer/4.11.1"]))
-            .await;
-        self.e1 = hex::decode(r["result"][1].as_str().unwrap()).unwrap();
-        self.user = user.to_string();
-        self.call("mining.authorize", json!([user, "x"])).await
-    }
-
-    async fn login(&mut self, user: &str) -> (f64, Work) {
-        let r = self.authorize(user).await;
-        assert_eq!(r["result"], json!(true), "{r}");
-        let d = self.notification("mining.set_difficulty").await[0]
-            .as_f64()
-            .unwrap();
-        (d, Work::parse(&self.notification("mining.notify").await))
-    }
-
-    async fn try_submit(&mut self, w: &Work, e2: &[u8], nonce: u32) -> Option<Value> {
-        let p = json!([
-            self.user,
-            w.job_id,
-            hex::encode(e2),
-            format!("{:08x}", w.ntime),
-            format!("{nonce:08x}"),
-        ]);
-        self.try_call("mining.submit", p).await
-    }
-}
-
-fn error_code(reply: &Value) -> i64 {
-    reply["error"][0]
-        .as_i64()
-        .unwrap_or_else(|| panic!("not an error: {reply}"))
-}
+include!("support/stratum_miner.rs");
 
 fn address(b: u8) -> String {
     segwit::encode_v0(Hrp::parse("bc").unwrap(), &[b; 20]).unwrap()
@@ -381,7 +202,11 @@ async fn junk_is_throttled_then_banned_and_an_honest_miner_is_untouched() {
     for i in 0..5u8 {
         let t = difficulty_to_target(1e-12, 1);
         let e2 = [i; 8];
-        let nonce = hw.grind(&hw_e1, &e2, 0, |x| t.is_met_by(x));
+        let nonce = hw
+            .grind(PowAlgo::Sha256d, &hw_e1, &e2, hw.version, 0, |x| {
+                t.is_met_by(x)
+            })
+            .0;
         let r = honest.try_submit(&hw, &e2, nonce).await.expect("open");
         assert_eq!(r["result"], json!(true), "{r}");
     }
@@ -409,7 +234,11 @@ async fn a_difficulty_raise_in_flight_is_never_scored() {
     let mut nonce = 0;
     for i in 0..30u8 {
         let e2 = [i; 8];
-        nonce = w.grind(&c.e1, &e2, nonce, |x| old.is_met_by(x) && !new.is_met_by(x));
+        nonce = w
+            .grind(PowAlgo::Sha256d, &c.e1, &e2, w.version, nonce, |x| {
+                old.is_met_by(x) && !new.is_met_by(x)
+            })
+            .0;
         let r = c.try_submit(&w, &e2, nonce).await.expect("never closed");
         assert_eq!(error_code(&r), 23, "{r}");
         nonce += 1;
@@ -419,7 +248,11 @@ async fn a_difficulty_raise_in_flight_is_never_scored() {
     // Below the old difficulty too: junk, scored.
     for i in 0..3u8 {
         let e2 = [0xe0 + i; 8];
-        let junk = w.grind(&c.e1, &e2, 0, |x| !old.is_met_by(x));
+        let junk = w
+            .grind(PowAlgo::Sha256d, &c.e1, &e2, w.version, 0, |x| {
+                !old.is_met_by(x)
+            })
+            .0;
         let r = c.try_submit(&w, &e2, junk).await.expect("open");
         assert_eq!(error_code(&r), 23);
     }
