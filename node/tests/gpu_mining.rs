@@ -5,10 +5,9 @@
 //! Without an OpenCL device or litecoind the test skips, unless `OTEDAMA_REQUIRE_FULL_NODES`
 //! is set (CI, which installs both), when it fails.
 
-use otedama_rpc::client::Client;
-use otedama_tests::litecoind::{self, Litecoind, RPC_PASSWORD, RPC_USER};
+use otedama_tests::litecoind::{self, Litecoind};
+use otedama_tests::node::NodeProc;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn have_opencl() -> bool {
@@ -22,17 +21,6 @@ fn have_opencl() -> bool {
     false
 }
 
-struct Node(Option<Child>);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn gpu_worker_mines_blocks_that_litecoind_accepts() {
     if !have_opencl() || !litecoind::available("gpu_mining") {
@@ -42,37 +30,19 @@ fn gpu_worker_mines_blocks_that_litecoind_accepts() {
     let _b = a.start_peer("gpu-b");
     a.activate_mweb();
     let start_height = a.call("getblockcount", json!([])).as_u64().unwrap();
-    let dir = std::env::temp_dir().join(format!("otedama-gpu-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (stratum_port, api_port) = litecoind::free_ports();
-    let log_path = dir.join("node.log");
     let addr = {
         use bitcoin::bech32::{segwit, Hrp};
         segwit::encode_v0(Hrp::parse("rltc").unwrap(), &[0x66; 20]).unwrap()
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
-        .args(["--chain", "litecoin-regtest", "--pool", "main"])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args(["--node-rpc", &a.rpc_url(), "--node-rpc-user", RPC_USER])
-        .args([
-            "--node-rpc-password",
-            RPC_PASSWORD,
-            "--payout-address",
-            &addr,
-        ])
-        .args(["--stratum", &format!("127.0.0.1:{stratum_port}")])
-        .args(["--rpc", &format!("127.0.0.1:{api_port}")])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--gpu", "0", "--mine", "0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("start otedama-node");
-    let mut node = Node(Some(child));
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut node = NodeProc::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_otedama-node")),
+        "gpu",
+        "litecoin-regtest",
+        &a.rpc_url(),
+        &addr,
+        &["--gpu", "0", "--mine", "0"],
+    );
+    let log = || node.log_text();
     let deadline = Instant::now() + Duration::from_secs(180);
     let height = || a.call("getblockcount", json!([])).as_u64().unwrap_or(0);
     while height() < start_height + 2 && Instant::now() < deadline {
@@ -90,7 +60,7 @@ fn gpu_worker_mines_blocks_that_litecoind_accepts() {
     assert!(!text.contains("cpu share found"), "{text}");
     assert!(!text.contains("differs from the reference"), "{text}");
     // The API: a gpu-0 row with the shares; a /metrics line for the device.
-    let api = Client::new(&format!("http://127.0.0.1:{api_port}")).unwrap();
+    let api = node.client();
     let miners = api.call("getminers", json!({})).unwrap();
     let row = miners["miners"]
         .as_array()
@@ -108,14 +78,10 @@ fn gpu_worker_mines_blocks_that_litecoind_accepts() {
         metrics.contains("otedama_gpu_hashrate{worker=\"gpu-0\"}"),
         "{metrics}"
     );
-    let status = node
-        .0
-        .take()
-        .and_then(|mut c| otedama_tests::node::interrupt_and_wait(&mut c));
+    let status = node.stop();
     assert!(
         status.is_some_and(|s| s.success()),
         "node did not stop cleanly with a gpu worker running: {status:?}\n{}",
-        log()
+        node.log_text()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
