@@ -658,12 +658,6 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     })
 }
 
-/// `$HOME/.otedama`, where default data dirs live, so that starting the node from another
-/// working directory never creates a second store and a second peer identity.
-pub fn otedama_home() -> Option<PathBuf> {
-    otedama_rpc::data_dir::default_data_dir("", "").and_then(|d| d.parent().map(Path::to_path_buf))
-}
-
 /// The log filter: `--log-level` (flag, environment or file), else `RUST_LOG`, else `info`.
 fn log_config(level: Option<String>, format: Option<String>) -> Result<LogConfig, ConfigError> {
     let filter = match level {
@@ -789,7 +783,8 @@ mod tests {
             c.pool,
             PoolParams::preset(Chain::LitecoinRegtest, Preset::Main)
         );
-        let home = otedama_home().expect("HOME is set in tests");
+        let home = std::env::var_os("HOME").expect("HOME is set in tests");
+        let home = Path::new(&home).join(otedama_rpc::data_dir::HOME_SUBDIR);
         assert_eq!(c.data_dir, home.join("litecoin-regtest-main"));
         // The flag.
         let args = Args {

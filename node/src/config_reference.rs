@@ -225,8 +225,10 @@ mod tests {
         check("log-level", c.log.filter.clone());
         check("log-format", "text".into());
         assert_eq!(c.log.format, config::LogFormat::Text);
-        let home = config::otedama_home().unwrap();
-        assert_eq!(c.data_dir, home.join("litecoin-regtest-main"));
+        assert_eq!(
+            Some(c.data_dir.clone()),
+            otedama_rpc::data_dir::default_data_dir("litecoin-regtest", "main")
+        );
         check("data-dir", "~/.otedama/CHAIN-POOL".into());
         let listen = default("p2p-listen");
         assert!(
