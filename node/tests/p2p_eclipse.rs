@@ -132,11 +132,15 @@ fn attackers_cannot_take_the_outbound_peer_or_more_than_the_inbound_slots() {
             v.best().1 == want
         });
     }
-    let relayed = attackers.iter().any(|a| {
-        a.is_connected(v_id)
-            && a.received()
-                .iter()
-                .any(|r| r.source == v_id && r.data == last)
+    // V forwards after it validated the share, which is also when its tip moves: the copy to
+    // the attackers may still be in flight when the tip is seen, so wait for it.
+    let relayed = eventually(WAIT, || {
+        attackers.iter().any(|a| {
+            a.is_connected(v_id)
+                && a.received()
+                    .iter()
+                    .any(|r| r.source == v_id && r.data == last)
+        })
     });
     assert!(relayed, "V relayed nothing to the inbound peers it kept");
     let ps = peers(&v);
