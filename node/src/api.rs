@@ -632,6 +632,12 @@ impl NodeApi for Api {
             p.inbound_refused_ip.load(Ordering::Relaxed).to_string(),
         );
         gauge(
+            "p2p_kad_inbound_refused_total",
+            "Inbound Kademlia streams dropped: over the per-connection rate.",
+            "counter",
+            p.kad_inbound_refused.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
             "p2p_inbound_refused_subnet_total",
             "Inbound P2P connections refused: too many from one /24 or /64.",
             "counter",

@@ -23,7 +23,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub gossip: gossipsub::Behaviour,
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Rate-limited per connection ([`super::stream_limit`]): kad has no per-peer hook.
+    pub kad: super::stream_limit::InboundLimited<kad::Behaviour<kad::store::MemoryStore>>,
     pub sync: request_response::Behaviour<SyncCodec>,
 }
 
@@ -149,7 +150,11 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
             gossip,
-            kad,
+            kad: super::stream_limit::InboundLimited::new(
+                kad,
+                super::stream_limit::KAD_INBOUND_BURST,
+                super::stream_limit::KAD_INBOUND_PER_SEC,
+            ),
             sync,
         })
     }

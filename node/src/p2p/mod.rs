@@ -18,6 +18,7 @@ pub mod inbound;
 pub mod protocol;
 pub mod scoring;
 pub mod service;
+pub mod stream_limit;
 pub mod sync;
 pub mod wire;
 

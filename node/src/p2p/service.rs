@@ -83,6 +83,9 @@ pub struct P2pStats {
     pub inbound_refused_ip: AtomicU64,
     pub inbound_refused_subnet: AtomicU64,
     pub inbound_evicted: AtomicU64,
+    /// Inbound Kademlia streams dropped over the per-connection rate
+    /// ([`super::stream_limit`]); shared with the swarm's wrapper, which counts them.
+    pub kad_inbound_refused: Arc<AtomicU64>,
     pub listen_addrs: Mutex<Vec<String>>,
 }
 
@@ -211,7 +214,10 @@ pub fn start(
         }
     }
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
-    let stats = Arc::new(P2pStats::default());
+    let stats = Arc::new(P2pStats {
+        kad_inbound_refused: swarm.behaviour().kad.refused(),
+        ..P2pStats::default()
+    });
     let mut service = Service {
         swarm,
         protocols,
