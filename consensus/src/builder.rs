@@ -7,8 +7,7 @@ use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::coinbase::{build_coinbase, CoinbaseError, CoinbaseSpec, StratumCoinbase};
 use crate::hash::ShareHash;
 use crate::pool::PoolParams;
-use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
-use crate::pplns::window::WindowDelta;
+use crate::pplns::with_share_payouts;
 use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
 use crate::share::{BitcoinCandidate, PayoutScript, Share, SideData};
 use crate::template::BlockTemplate;
@@ -153,27 +152,15 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         uncles: uncle_credits,
         skip: ShareHash::all_zeros(),
     };
-    let delta = WindowDelta::new(view, pool, &provisional).ok_or(BuildError::WindowUnavailable)?;
-    let mut entries = Vec::with_capacity(delta.base.len() + delta.changes.len());
-    delta.for_each(|s, w| entries.push((s, w)));
-    let seed = lottery_seed(
+    let payouts: Vec<(PayoutScript, u64)> = with_share_payouts(
+        view,
+        pool,
+        &provisional,
         template.prev_blockhash.as_byte_array(),
-        prev_share.as_byte_array(),
-    );
-    let params = SplitParams {
-        min_payout: pool.min_payout,
-        max_outputs: pool.max_payout_outputs,
-    };
-    let payouts: Vec<(PayoutScript, u64)> = split_amounts(
-        &entries,
-        delta.total,
         template.coinbase_value,
-        &params,
-        &seed,
+        |p| p.iter().map(|(s, a)| ((*s).clone(), *a)).collect(),
     )
-    .into_iter()
-    .map(|(s, a)| (s.clone(), a))
-    .collect();
+    .ok_or(BuildError::WindowUnavailable)?;
 
     let side = SideData {
         prev_share,

@@ -82,12 +82,12 @@ pub(super) fn encode_share(share: &Share) -> Vec<u8> {
 }
 
 /// A bounds-checked reader over a byte slice.
-struct Reader<'a> {
-    bytes: &'a [u8],
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
             return Err(DecodeError::Truncated);
         }
@@ -96,25 +96,25 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(super) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub(super) fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub(super) fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
+    pub(super) fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
         self.array()
     }
 }
@@ -165,7 +165,7 @@ pub(super) fn decode_share(bytes: &[u8]) -> Result<Share, DecodeError> {
     })
 }
 
-fn decode_side(r: &mut Reader<'_>) -> Result<SideData, DecodeError> {
+pub(super) fn decode_side(r: &mut Reader<'_>) -> Result<SideData, DecodeError> {
     let prev_share = ShareHash::from_byte_array(r.hash()?);
     let height = r.u64()?;
     let share_bits = CompactTarget::from_consensus(r.u32()?);

@@ -12,6 +12,7 @@
 //! Every length is bounded before anything is allocated, and a share decodes only if re-encoding
 //! it gives back the same bytes, so there is exactly one encoding of every share.
 
+pub mod compact;
 mod encoding;
 
 pub use encoding::{DecodeError, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES};

@@ -3,10 +3,9 @@
 use super::{Checked, RejectReason};
 use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::pool::PoolParams;
-use crate::pplns::split::{lottery_seed, split_amounts, SplitParams};
-use crate::pplns::window::WindowDelta;
+use crate::pplns::with_share_payouts;
 use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
-use crate::share::{PayoutScript, Share};
+use crate::share::Share;
 use bitcoin::hashes::Hash;
 
 /// Contextual checks of a share that passed [`super::check_stateless`]. Returns the index entry
@@ -164,27 +163,24 @@ fn check_payouts<V: ChainView + ?Sized>(
     checked: &Checked,
     info: &ShareInfo,
 ) -> Result<(), RejectReason> {
-    let delta = WindowDelta::new(view, pool, info).ok_or(RejectReason::WindowUnavailable)?;
-    let mut entries: Vec<(&PayoutScript, u128)> =
-        Vec::with_capacity(delta.base.len() + delta.changes.len());
-    delta.for_each(|s, w| entries.push((s, w)));
-    let seed = lottery_seed(
-        share.candidate.header.prev_blockhash.as_byte_array(),
-        share.side.prev_share.as_byte_array(),
-    );
-    let params = SplitParams {
-        min_payout: pool.min_payout,
-        max_outputs: pool.max_payout_outputs,
-    };
-    let expected = split_amounts(&entries, delta.total, checked.reward, &params, &seed);
     let outputs = &share.candidate.coinbase.output[..checked.payout_count];
-    if expected.len() != outputs.len() {
+    let matches = with_share_payouts(
+        view,
+        pool,
+        info,
+        share.candidate.header.prev_blockhash.as_byte_array(),
+        checked.reward,
+        |expected| {
+            expected.len() == outputs.len()
+                && expected.iter().zip(outputs).all(|((script, amount), out)| {
+                    out.value.to_sat() == *amount
+                        && out.script_pubkey.as_bytes() == script.as_bytes()
+                })
+        },
+    )
+    .ok_or(RejectReason::WindowUnavailable)?;
+    if !matches {
         return Err(RejectReason::WrongPayouts);
-    }
-    for ((script, amount), out) in expected.iter().zip(outputs) {
-        if out.value.to_sat() != *amount || out.script_pubkey.as_bytes() != script.as_bytes() {
-            return Err(RejectReason::WrongPayouts);
-        }
     }
     Ok(())
 }
