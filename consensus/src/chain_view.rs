@@ -89,6 +89,14 @@ pub trait ChainView {
     /// Payout weights of the PPLNS window ending at (and including) share `id`.
     fn window_weights(&self, id: &ShareHash) -> Option<Cow<'_, WindowWeights>>;
 
+    /// The trusted base this view was synced from, if it holds one: a share taken from a peer
+    /// with its index entry (cumulative work, retarget anchor) on trust, whose ancestors the
+    /// view does not have ([`crate::validation::check_trusted_base`], docs/consensus.md
+    /// section 13). Validation stops its walks there instead of calling the ancestors missing.
+    fn trusted_base(&self) -> Option<&ShareInfo> {
+        None
+    }
+
     /// The ancestor of `id` at `height` (`id` itself at its own height).
     fn ancestor_at(&self, id: &ShareHash, height: u64) -> Option<&ShareInfo> {
         let mut cur = self.share_info(id)?;

@@ -1465,6 +1465,8 @@ fn test_for(reason: &RejectReason) -> &'static str {
         RejectReason::UncleNotSibling(_) => "uncle_not_sibling",
         RejectReason::UncleAlreadyIncluded(_) => "uncle_already_included",
         RejectReason::WrongPayouts => "wrong_payouts",
+        // In tests/trusted_base.rs.
+        RejectReason::TargetDisagreesWithTrustedBase { .. } => "target_disagrees_with_trusted_base",
     }
 }
 
@@ -1477,6 +1479,10 @@ fn every_rejection_reason_has_a_test() {
         RejectReason::MissingParent(h),
         RejectReason::MissingUncle(h),
         RejectReason::WindowUnavailable,
+        RejectReason::TargetDisagreesWithTrustedBase {
+            expected: bits,
+            got: bits,
+        },
     ];
     for r in &missing {
         assert_eq!(r.severity(), Severity::MissingData, "{}", test_for(r));
@@ -1537,8 +1543,12 @@ fn every_rejection_reason_has_a_test() {
     for r in &invalid {
         assert_eq!(r.severity(), Severity::Invalid, "{}", test_for(r));
     }
-    // Every test named exists in this file.
-    let source = include_str!("rejections.rs");
+    // Every test named exists in this file (or, for the trusted base's, in its own).
+    let source = [
+        include_str!("rejections.rs"),
+        include_str!("trusted_base.rs"),
+    ]
+    .concat();
     let in_future = [RejectReason::TimestampInFuture];
     for r in missing.iter().chain(&in_future).chain(&invalid) {
         let name = test_for(r);

@@ -4,7 +4,10 @@
 use crate::orphans::{OrphanPool, MAX_ORPHANS};
 use crate::state::ChainState;
 use crate::store::{Store, StoreError};
-use otedama_consensus::validation::{check_contextual, check_stateless, RejectReason, Severity};
+use otedama_consensus::validation::{
+    check_contextual, check_stateless, check_trusted_base, payouts_cross_base, BaseError,
+    RejectReason, Severity, MAX_BASE_SEARCH, MIN_BASE_DEPTH_WINDOWS,
+};
 use otedama_consensus::{PoolParams, Share, ShareHash, ShareInfo};
 use std::path::Path;
 
@@ -44,6 +47,35 @@ pub const TRIM_STEP: u64 = 1000;
 /// whole window to win) and is refused as missing data.
 pub const MAX_PAGE_IN_WINDOWS: u64 = 4;
 
+/// Shares the store keeps below the best tip when the node prunes ([`Sharechain::prune_if_due`]):
+///
+/// `(MAX_PAGE_IN_WINDOWS + 1) * pplns_window + uncle_depth + LOAD_MARGIN`
+///
+/// - validation of a share on the best tip needs its window and uncle depth (the retarget and
+///   the timestamp rule read the parent alone: ASERT carries its anchor in the index entry);
+/// - the deepest fork the node still validates forks `MAX_PAGE_IN_WINDOWS` windows below the
+///   tip and needs one window (plus uncle depth and the load margin) below its fork point;
+/// - a joiner's trusted base lies `MIN_BASE_DEPTH_WINDOWS` (2) windows below a serving peer's
+///   tip, which this covers with three windows to spare: the base stays served while the
+///   joiner fetches the two windows above it.
+///
+/// Main (2160): 10,819 shares, 30 h of 10 s shares; mini (4320): 21,619.
+pub fn prune_depth(pool: &PoolParams) -> u64 {
+    (MAX_PAGE_IN_WINDOWS + 1)
+        .saturating_mul(pool.pplns_window)
+        .saturating_add(pool.uncle_depth)
+        .saturating_add(LOAD_MARGIN)
+}
+
+// A trusted base must stay within what a serving peer keeps.
+const _: () = assert!(MAX_PAGE_IN_WINDOWS + 1 > MIN_BASE_DEPTH_WINDOWS);
+
+/// The store is pruned once a window's worth of shares (at least one share) has passed below
+/// [`prune_depth`]: one batch per window (every 6 h on main) instead of one per share.
+pub fn prune_step(pool: &PoolParams) -> u64 {
+    pool.pplns_window.max(1)
+}
+
 pub struct Sharechain {
     pool: PoolParams,
     store: Store,
@@ -55,6 +87,13 @@ pub struct Sharechain {
     deep: Option<(ShareHash, Vec<ShareHash>)>,
     /// Lowest height loaded into `state` (everything stored at or above it is in memory).
     loaded_from: u64,
+    /// Lowest height the store may still hold (everything below was pruned).
+    pruned_below: u64,
+    /// The trusted base this store was synced from, while it is stored.
+    trusted_base: Option<ShareHash>,
+    /// Shares accepted above the trusted base without their payout check (their window reaches
+    /// below the base), since start.
+    partially_validated: u64,
 }
 
 impl Sharechain {
@@ -71,7 +110,15 @@ impl Sharechain {
             orphans: OrphanPool::new(MAX_ORPHANS),
             deep: None,
             loaded_from: 0,
+            pruned_below: 0,
+            trusted_base: None,
+            partially_validated: 0,
         };
+        chain.pruned_below = chain.store.min_height()?.unwrap_or(0);
+        chain.trusted_base = chain.store.trusted_base()?;
+        if let Some(base) = chain.trusted_base {
+            tracing::info!(%base, "the store was synced from a trusted base");
+        }
         let best_height = match chain.store.best()? {
             Some(best) => chain.store.info(&best)?.map(|i| i.height),
             None => None,
@@ -104,6 +151,7 @@ impl Sharechain {
         let best = self.store.best()?;
         let mut state = ChainState::new(self.pool.clone());
         state.load(&self.pool, infos, best);
+        state.set_trusted_base(self.trusted_base);
         self.state = state;
         self.loaded_from = from;
         self.deep = None;
@@ -166,7 +214,16 @@ impl Sharechain {
     /// share's own first.
     pub fn insert(&mut self, share: Share, now: u64) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut outcomes = Vec::new();
-        let mut queue = vec![share];
+        self.insert_queue(vec![share], &mut outcomes, now)?;
+        Ok(outcomes)
+    }
+
+    fn insert_queue(
+        &mut self,
+        mut queue: Vec<Share>,
+        outcomes: &mut Vec<InsertOutcome>,
+        now: u64,
+    ) -> Result<(), StoreError> {
         while let Some(share) = queue.pop() {
             let outcome = self.insert_one(share, now)?;
             if let InsertOutcome::NewBest { id, .. } | InsertOutcome::SideChain { id } = &outcome {
@@ -174,7 +231,174 @@ impl Sharechain {
             }
             outcomes.push(outcome);
         }
-        Ok(outcomes)
+        Ok(())
+    }
+
+    /// Takes a trusted base from a peer (docs/consensus.md section 13): `claimed` is the index
+    /// entry the peer sent with `share`. Checked by [`check_trusted_base`]; stored and marked as
+    /// the trusted base (persisting across restarts), then every orphan waiting for it is
+    /// inserted. The outer error is the store's, the inner the base's.
+    pub fn insert_trusted_base(
+        &mut self,
+        share: Share,
+        claimed: &ShareInfo,
+        now: u64,
+    ) -> Result<Result<Vec<InsertOutcome>, BaseError>, StoreError> {
+        let id = share.id();
+        if self.state.contains(&id) || self.store.info(&id)?.is_some() {
+            return Ok(Ok(vec![InsertOutcome::Duplicate { id }]));
+        }
+        let info = match check_trusted_base(&self.pool, &share, claimed) {
+            Ok(info) => info,
+            Err(e) => return Ok(Err(e)),
+        };
+        let better = otedama_consensus::fork_choice::is_better(self.state.best_info(), &info);
+        self.store.put_trusted_base(&share, &info, better)?;
+        tracing::info!(
+            %id,
+            height = info.height,
+            cumulative_work = info.cumulative_work.0,
+            "trusted base stored: shares above it are validated in full, except the payouts of the first window"
+        );
+        self.trusted_base = Some(id);
+        self.state.set_trusted_base(Some(id));
+        self.state.insert(&self.pool, info);
+        self.pruned_below = self.store.min_height()?.unwrap_or(0);
+        let mut outcomes = vec![if better {
+            InsertOutcome::NewBest { id, reorg_depth: 0 }
+        } else {
+            InsertOutcome::SideChain { id }
+        }];
+        let waiting = self.orphans.take_waiting_for(&id);
+        self.insert_queue(waiting, &mut outcomes, now)?;
+        Ok(Ok(outcomes))
+    }
+
+    /// The trusted base, while it is stored.
+    pub fn trusted_base(&self) -> Option<ShareHash> {
+        self.trusted_base
+    }
+
+    /// Shares accepted without their payout check since start (their window reaches below the
+    /// trusted base).
+    pub fn partially_validated(&self) -> u64 {
+        self.partially_validated
+    }
+
+    /// A base for a joining peer: the best-chain share [`MIN_BASE_DEPTH_WINDOWS`] windows below
+    /// our tip, or the first below it (at most [`MAX_BASE_SEARCH`] lower) whose children within
+    /// uncle depth include no uncle at or below it (a joiner could not validate such an uncle).
+    /// With its index entry. `None` when our chain is not that long or that part is pruned.
+    pub fn base_for_peer(&mut self) -> Result<Option<(Share, ShareInfo)>, StoreError> {
+        let Some(best) = self.state.best_info().cloned() else {
+            return Ok(None);
+        };
+        let depth = MIN_BASE_DEPTH_WINDOWS.saturating_mul(self.pool.pplns_window);
+        let Some(top) = best.height.checked_sub(depth) else {
+            return Ok(None);
+        };
+        let lowest = top.saturating_sub(MAX_BASE_SEARCH).max(1);
+        let mut h = top;
+        while h >= lowest {
+            let Some(id) = self.best_id_at(&best, h)? else {
+                break;
+            };
+            if self.no_uncles_at_or_below(&best, h)? {
+                let info = match self.state.info(&id) {
+                    Some(i) => Some(i.clone()),
+                    None => self.store.info(&id)?,
+                };
+                if let (Some(info), Some(share)) = (info, self.store.share(&id)?) {
+                    return Ok(Some((share, info)));
+                }
+            }
+            h -= 1;
+        }
+        Ok(None)
+    }
+
+    /// Whether the best-chain shares at `h + 1 ..= h + uncle_depth` include no uncle at height
+    /// `h` or below.
+    fn no_uncles_at_or_below(&mut self, best: &ShareInfo, h: u64) -> Result<bool, StoreError> {
+        for k in 1..=self.pool.uncle_depth {
+            let Some(id) = self.best_id_at(best, h + k)? else {
+                continue;
+            };
+            let info = match self.state.info(&id) {
+                Some(i) => i.clone(),
+                None => match self.store.info(&id)? {
+                    Some(i) => i,
+                    None => return Ok(false),
+                },
+            };
+            for u in &info.uncles {
+                let uh = match self.state.height_of(&u.id) {
+                    Some(uh) => Some(uh),
+                    None => self.store.info(&u.id)?.map(|i| i.height),
+                };
+                if uh.is_none_or(|uh| uh <= h) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The id of the best chain's share at `height`, from memory or (below the loaded range)
+    /// the store.
+    fn best_id_at(
+        &mut self,
+        best: &ShareInfo,
+        height: u64,
+    ) -> Result<Option<ShareHash>, StoreError> {
+        use otedama_consensus::ChainView;
+        if height > best.height {
+            return Ok(None);
+        }
+        let loaded_from = self.oldest_loaded_height(best);
+        if height >= loaded_from {
+            return Ok(self.state.ancestor_at(&best.id, height).map(|a| a.id));
+        }
+        let deep_from = self.fill_deep(best)?;
+        Ok(match &self.deep {
+            Some((_, ids)) if height >= deep_from => {
+                ids.get((height - deep_from) as usize).copied()
+            }
+            _ => None,
+        })
+    }
+
+    /// Fills the cache of best-chain ids below the loaded range (walking the store back from the
+    /// oldest loaded share; stops early on a pruned store) and returns the height it starts at.
+    fn fill_deep(&mut self, best: &ShareInfo) -> Result<u64, StoreError> {
+        use otedama_consensus::ChainView;
+        let loaded_from = self.oldest_loaded_height(best);
+        let Some(oldest) = self.state.ancestor_at(&best.id, loaded_from).cloned() else {
+            return Ok(loaded_from);
+        };
+        if loaded_from == 0 || oldest.height == 0 {
+            self.deep = None;
+            return Ok(loaded_from);
+        }
+        if self.deep.as_ref().is_none_or(|(k, _)| *k != oldest.id) {
+            // After `loaded_from` steps stop whatever the stored heights say.
+            let mut ids = Vec::with_capacity(loaded_from.min(1 << 20) as usize);
+            let mut cur = oldest.prev;
+            while (ids.len() as u64) < loaded_from {
+                let Some(info) = self.store.info(&cur)? else {
+                    break;
+                };
+                ids.push(info.id);
+                if info.height == 0 {
+                    break;
+                }
+                cur = info.prev;
+            }
+            ids.reverse();
+            self.deep = Some((oldest.id, ids));
+        }
+        let len = self.deep.as_ref().map_or(0, |(_, ids)| ids.len() as u64);
+        Ok(loaded_from.saturating_sub(len))
     }
 
     fn insert_one(&mut self, share: Share, now: u64) -> Result<InsertOutcome, StoreError> {
@@ -206,6 +430,22 @@ impl Sharechain {
                 return Ok(InsertOutcome::Invalid { id, reason });
             }
         };
+        if payouts_cross_base(&self.pool, &self.state, &info) {
+            self.partially_validated += 1;
+        } else if self.partially_validated > 0
+            && self.trusted_base.is_some()
+            && self
+                .state
+                .info(&info.prev)
+                .is_some_and(|p| payouts_cross_base(&self.pool, &self.state, p))
+        {
+            tracing::info!(
+                %id,
+                height = info.height,
+                without_payout_check = self.partially_validated,
+                "first share a window above the trusted base: validated in full from here on"
+            );
+        }
         let old_best = self.state.best();
         let better = otedama_consensus::fork_choice::is_better(self.state.best_info(), &info);
         // Durable first: a crash after this write leaves the share and the new best in the
@@ -384,33 +624,12 @@ impl Sharechain {
             return Ok((0, Vec::new()));
         };
         let loaded_from = self.oldest_loaded_height(&best);
-        let Some(oldest) = self.state.ancestor_at(&best.id, loaded_from).cloned() else {
-            return Ok((0, Vec::new()));
-        };
-        if loaded_from > 0 && self.deep.as_ref().is_none_or(|(k, _)| *k != oldest.id) {
-            // Walk the store back from the oldest loaded share; stops early on a pruned store,
-            // and after `loaded_from` steps whatever the stored heights say.
-            let mut ids = Vec::with_capacity(loaded_from as usize);
-            let mut cur = oldest.prev;
-            while (ids.len() as u64) < loaded_from {
-                let Some(info) = self.store.info(&cur)? else {
-                    break;
-                };
-                ids.push(info.id);
-                if info.height == 0 {
-                    break;
-                }
-                cur = info.prev;
-            }
-            ids.reverse();
-            self.deep = Some((oldest.id, ids));
-        }
+        let deep_from = self.fill_deep(&best)?;
         let deep: &[ShareHash] = match &self.deep {
-            Some((k, ids)) if *k == oldest.id && loaded_from > 0 => ids,
+            Some((_, ids)) if loaded_from > 0 => ids,
             _ => &[],
         };
         // `deep` covers heights deep_from..loaded_from (all of them unless pruned).
-        let deep_from = loaded_from.saturating_sub(deep.len() as u64);
         let mut start = None;
         for id in locator {
             if let Some(info) = self.state.share_info(id) {
@@ -426,7 +645,14 @@ impl Sharechain {
                 }
             }
         }
-        let start = start.unwrap_or(deep_from);
+        let start = match start {
+            Some(s) => s,
+            // Nothing of the locator is on our chain and our chain's beginning is pruned: the
+            // asker cannot connect to what we could send. No ids, and the height of our oldest
+            // best-chain share, tell it to ask for a trusted base (docs/p2p.md).
+            None if deep_from > 0 => return Ok((deep_from, Vec::new())),
+            None => deep_from,
+        };
         let mut out = Vec::new();
         let mut h = start;
         while h <= best.height && out.len() < max {
@@ -490,12 +716,53 @@ impl Sharechain {
         let keep_from = best
             .height
             .saturating_sub(self.pool.pplns_window + keep_below_window);
-        if keep_from == 0 {
+        self.prune_to(keep_from)
+    }
+
+    /// What the node does every tick unless it is an archive node (`--no-prune`): once the
+    /// store holds [`prune_step`] shares more than [`prune_depth`] below the best tip, deletes
+    /// every share below `best - prune_depth`. Store work of the one writer, one batch.
+    pub fn prune_if_due(&mut self) -> Result<usize, StoreError> {
+        let Some(best) = self.state.best_info() else {
+            return Ok(0);
+        };
+        let keep_from = best.height.saturating_sub(prune_depth(&self.pool));
+        if keep_from < self.pruned_below.saturating_add(prune_step(&self.pool)) {
             return Ok(0);
         }
-        let n = self.store.prune_below(keep_from)?;
-        self.state.prune_below(keep_from);
-        self.loaded_from = self.loaded_from.max(keep_from);
+        let n = self.prune_to(keep_from)?;
+        tracing::info!(
+            deleted = n,
+            below_height = keep_from,
+            best_height = best_height_of(&self.state),
+            "store pruned"
+        );
         Ok(n)
     }
+
+    /// Lowest height the store may still hold.
+    pub fn pruned_below(&self) -> u64 {
+        self.pruned_below
+    }
+
+    fn prune_to(&mut self, keep_from: u64) -> Result<usize, StoreError> {
+        if keep_from <= self.pruned_below {
+            return Ok(0);
+        }
+        let n = self.store.prune_range(self.pruned_below, keep_from)?;
+        self.pruned_below = keep_from;
+        self.state.prune_below(keep_from);
+        self.loaded_from = self.loaded_from.max(keep_from);
+        self.deep = None;
+        if self.store.trusted_base()?.is_none() && self.trusted_base.is_some() {
+            tracing::info!("the trusted base was pruned: every stored share was validated in full or descends from one that was");
+            self.trusted_base = None;
+            self.state.set_trusted_base(None);
+        }
+        Ok(n)
+    }
+}
+
+fn best_height_of(state: &ChainState) -> u64 {
+    state.best_info().map_or(0, |b| b.height)
 }

@@ -20,6 +20,8 @@ pub struct ChainState {
     leaf_windows: HashMap<ShareHash, WindowWeights>,
     best: Option<ShareHash>,
     pool: Option<PoolParams>,
+    /// The trusted base (docs/consensus.md section 13), while it is loaded.
+    trusted_base: Option<ShareHash>,
 }
 
 impl ChainView for ChainState {
@@ -37,6 +39,10 @@ impl ChainView for ChainState {
         let info = self.infos.get(id)?;
         WindowWeights::from_scratch(self, pool, info).map(Cow::Owned)
     }
+
+    fn trusted_base(&self) -> Option<&ShareInfo> {
+        self.trusted_base.and_then(|b| self.infos.get(&b))
+    }
 }
 
 impl ChainState {
@@ -51,8 +57,18 @@ impl ChainState {
         self.best
     }
 
+    /// Marks the share whose ancestors validation must not ask for (a trusted base).
+    pub fn set_trusted_base(&mut self, base: Option<ShareHash>) {
+        self.trusted_base = base;
+    }
+
     pub fn best_info(&self) -> Option<&ShareInfo> {
         self.best.and_then(|b| self.infos.get(&b))
+    }
+
+    /// A loaded share's index entry.
+    pub fn info(&self, id: &ShareHash) -> Option<&ShareInfo> {
+        self.infos.get(id)
     }
 
     /// Height of a loaded share.

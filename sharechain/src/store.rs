@@ -5,7 +5,7 @@
 //! | `shares` | share id | canonical share encoding (consensus crate) |
 //! | `index` | share id | `ShareInfo` ([`crate::codec`]): what start-up loads instead of revalidating |
 //! | `height` | big-endian height, id | empty: range scans by height (start-up, pruning, sync) |
-//! | `meta` | `version`, `consensus_id`, `best` | store layout version, pool, best tip |
+//! | `meta` | `version`, `consensus_id`, `best`, `trusted_base` | store layout version, pool, best tip, the trusted base synced from (if any) |
 //! | `blocks` | share id | [`FoundBlock`]: shares that were parent-chain blocks |
 //! | `peers` | peer key | the P2P layer's address book entry (opaque bytes, <= 4 KiB) |
 //!
@@ -33,6 +33,9 @@ const COLUMN_FAMILIES: [&str; 6] = [CF_SHARES, CF_INDEX, CF_HEIGHT, CF_META, CF_
 const META_VERSION: &[u8] = b"version";
 const META_CONSENSUS_ID: &[u8] = b"consensus_id";
 const META_BEST: &[u8] = b"best";
+/// The trusted base this store was synced from (docs/consensus.md section 13), while it is
+/// stored: its index entry was taken from a peer, and its ancestors are not here.
+const META_TRUSTED_BASE: &[u8] = b"trusted_base";
 /// Prefix of ban records in the `meta` family: `ban/` + peer id bytes -> unix time it ends.
 const META_BAN_PREFIX: &[u8] = b"ban/";
 /// Most bans kept across restarts (as many as peer scores are tracked).
@@ -357,6 +360,55 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a trusted base (a share whose index entry came from a peer) and marks it as the
+    /// store's trusted base, with the new best tip if it is one, in one atomic batch.
+    pub fn put_trusted_base(
+        &self,
+        share: &Share,
+        info: &ShareInfo,
+        new_best: bool,
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let id = info.id.as_byte_array();
+        batch.put_cf(self.cf(CF_SHARES), id, share.encode());
+        batch.put_cf(self.cf(CF_INDEX), id, codec::encode_info(info));
+        batch.put_cf(
+            self.cf(CF_HEIGHT),
+            codec::height_key(info.height, &info.id),
+            [],
+        );
+        batch.put_cf(self.cf(CF_META), META_TRUSTED_BASE, id);
+        if new_best {
+            batch.put_cf(self.cf(CF_META), META_BEST, id);
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The trusted base, while it is stored.
+    pub fn trusted_base(&self) -> Result<Option<ShareHash>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), META_TRUSTED_BASE)? {
+            None => Ok(None),
+            Some(v) => codec::decode_hash(&v)
+                .map(Some)
+                .map_err(|e| corrupt("meta trusted base", META_TRUSTED_BASE, e)),
+        }
+    }
+
+    /// Lowest height in the store, if any share is stored.
+    pub fn min_height(&self) -> Result<Option<u64>, StoreError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::Start);
+        match it.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, _) = item?;
+                let (h, _) =
+                    codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
+                Ok(Some(h))
+            }
+        }
+    }
+
     pub fn share(&self, id: &ShareHash) -> Result<Option<Share>, StoreError> {
         match self.db.get_cf(self.cf(CF_SHARES), id.as_byte_array())? {
             None => Ok(None),
@@ -420,10 +472,21 @@ impl Store {
 
     /// Deletes every share below `height` in one batch; returns how many.
     pub fn prune_below(&self, height: u64) -> Result<usize, StoreError> {
-        let end = codec::height_key(height, &ShareHash::all_zeros());
+        self.prune_range(0, height)
+    }
+
+    /// Deletes every share with a height in `from..to` in one batch (and the trusted-base mark
+    /// when the base is among them); returns how many. Starting at `from`, the lowest height
+    /// still stored, skips the deletion markers earlier prunes left at the front of the height
+    /// family, which RocksDB would otherwise step over until they are compacted away.
+    pub fn prune_range(&self, from: u64, to: u64) -> Result<usize, StoreError> {
+        let start = codec::height_key(from, &ShareHash::all_zeros());
+        let end = codec::height_key(to, &ShareHash::all_zeros());
+        let base = self.trusted_base()?;
         let mut batch = WriteBatch::default();
         let mut n = 0;
-        for item in self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::Start) {
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_HEIGHT), mode) {
             let (key, _) = item?;
             if key.as_ref() >= end.as_slice() {
                 break;
@@ -432,6 +495,9 @@ impl Store {
             batch.delete_cf(self.cf(CF_SHARES), id.as_byte_array());
             batch.delete_cf(self.cf(CF_INDEX), id.as_byte_array());
             batch.delete_cf(self.cf(CF_HEIGHT), &key);
+            if base == Some(id) {
+                batch.delete_cf(self.cf(CF_META), META_TRUSTED_BASE);
+            }
             n += 1;
         }
         self.db.write(batch)?;

@@ -458,13 +458,175 @@ fn best_ids_reach_below_the_loaded_index() {
     assert_eq!((start, rest.as_slice()), (164, &expected[164..]));
     let (_, none) = chain.best_ids_after(&[expected[199]], 10).unwrap();
     assert!(none.is_empty());
-    // Pruned: the oldest kept share is where a fresh peer starts.
+    // Pruned: a locator with nothing on our chain gets no ids and the height of our oldest
+    // share (the signal to ask for a trusted base); a locator that meets the kept part continues.
     chain.prune(10).unwrap();
     drop(chain);
     let mut chain = open(dir.path(), &p);
+    let oldest = 200 - 1 - 30 - 10;
     let (start, ids) = chain.best_ids_after(&[], 1500).unwrap();
-    assert_eq!(start, 200 - 1 - 30 - 10);
+    assert_eq!((start, ids.len()), (oldest, 0));
+    let (start, ids) = chain.best_ids_after(&[expected[10]], 1500).unwrap();
+    assert_eq!((start, ids.len()), (oldest, 0));
+    let (start, ids) = chain
+        .best_ids_after(&[expected[oldest as usize + 5]], 1500)
+        .unwrap();
+    assert_eq!(start, oldest + 6);
     assert_eq!(ids.as_slice(), &expected[start as usize..]);
+}
+
+/// The node's pruning (`prune_if_due`): the store keeps `prune_depth` shares below the tip (five
+/// windows and the margins), prunes in steps of a window, and what it keeps validates new
+/// shares, serves a base two windows deep, and loads after a restart.
+#[test]
+fn pruning_keeps_what_validation_and_joiners_need_across_a_restart() {
+    use otedama_sharechain::chain::{prune_depth, prune_step};
+    let p = pool(30);
+    assert_eq!(prune_depth(&p), 5 * 30 + 3 + 16);
+    assert_eq!(prune_step(&p), 30);
+    let (shares, mem) = tree(&p, 400, 50, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let best = mem.best.unwrap();
+    {
+        let mut chain = open(dir.path(), &p);
+        insert_all(&mut chain, &shares);
+        let keep_from = 399 - prune_depth(&p);
+        let below = shares.iter().filter(|s| s.side.height < keep_from).count();
+        assert_eq!(chain.prune_if_due().unwrap(), below);
+        assert_eq!(chain.pruned_below(), keep_from);
+        assert_eq!(chain.store().min_height().unwrap(), Some(keep_from));
+        assert!(chain.store().share(&shares[0].id()).unwrap().is_none());
+        // Not due again until another window has passed.
+        assert_eq!(chain.prune_if_due().unwrap(), 0);
+        // A base two windows below the tip is still there.
+        let (base, info) = chain.base_for_peer().unwrap().expect("a base");
+        assert_eq!(base.side.height, 399 - 60);
+        assert_eq!(info, mem.infos[&base.id()].clone());
+    }
+    let mut chain = open(dir.path(), &p);
+    assert_eq!(chain.best().unwrap().id, best);
+    assert_eq!(chain.pruned_below(), 399 - prune_depth(&p));
+    assert_eq!(best_window_from_scratch(&chain), mem.windows[&best]);
+    let snap = chain.tip_snapshot().unwrap();
+    let next = make_share(&p, &snap, Some(best), 3, T0 + 5000, vec![], 99).unwrap();
+    let out = chain.insert(next, T0 + 5000).unwrap();
+    assert!(matches!(out[0], InsertOutcome::NewBest { .. }), "{out:?}");
+}
+
+/// A joiner takes a base from a pruned peer, fetches the shares above it (payouts of the first
+/// window unchecked, everything after in full), ends with the peer's tip and window, keeps its
+/// base across a restart, and its next share is accepted by the peer. A share with wrong payouts
+/// a window above the base is refused.
+#[test]
+fn a_trusted_base_syncs_a_pruned_chain_and_persists_across_a_restart() {
+    let p = pool(30);
+    let (shares, mem) = tree(&p, 400, 1000, 0);
+    let server_dir = tempfile::tempdir().unwrap();
+    let mut server = open(server_dir.path(), &p);
+    insert_all(&mut server, &shares);
+    assert!(server.prune_if_due().unwrap() > 0);
+    let (base, info) = server.base_for_peer().unwrap().expect("a base");
+    let b = base.side.height;
+    assert_eq!(b, 399 - 60);
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut joiner = open(dir.path(), &p);
+        // A base whose entry disagrees with its share is refused and leaves nothing behind.
+        let mut bent = info.clone();
+        bent.height += 1;
+        assert!(joiner
+            .insert_trusted_base(base.clone(), &bent, T0)
+            .unwrap()
+            .is_err());
+        assert!(joiner.best().is_none());
+        let out = joiner
+            .insert_trusted_base(base.clone(), &info, T0)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(out[0], InsertOutcome::NewBest { .. }));
+        assert_eq!(joiner.trusted_base(), Some(base.id()));
+        let above: Vec<Share> = shares
+            .iter()
+            .filter(|s| s.side.height > b)
+            .cloned()
+            .collect();
+        let out = insert_all(&mut joiner, &above);
+        assert!(
+            out.iter()
+                .all(|o| matches!(o, InsertOutcome::NewBest { .. })),
+            "{out:?}"
+        );
+        assert_eq!(joiner.partially_validated(), 29);
+        assert_eq!(joiner.best().unwrap(), server.best().unwrap());
+        assert_eq!(
+            joiner.state().best_window().unwrap(),
+            server.state().best_window().unwrap()
+        );
+        // The joiner serves what it has: our own locator meets its chain, an empty one gets the
+        // pruned signal (its oldest share is the base).
+        let (start, ids) = joiner.best_ids_after(&[], 100).unwrap();
+        assert_eq!((start, ids.len()), (b, 0));
+    }
+    let mut joiner = open(dir.path(), &p);
+    assert_eq!(joiner.trusted_base(), Some(base.id()));
+    assert_eq!(joiner.best().unwrap().id, mem.best.unwrap());
+    assert_eq!(
+        best_window_from_scratch(&joiner),
+        mem.windows[&mem.best.unwrap()]
+    );
+    // Wrong payouts on the tip (a window above the base) are refused.
+    let mut snap = joiner.tip_snapshot().unwrap();
+    let (script, w) = snap
+        .window
+        .iter()
+        .next()
+        .map(|(s, w)| (s.clone(), w))
+        .unwrap();
+    snap.window.add(&script, w);
+    let tip = mem.best.unwrap();
+    let bad = make_share(&p, &snap, Some(tip), 3, T0 + 5000, vec![], 98).unwrap();
+    let out = joiner.insert(bad, T0 + 5000).unwrap();
+    assert!(
+        matches!(
+            &out[0],
+            InsertOutcome::Invalid {
+                reason: otedama_consensus::RejectReason::WrongPayouts,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    // The joiner's own next share is valid for the server.
+    let snap = joiner.tip_snapshot().unwrap();
+    let next = make_share(&p, &snap, Some(tip), 3, T0 + 5000, vec![], 99).unwrap();
+    let out = joiner.insert(next.clone(), T0 + 5000).unwrap();
+    assert!(matches!(out[0], InsertOutcome::NewBest { .. }), "{out:?}");
+    let out = server.insert(next, T0 + 5000).unwrap();
+    assert!(matches!(out[0], InsertOutcome::NewBest { .. }), "{out:?}");
+    // Once the base is pruned away, the mark goes with it.
+    let mut parent = joiner.best().unwrap().id;
+    for k in 0..300u64 {
+        let snap = joiner.tip_snapshot().unwrap();
+        let s = make_share(
+            &p,
+            &snap,
+            Some(parent),
+            (k % 4) as u32,
+            T0 + 5010 + 10 * k,
+            vec![],
+            200 + k,
+        )
+        .unwrap();
+        parent = s.id();
+        joiner.insert(s, T0 + 10_000).unwrap();
+    }
+    assert!(joiner.prune_if_due().unwrap() > 0);
+    assert_eq!(joiner.trusted_base(), None);
+    drop(joiner);
+    let joiner = open(dir.path(), &p);
+    assert_eq!(joiner.trusted_base(), None);
+    assert_eq!(joiner.best().unwrap().id, parent);
 }
 
 /// Two branches longer than the window that fork below what start-up loads: after a restart the

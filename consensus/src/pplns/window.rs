@@ -88,9 +88,11 @@ impl WindowWeights {
     ) -> Option<WindowWeights> {
         let mut w = WindowWeights::default();
         let mut cur = tip;
-        for _ in 0..pool.pplns_window {
+        for i in 0..pool.pplns_window {
             w.add_share(cur, pool.uncle_penalty_percent);
-            if cur.height == 0 {
+            // The window's last share needs no parent: a view that starts there (pruned, or
+            // a trusted base) still has the whole window.
+            if cur.height == 0 || i + 1 == pool.pplns_window {
                 break;
             }
             cur = view.share_info(&cur.prev)?;

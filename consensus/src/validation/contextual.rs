@@ -48,6 +48,13 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         ),
     };
     if side.share_bits != expected_bits {
+        let base = view.trusted_base().map(|b| b.id);
+        if parent.is_some_and(|p| Some(p.id) == base) {
+            return Err(RejectReason::TargetDisagreesWithTrustedBase {
+                expected: expected_bits,
+                got: side.share_bits,
+            });
+        }
         return Err(RejectReason::WrongTarget {
             expected: expected_bits,
             got: side.share_bits,
@@ -89,7 +96,11 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         skip,
     };
 
-    check_payouts(pool, view, share, checked, &info)?;
+    // Above a trusted base the first `pplns_window - 1` shares have windows that reach below
+    // it: their payouts cannot be checked and are taken as the chain has them (section 13).
+    if !super::payouts_cross_base(pool, view, &info) {
+        check_payouts(pool, view, share, checked, &info)?;
+    }
     Ok(info)
 }
 
@@ -114,9 +125,13 @@ fn check_uncles<V: ChainView + ?Sized>(
     let mut cur = view
         .share_info(&side.prev_share)
         .ok_or(RejectReason::MissingParent(side.prev_share))?;
+    // The walk ends at a trusted base too: every check of an uncle above the base needs
+    // ancestors at or above the uncle's parent only, so none is skipped; an uncle at or below
+    // the base is unknown to the view (its parent is) and stays `MissingUncle`.
+    let base = view.trusted_base().map(|b| b.id);
     loop {
         recent.push(cur);
-        if cur.height <= lowest || cur.height == 0 {
+        if cur.height <= lowest || cur.height == 0 || Some(cur.id) == base {
             break;
         }
         cur = view

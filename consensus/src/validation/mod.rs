@@ -12,10 +12,14 @@
 //!
 //! [`ChainView`]: crate::chain_view::ChainView
 
+mod base;
 mod contextual;
 mod reason;
 mod stateless;
 
+pub use base::{
+    check_trusted_base, payouts_cross_base, BaseError, MAX_BASE_SEARCH, MIN_BASE_DEPTH_WINDOWS,
+};
 pub use contextual::check_contextual;
 pub use reason::{RejectReason, Severity};
 pub use stateless::{check_stateless, Checked};

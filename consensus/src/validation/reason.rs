@@ -91,6 +91,16 @@ pub enum RejectReason {
     UncleAlreadyIncluded(ShareHash),
     #[error("coinbase payouts differ from the PPLNS window's")]
     WrongPayouts,
+    /// A child of this node's trusted base whose target is not the retarget of the base's
+    /// claimed anchor. Either the share or the base's trusted index entry is wrong, and the node
+    /// cannot tell which (docs/consensus.md section 13): nobody is penalised for it.
+    #[error(
+        "share target {got:?} disagrees with the trusted base's anchor (expected {expected:?})"
+    )]
+    TargetDisagreesWithTrustedBase {
+        expected: CompactTarget,
+        got: CompactTarget,
+    },
 }
 
 impl RejectReason {
@@ -100,7 +110,8 @@ impl RejectReason {
         match self {
             RejectReason::MissingParent(_)
             | RejectReason::MissingUncle(_)
-            | RejectReason::WindowUnavailable => Severity::MissingData,
+            | RejectReason::WindowUnavailable
+            | RejectReason::TargetDisagreesWithTrustedBase { .. } => Severity::MissingData,
             RejectReason::TimestampInFuture => Severity::NotYet,
             RejectReason::Decode(_)
             | RejectReason::InsufficientWork
