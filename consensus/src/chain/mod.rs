@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod bitcoin_family;
+pub mod monero;
 
 use crate::pow::PowAlgo;
 pub use bitcoin_family::BitcoinFamilyParams;

@@ -1,0 +1,536 @@
+//! Safe binding to RandomX, the proof of work of Monero, through the system's reference library
+//! (Debian's `librandomx-dev` 1.1.10, tevador's own C++ implementation).
+//!
+//! Why a binding of our own rather than `rust-randomx` or `randomx-rs` is written down in
+//! docs/architecture.md ("RandomX"). In short: the reference library computes the hashes (a
+//! re-implementation would be a consensus risk), and this crate only owns what a binding gets
+//! wrong easily — lifetimes, thread safety and the split of the dataset's initialisation:
+//!
+//! * [`Cache`]: light mode, 256 MiB, keyed by the seed. Read-only once built, so `Send + Sync`
+//!   and shared between threads behind an [`Arc`].
+//! * [`Dataset`]: fast mode, about 2 GiB, built from a cache by `n` threads that split
+//!   `[0, item_count)` into `n` contiguous ranges whose union is exactly the whole
+//!   ([`split_items`]). Read-only once built, so `Send + Sync`.
+//! * [`Vm`]: a virtual machine over a cache or a dataset that it keeps alive. Hashing mutates the
+//!   machine's scratchpad and registers, so [`Vm::hash`] takes `&mut self` and `Vm` is `Send`
+//!   but not `Sync`: one machine per thread, enforced by the compiler.
+//!
+//! ```compile_fail
+//! fn sync<T: Sync>() {}
+//! sync::<otedama_randomx::Vm>(); // a machine cannot be shared between threads
+//! ```
+//!
+//! Allocation failures (no memory, no large pages, no executable memory for the JIT) are
+//! [`Error`]s, never panics or aborts: the library returns null and this crate checks every
+//! pointer.
+
+mod ffi;
+
+use std::ffi::{c_ulong, c_void};
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Bytes of a RandomX hash (`RANDOMX_HASH_SIZE`).
+pub const HASH_SIZE: usize = ffi::HASH_SIZE;
+/// Bytes of one dataset item (`RANDOMX_DATASET_ITEM_SIZE`).
+pub const DATASET_ITEM_SIZE: usize = ffi::DATASET_ITEM_SIZE;
+/// Bytes of a cache: `RANDOMX_ARGON_MEMORY` = 262,144 KiB of Argon2d memory (Monero's
+/// configuration, the library's default).
+pub const CACHE_BYTES: u64 = 262_144 * 1024;
+
+/// What went wrong; allocation failures are reported, not turned into panics.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `randomx_alloc_cache` returned null: out of memory, or no large pages (when required),
+    /// or no executable memory for the JIT compiler.
+    #[error(
+        "RandomX could not allocate a cache ({CACHE_BYTES} bytes, large pages: {large_pages})"
+    )]
+    CacheAlloc { large_pages: bool },
+    /// `randomx_alloc_dataset` returned null (about 2 GiB are needed).
+    #[error("RandomX could not allocate a dataset ({bytes} bytes, large pages: {large_pages})")]
+    DatasetAlloc { bytes: u64, large_pages: bool },
+    /// `randomx_create_vm` returned null (scratchpad allocation or JIT memory failed).
+    #[error("RandomX could not create a virtual machine (flags {flags:#x})")]
+    VmCreate { flags: u32 },
+    /// A dataset needs at least one initialisation thread.
+    #[error("dataset initialisation needs at least one thread")]
+    NoThreads,
+    /// The operating system refused to start an initialisation thread.
+    #[error("cannot start a dataset initialisation thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// An initialisation thread ended abnormally; the dataset is not used.
+    #[error("a dataset initialisation thread failed")]
+    InitThread,
+    /// The library reports a dataset size this platform cannot address.
+    #[error("dataset of {items} items does not fit this platform's address space")]
+    DatasetTooLarge { items: u64 },
+}
+
+/// Whether to back memory with large (2 MiB) pages. They make hashing about a third faster but
+/// need pages reserved by the administrator (`vm.nr_hugepages`), which most machines lack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LargePages {
+    /// Ordinary pages only.
+    #[default]
+    Off,
+    /// Large pages if the system has them, else ordinary pages (see `large_pages()` on the
+    /// object for what was obtained).
+    Prefer,
+    /// Large pages or an error.
+    Require,
+}
+
+/// The library's flags (`randomx_flags`), a bit set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flags(u32);
+
+impl Flags {
+    /// Portable interpreter, software AES: works everywhere, slowest.
+    pub const DEFAULT: Flags = Flags(ffi::FLAG_DEFAULT as u32);
+    pub const LARGE_PAGES: Flags = Flags(ffi::FLAG_LARGE_PAGES as u32);
+    pub const HARD_AES: Flags = Flags(ffi::FLAG_HARD_AES as u32);
+    pub const FULL_MEM: Flags = Flags(ffi::FLAG_FULL_MEM as u32);
+    pub const JIT: Flags = Flags(ffi::FLAG_JIT as u32);
+    /// W^X JIT pages, for systems that forbid writable executable memory.
+    pub const SECURE: Flags = Flags(ffi::FLAG_SECURE as u32);
+    pub const ARGON2_SSSE3: Flags = Flags(ffi::FLAG_ARGON2_SSSE3 as u32);
+    pub const ARGON2_AVX2: Flags = Flags(ffi::FLAG_ARGON2_AVX2 as u32);
+
+    /// What the library recommends for this CPU (`randomx_get_flags`): JIT, hardware AES and
+    /// the Argon2 SIMD variant when the CPU has them. Never large pages or full memory: those
+    /// are choices of the caller.
+    pub fn recommended() -> Flags {
+        // SAFETY: no arguments, no state; the result is a plain bit set.
+        Flags(unsafe { ffi::randomx_get_flags() } as u32)
+    }
+
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn with(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub const fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+
+    fn raw(self) -> ffi::Flags {
+        // Every defined flag is below 2^7, far inside `int`.
+        self.0 as ffi::Flags
+    }
+}
+
+/// Number of items in a dataset (`randomx_dataset_item_count`): 34,078,719 for Monero's
+/// configuration, (2 GiB + 32 MiB - 64) / 64.
+pub fn dataset_item_count() -> u64 {
+    // SAFETY: a constant of the library's configuration.
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on some platforms
+    u64::from(unsafe { ffi::randomx_dataset_item_count() })
+}
+
+/// Splits the items `[0, count)` into `parts` contiguous ranges for the initialisation threads:
+/// range `i` is `[count*i/parts, count*(i+1)/parts)`. The ranges are in order, the first starts
+/// at 0, each starts where the previous ends and the last ends at `count` (because
+/// `count*parts/parts = count`), so together they cover every item exactly once, whatever the
+/// remainder of `count / parts`. Sizes differ by at most one. Products are taken in `u128`, so
+/// no value of `count` or `parts` overflows. `parts = 0` gives no ranges.
+pub fn split_items(count: u64, parts: u64) -> impl Iterator<Item = Range<u64>> {
+    let bound = move |i: u64| -> u64 {
+        // count*i/parts <= count because i <= parts, so the quotient fits in u64.
+        (u128::from(count) * u128::from(i) / u128::from(parts.max(1))) as u64
+    };
+    (0..parts).map(move |i| bound(i)..bound(i + 1))
+}
+
+/// Allocates with large pages first when asked, falling back to ordinary pages for
+/// [`LargePages::Prefer`]. Returns the pointer and whether it has large pages.
+fn alloc_with<T>(
+    base: Flags,
+    large_pages: LargePages,
+    alloc: impl Fn(Flags) -> *mut T,
+) -> Option<(NonNull<T>, bool)> {
+    let base = base.without(Flags::LARGE_PAGES);
+    if large_pages != LargePages::Off {
+        if let Some(p) = NonNull::new(alloc(base.with(Flags::LARGE_PAGES))) {
+            return Some((p, true));
+        }
+        if large_pages == LargePages::Require {
+            return None;
+        }
+    }
+    NonNull::new(alloc(base)).map(|p| (p, false))
+}
+
+/// A light-mode cache for one key (Monero: the seed block's hash). Building one runs Argon2d
+/// over 256 MiB (about half a second per core).
+pub struct Cache {
+    ptr: NonNull<ffi::randomx_cache>,
+    flags: Flags,
+    large_pages: bool,
+    key: Vec<u8>,
+}
+
+// SAFETY: after `randomx_init_cache` (inside `Cache::new`) the library only reads the cache:
+// light-mode machines and `randomx_init_dataset` take it as input. Nothing in this crate writes
+// it again, so sharing and sending it between threads is sound; the reference miner does the
+// same.
+unsafe impl Send for Cache {}
+unsafe impl Sync for Cache {}
+
+impl Cache {
+    /// Allocates a cache and initialises it with `key`. `flags` are usually
+    /// [`Flags::recommended`]; `FULL_MEM` and `LARGE_PAGES` in them are ignored (large pages are
+    /// the `large_pages` argument). Machines made from this cache use the same flags, since a
+    /// JIT machine needs a cache allocated for the JIT.
+    pub fn new(key: &[u8], flags: Flags, large_pages: LargePages) -> Result<Cache, Error> {
+        let flags = flags.without(Flags::FULL_MEM).without(Flags::LARGE_PAGES);
+        // SAFETY: the allocator takes flags only and returns null on failure.
+        let (ptr, large) = alloc_with(flags, large_pages, |f| unsafe {
+            ffi::randomx_alloc_cache(f.raw())
+        })
+        .ok_or(Error::CacheAlloc {
+            large_pages: large_pages == LargePages::Require,
+        })?;
+        // SAFETY: `ptr` is a fresh cache; the key is read for `key.len()` bytes only.
+        unsafe { ffi::randomx_init_cache(ptr.as_ptr(), key.as_ptr().cast::<c_void>(), key.len()) };
+        Ok(Cache {
+            ptr,
+            flags,
+            large_pages: large,
+            key: key.to_vec(),
+        })
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// Whether the cache got large pages.
+    pub fn large_pages(&self) -> bool {
+        self.large_pages
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `randomx_alloc_cache`, released once; every machine using it
+        // holds an `Arc<Cache>`, so none outlives it.
+        unsafe { ffi::randomx_release_cache(self.ptr.as_ptr()) }
+    }
+}
+
+/// A raw pointer handed to the initialisation threads, each of which writes only its own range
+/// of items.
+struct SendPtr<T>(*mut T);
+// SAFETY: see `Dataset::new`: the threads write disjoint item ranges and only read the cache.
+unsafe impl<T> Send for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// Taking `&self` makes closures capture the whole wrapper, not its non-`Send` field.
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+/// A fast-mode dataset (about 2 GiB), built from a cache. It does not need the cache afterwards.
+pub struct Dataset {
+    ptr: NonNull<ffi::randomx_dataset>,
+    flags: Flags,
+    large_pages: bool,
+    items: u64,
+    key: Vec<u8>,
+}
+
+// SAFETY: written only inside `Dataset::new`; afterwards fast-mode machines only read it.
+unsafe impl Send for Dataset {}
+unsafe impl Sync for Dataset {}
+
+impl Dataset {
+    /// Allocates a dataset and initialises every item from `cache` with `threads` threads, each
+    /// computing one range of [`split_items`]. The machines made from it use the cache's flags
+    /// plus `FULL_MEM`.
+    pub fn new(cache: &Cache, threads: usize, large_pages: LargePages) -> Result<Dataset, Error> {
+        if threads == 0 {
+            return Err(Error::NoThreads);
+        }
+        let items = dataset_item_count();
+        let bytes = items.saturating_mul(DATASET_ITEM_SIZE as u64);
+        if usize::try_from(bytes).is_err() || c_ulong::try_from(items).is_err() {
+            return Err(Error::DatasetTooLarge { items });
+        }
+        // SAFETY: the allocator takes flags only and returns null on failure.
+        let (ptr, large) = alloc_with(Flags::DEFAULT, large_pages, |f| unsafe {
+            ffi::randomx_alloc_dataset(f.raw())
+        })
+        .ok_or(Error::DatasetAlloc {
+            bytes,
+            large_pages: large_pages == LargePages::Require,
+        })?;
+        let dataset = Dataset {
+            ptr,
+            flags: cache.flags,
+            large_pages: large,
+            items,
+            key: cache.key.clone(),
+        };
+        // More threads than items would only add empty ranges.
+        let parts = u64::try_from(threads).unwrap_or(u64::MAX).min(items.max(1));
+        let result = std::thread::scope(|scope| -> Result<(), Error> {
+            let mut handles = Vec::new();
+            for range in split_items(items, parts) {
+                let ds = SendPtr(dataset.ptr.as_ptr());
+                let cp = SendPtr(cache.ptr.as_ptr());
+                // Both bounds fit in c_ulong: they are at most `items`, checked above.
+                let start = range.start as c_ulong;
+                let count = (range.end - range.start) as c_ulong;
+                let handle = std::thread::Builder::new()
+                    .name("randomx-init".into())
+                    .spawn_scoped(scope, move || {
+                        // SAFETY: the dataset is live for the whole scope; this thread writes
+                        // items [start, start+count) only, disjoint from every other thread's
+                        // (split_items), and inside [0, items); the cache is only read.
+                        unsafe { ffi::randomx_init_dataset(ds.get(), cp.get(), start, count) }
+                    });
+                match handle {
+                    Ok(h) => handles.push(h),
+                    Err(e) => {
+                        // The threads already started finish when the scope ends; the dataset
+                        // is then dropped unused.
+                        return Err(Error::Spawn(e));
+                    }
+                }
+            }
+            let mut ok = true;
+            for h in handles {
+                ok &= h.join().is_ok();
+            }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InitThread)
+            }
+        });
+        result.map(|()| dataset)
+    }
+
+    pub fn item_count(&self) -> u64 {
+        self.items
+    }
+
+    /// The key of the cache this dataset was built from.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Whether the dataset got large pages.
+    pub fn large_pages(&self) -> bool {
+        self.large_pages
+    }
+
+    /// The dataset's bytes: `item_count() * DATASET_ITEM_SIZE`, every item initialised.
+    pub fn memory(&self) -> &[u8] {
+        // SAFETY: the library returns the start of the dataset's allocation, which holds
+        // `items` items (size checked to fit `usize` in `new`), all written by `new` and never
+        // written again; the slice borrows `self`, which owns the allocation.
+        unsafe {
+            let p = ffi::randomx_get_dataset_memory(self.ptr.as_ptr()).cast::<u8>();
+            std::slice::from_raw_parts(p, self.items as usize * DATASET_ITEM_SIZE)
+        }
+    }
+}
+
+impl Drop for Dataset {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `randomx_alloc_dataset`, released once; machines hold an Arc.
+        unsafe { ffi::randomx_release_dataset(self.ptr.as_ptr()) }
+    }
+}
+
+/// What a machine reads its dataset items from; kept alive as long as the machine.
+enum Backing {
+    Light(Arc<Cache>),
+    Fast(Arc<Dataset>),
+}
+
+/// A RandomX virtual machine. Hashing rewrites its 2 MiB scratchpad, so it is `Send` (move it
+/// to a worker thread) but not `Sync` (never two hashes at once).
+pub struct Vm {
+    ptr: NonNull<ffi::randomx_vm>,
+    flags: Flags,
+    backing: Backing,
+    /// `NonNull` already makes `Vm` neither `Send` nor `Sync`; this says so on purpose.
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+// SAFETY: a machine has no thread affinity; moving it moves exclusive ownership of its
+// scratchpad, and its cache or dataset is `Sync`.
+unsafe impl Send for Vm {}
+
+impl Vm {
+    /// A light-mode machine: about 8 times slower per hash than fast mode, but only the 256 MiB
+    /// cache (shared) and a 2 MiB scratchpad. What a validating node uses.
+    pub fn light(cache: Arc<Cache>) -> Result<Vm, Error> {
+        let flags = cache.flags;
+        let large = if cache.large_pages {
+            LargePages::Prefer
+        } else {
+            LargePages::Off
+        };
+        let cp = cache.ptr.as_ptr();
+        // SAFETY: `cp` is an initialised cache allocated with these flags (JIT included), and it
+        // lives as long as the machine through the Arc stored in it.
+        let (ptr, _) = alloc_with(flags, large, |f| unsafe {
+            ffi::randomx_create_vm(f.raw(), cp, std::ptr::null_mut())
+        })
+        .ok_or(Error::VmCreate { flags: flags.0 })?;
+        Ok(Vm {
+            ptr,
+            flags,
+            backing: Backing::Light(cache),
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// A fast-mode machine over a full dataset: what a miner uses.
+    pub fn fast(dataset: Arc<Dataset>) -> Result<Vm, Error> {
+        let flags = dataset.flags.with(Flags::FULL_MEM);
+        let large = if dataset.large_pages {
+            LargePages::Prefer
+        } else {
+            LargePages::Off
+        };
+        let dp = dataset.ptr.as_ptr();
+        // SAFETY: `dp` is an initialised dataset that lives as long as the machine; with
+        // FULL_MEM the library needs no cache.
+        let (ptr, _) = alloc_with(flags, large, |f| unsafe {
+            ffi::randomx_create_vm(f.raw(), std::ptr::null_mut(), dp)
+        })
+        .ok_or(Error::VmCreate { flags: flags.0 })?;
+        Ok(Vm {
+            ptr,
+            flags,
+            backing: Backing::Fast(dataset),
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// The RandomX hash of `input` (any length) under this machine's key.
+    pub fn hash(&mut self, input: &[u8]) -> [u8; HASH_SIZE] {
+        let mut out = [0u8; HASH_SIZE];
+        // SAFETY: `&mut self` gives exclusive use of the machine; input is read for its length,
+        // output has RANDOMX_HASH_SIZE bytes.
+        unsafe {
+            ffi::randomx_calculate_hash(
+                self.ptr.as_ptr(),
+                input.as_ptr().cast::<c_void>(),
+                input.len(),
+                out.as_mut_ptr().cast::<c_void>(),
+            )
+        };
+        out
+    }
+
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// Whether this machine reads a full dataset (fast mode).
+    pub fn is_fast(&self) -> bool {
+        matches!(self.backing, Backing::Fast(_))
+    }
+
+    /// The key the machine hashes under.
+    pub fn key(&self) -> &[u8] {
+        match &self.backing {
+            Backing::Light(c) => c.key(),
+            Backing::Fast(d) => d.key(),
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // SAFETY: created by `randomx_create_vm`, destroyed once, before its backing (fields
+        // drop after this).
+        unsafe { ffi::randomx_destroy_vm(self.ptr.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check_split(count: u64, parts: u64) {
+        let ranges: Vec<Range<u64>> = split_items(count, parts).collect();
+        assert_eq!(ranges.len() as u64, parts);
+        if parts == 0 {
+            return;
+        }
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges[ranges.len() - 1].end, count);
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].end, w[1].start, "gap or overlap");
+        }
+        let (min, max) = ranges.iter().fold((u64::MAX, 0), |(lo, hi), r| {
+            let n = r.end - r.start;
+            (lo.min(n), hi.max(n))
+        });
+        assert!(max - min <= 1, "unbalanced split {min}..{max}");
+        assert_eq!(ranges.iter().map(|r| r.end - r.start).sum::<u64>(), count);
+    }
+
+    #[test]
+    fn split_covers_the_real_dataset_exactly() {
+        let items = dataset_item_count();
+        assert_eq!(items, 34_078_719, "Monero's configuration");
+        for parts in 1..=64 {
+            check_split(items, parts);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn split_covers_every_item_once(count in any::<u64>(), parts in 1u64..10_000) {
+            check_split(count, parts);
+        }
+    }
+
+    #[test]
+    fn split_extremes() {
+        check_split(0, 3);
+        check_split(u64::MAX, 7);
+        check_split(u64::MAX, 1);
+        check_split(5, 0);
+        check_split(2, 7);
+    }
+
+    #[test]
+    fn flags_arithmetic() {
+        let f = Flags::JIT.with(Flags::HARD_AES);
+        assert!(f.contains(Flags::JIT) && !f.contains(Flags::FULL_MEM));
+        assert_eq!(f.without(Flags::JIT), Flags::HARD_AES);
+        assert!(!Flags::recommended().contains(Flags::LARGE_PAGES));
+    }
+
+    #[test]
+    fn no_threads_is_an_error() {
+        let cache = Cache::new(b"k", Flags::recommended(), LargePages::Off).expect("cache");
+        assert!(matches!(
+            Dataset::new(&cache, 0, LargePages::Off),
+            Err(Error::NoThreads)
+        ));
+    }
+}
