@@ -4,7 +4,7 @@
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
 use crate::p2p::address_book::{self, MAX_ADDRESS_BOOK};
-use crate::p2p::handlers::{get_headers, get_shares, gossip_block, gossip_share};
+use crate::p2p::handlers::{get_base, get_headers, get_shares, gossip_block, gossip_share};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
@@ -61,6 +61,8 @@ pub struct ChainTask {
     pub counters: Arc<ChainCounters>,
     pub net: Option<NetLink>,
     pub sync_status: watch::Sender<SyncStatus>,
+    /// Prune the store as the chain grows (`--no-prune` turns it off: an archive node).
+    pub prune: bool,
 }
 
 struct Held {
@@ -201,6 +203,12 @@ impl Runner {
                 "in-memory index trimmed"
             );
         }
+        // The store follows it (one batch a window; `prune_if_due` logs what it deleted).
+        if self.t.prune {
+            if let Err(e) = self.t.chain.prune_if_due() {
+                warn!("cannot prune the store: {e}");
+            }
+        }
         // Held gossip whose missing share never came: not forwarded.
         let now = Instant::now();
         let mut expired = Vec::new();
@@ -281,6 +289,7 @@ impl Runner {
                         get_headers::answer(&mut self.t.chain, locator, *max)
                     }
                     Request::GetShares { ids } => get_shares::answer(&self.t.chain, ids),
+                    Request::GetBase => get_base::answer(&mut self.t.chain),
                 };
                 let _ = reply.send(response);
             }
@@ -319,6 +328,21 @@ impl Runner {
                     }
                     Err(e) => {
                         warn!("cannot store synced shares: {e}");
+                        vec![]
+                    }
+                }
+            }
+            (Request::GetBase, Ok(Response::Base { tip, base })) => {
+                match self
+                    .sync
+                    .on_base(peer, tip, base, &mut self.t.chain, unix_now())
+                {
+                    Ok(applied) => {
+                        self.after_insert(&applied.outcomes, Origin::Sync);
+                        applied.commands
+                    }
+                    Err(e) => {
+                        warn!("cannot store a trusted base: {e}");
                         vec![]
                     }
                 }

@@ -189,6 +189,20 @@ pub struct Args {
     )]
     pub p2p_limit_loopback: Option<bool>,
 
+    /// Keep every share in the store (an archive or observer node): by default shares more
+    /// than five PPLNS windows below the best tip are deleted, which keeps the store flat and
+    /// still serves joiners a trusted base two windows deep (docs/consensus.md section 13)
+    /// [default: false].
+    #[arg(
+        long,
+        env = "OTEDAMA_NO_PRUNE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub no_prune: Option<bool>,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
     /// `info,otedama_node::p2p=debug`; without it RUST_LOG is read [default: info].
     #[arg(long, env = "OTEDAMA_LOG_LEVEL", value_name = "FILTER", global = true)]
@@ -202,7 +216,7 @@ pub struct Args {
     /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
     /// stratum-max-connections-per-ip, stratum-ban-secs, stratum-max-payouts, rpc-allow-host (a
     /// list), mine, gpu, p2p-listen (a list), peer (a list), max-peers,
-    /// p2p-limit-loopback, log-level, log-format).
+    /// p2p-limit-loopback, no-prune, log-level, log-format).
     #[arg(long, env = "OTEDAMA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
@@ -264,6 +278,7 @@ pub struct FileConfig {
     pub peer: Option<Vec<String>>,
     pub max_peers: Option<u32>,
     pub p2p_limit_loopback: Option<bool>,
+    pub no_prune: Option<bool>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
 }
@@ -326,6 +341,8 @@ pub struct Config {
     pub max_peers: u32,
     /// The per-address inbound limits apply to the host itself too.
     pub p2p_limit_loopback: bool,
+    /// Keep every share (no pruning of the store).
+    pub no_prune: bool,
     pub log: LogConfig,
 }
 
@@ -654,6 +671,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
             .p2p_limit_loopback
             .or(file.p2p_limit_loopback)
             .unwrap_or(false),
+        no_prune: args.no_prune.or(file.no_prune).unwrap_or(false),
         log,
     })
 }

@@ -222,6 +222,7 @@ mod tests {
         check("mine", c.mine.to_string());
         check("max-peers", c.max_peers.to_string());
         check("p2p-limit-loopback", c.p2p_limit_loopback.to_string());
+        check("no-prune", c.no_prune.to_string());
         check("log-level", c.log.filter.clone());
         check("log-format", "text".into());
         assert_eq!(c.log.format, config::LogFormat::Text);

@@ -388,6 +388,7 @@ pub async fn run(
             commands: p2p.commands.clone(),
         }),
         sync_status: sync_tx,
+        prune: !config.no_prune,
     };
     tasks.spawn("sharechain", async move {
         chain_task.run(chain_stop).await;

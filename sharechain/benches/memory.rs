@@ -1,9 +1,10 @@
 //! Memory and disk over a long run: a million shares (16 weeks of 10 s shares) through
 //! `Sharechain::insert` as the node's sharechain task does it, trimming the in-memory index
-//! (`Sharechain::trim_memory`) as the task does every second, against the same run without
-//! trimming (the baseline: memory as it grew before). Each run is a fresh child process so its
-//! resident memory (VmRSS) is its own; every 100,000 shares it reports RSS, index entries and
-//! the store's size on disk. The shares are generated in the same process on a reference chain
+//! (`Sharechain::trim_memory`) and pruning the store (`Sharechain::prune_if_due`) as the task
+//! does every second ("prune", the default node), against the same run without pruning ("trim",
+//! an archive node with `--no-prune`) and without either ("keep": memory as it grew before
+//! trimming). Each run is a fresh child process so its resident memory (VmRSS) is its own;
+//! every tenth of the run it reports RSS, index entries and the store's size on disk. The shares are generated in the same process on a reference chain
 //! that itself keeps only the last window (so the generator stays flat too).
 //!
 //! `cargo bench -p otedama-sharechain --bench memory` (`OTEDAMA_BENCH_QUICK=1`: 30,000 shares;
@@ -21,13 +22,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MINERS: u64 = 50;
-/// Set in a child: "trim" or "keep", then the share count.
+/// Set in a child: "prune", "trim" or "keep", then the share count.
 const CHILD_ENV: &str = "OTEDAMA_BENCH_MEMORY_CHILD";
 /// Longest a child runs (it reports how far it got).
 const BUDGET: Duration = Duration::from_secs(300);
 
 fn child(mode: &str, n: u64) {
-    let trim = mode == "trim";
+    let prune = mode == "prune";
+    let trim = prune || mode == "trim";
     let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
     let keep = pool.pplns_window + pool.uncle_depth + 16;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -50,6 +52,9 @@ fn child(mode: &str, n: u64) {
         chain.insert(s, late).expect("insert");
         if trim {
             chain.trim_memory();
+        }
+        if prune {
+            chain.prune_if_due().expect("prune");
         }
         if (h + 1) % step == 0 || start.elapsed() > BUDGET {
             println!(
@@ -83,26 +88,25 @@ fn main() {
         .unwrap_or(if quick { 30_000 } else { 1_000_000 });
     let exe = std::env::current_exe().expect("own path");
     let mut last = Vec::new();
-    for mode in ["trim", "keep"] {
+    for mode in ["prune", "trim", "keep"] {
         let out = Command::new(&exe)
             .env(CHILD_ENV, format!("{mode}:{n}"))
             .output()
             .expect("child");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         print!("{text}");
-        let rss = text
-            .lines()
-            .rfind(|l| l.starts_with("MEM"))
-            .and_then(|l| l.split("rss_mb=").nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        last.push(rss);
+        let field = |name: &str| {
+            text.lines()
+                .rfind(|l| l.starts_with("MEM"))
+                .and_then(|l| l.split(&format!("{name}=")).nth(1))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        last.push((field("rss_mb"), field("store_mb")));
     }
     println!(
-        "memory shares={n} rss_trimmed_mb={:.1} rss_untrimmed_mb={:.1} ratio={:.2}x",
-        last[0],
-        last[1],
-        last[1] / last[0].max(1.0)
+        "memory shares={n} rss_pruned_mb={:.1} store_pruned_mb={:.1} rss_trimmed_mb={:.1} store_trimmed_mb={:.1} rss_untrimmed_mb={:.1} store_untrimmed_mb={:.1}",
+        last[0].0, last[0].1, last[1].0, last[1].1, last[2].0, last[2].1
     );
 }

@@ -130,6 +130,11 @@ fn reply_bytes(response: &Response) -> u64 {
         Response::Headers { ids, .. } => 64 + 32 * ids.len() as u64,
         Response::Shares { shares } => 8 + shares.iter().map(|s| s.len() as u64 + 4).sum::<u64>(),
         Response::Busy => 1,
+        Response::Base { base, .. } => {
+            64 + base
+                .as_ref()
+                .map_or(0, |b| (b.share.len() + b.info.len()) as u64 + 8)
+        }
     }
 }
 

@@ -18,10 +18,12 @@
 //! so fake ids cannot make honest peers look empty.
 
 use crate::p2p::scoring::Offence;
-use crate::p2p::wire::{Request, TipInfo, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST};
+use crate::p2p::wire::{
+    BaseData, Request, TipInfo, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST,
+};
 use crate::p2p::{SwarmCommand, SyncStatus};
 use libp2p::PeerId;
-use otedama_consensus::validation::Severity;
+use otedama_consensus::validation::{Severity, MIN_BASE_DEPTH_WINDOWS};
 use otedama_consensus::{Share, ShareHash};
 use otedama_sharechain::{InsertOutcome, Sharechain, StoreError};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -78,6 +80,8 @@ pub struct SyncState {
     /// The peer whose headers queued each id (same keys as `heights`, for header-queued ids).
     advertiser: HashMap<ShareHash, PeerId>,
     inflight_ids: usize,
+    /// The peer a `GetBase` is in flight to (one at a time).
+    base_from: Option<PeerId>,
     run: Option<Run>,
     last_log: Option<Instant>,
     /// Shares this node has fetched and inserted through sync since start.
@@ -145,6 +149,9 @@ impl SyncState {
         if self.headers_from == Some(*peer) {
             self.headers_from = None;
         }
+        if self.base_from == Some(*peer) {
+            self.base_from = None;
+        }
         self.schedule(chain)
     }
 
@@ -205,6 +212,36 @@ impl SyncState {
                 p.exhausted = false;
                 p.lacks.clear();
             }
+        }
+        // No ids and a start above our next height: the peer pruned its chain's beginning and
+        // nothing of our locator is on what it kept (docs/p2p.md, "Joining a pruned pool").
+        // Its chain cannot be fetched share by share from where ours ends: ask it for a
+        // trusted base instead, if it claims more work.
+        let our_next = chain.best().map_or(0, |b| b.height + 1);
+        if ids.is_empty()
+            && start_height > our_next
+            && tip.is_some_and(|t| t.cumulative_work > ours)
+        {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.tip = tip;
+                p.exhausted = true;
+                p.continue_from = None;
+            }
+            if self.base_from.is_none() {
+                tracing::info!(
+                    %peer,
+                    peer_oldest = start_height,
+                    peer_height = tip.map_or(0, |t| t.height),
+                    our_next,
+                    "peer pruned below our chain: asking it for a trusted base"
+                );
+                self.base_from = Some(peer);
+                out.push(SwarmCommand::Send {
+                    peer,
+                    request: Request::GetBase,
+                });
+            }
+            return out;
         }
         // More work than ours and not one id after our locator: that chain would have to be
         // ours, which has less work. A claim with nothing to show costs the peer, and the claim
@@ -386,6 +423,112 @@ impl SyncState {
         Ok(applied)
     }
 
+    /// A `Base` reply to our `GetBase`: checks that the base lies at least
+    /// [`MIN_BASE_DEPTH_WINDOWS`] windows below the peer's tip and below its work, stores it as
+    /// the trusted base ([`Sharechain::insert_trusted_base`]), and asks the peer for the headers
+    /// above it. A peer without a base (its chain is shorter, or it is itself mid-sync) is not
+    /// at fault; one whose base does not decode, lies too high or fails the checks is.
+    pub fn on_base(
+        &mut self,
+        peer: PeerId,
+        tip: Option<TipInfo>,
+        base: Option<BaseData>,
+        chain: &mut Sharechain,
+        now: u64,
+    ) -> Result<Applied, StoreError> {
+        let mut applied = Applied::default();
+        if self.base_from != Some(peer) {
+            applied.commands.push(SwarmCommand::Penalise {
+                peer,
+                offence: Offence::Unrequested,
+            });
+            return Ok(applied);
+        }
+        self.base_from = None;
+        let Some(data) = base else {
+            tracing::info!(%peer, "peer has no trusted base to give");
+            applied.commands.extend(self.schedule(chain));
+            return Ok(applied);
+        };
+        let decoded = Share::decode(&data.share)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                otedama_sharechain::codec::decode_info(&data.info)
+                    .map(|i| (s, i))
+                    .map_err(|e| e.to_string())
+            });
+        let (share, info) = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(%peer, "undecodable trusted base: {e}");
+                applied.commands.push(SwarmCommand::Penalise {
+                    peer,
+                    offence: Offence::Malformed,
+                });
+                return Ok(applied);
+            }
+        };
+        let min_depth = MIN_BASE_DEPTH_WINDOWS.saturating_mul(chain.pool().pplns_window);
+        let deep_enough = tip.is_some_and(|t| {
+            t.height >= info.height.saturating_add(min_depth)
+                && t.cumulative_work > info.cumulative_work.0
+        });
+        if !deep_enough {
+            tracing::warn!(
+                %peer,
+                base_height = info.height,
+                peer_height = tip.map_or(0, |t| t.height),
+                "trusted base is not {MIN_BASE_DEPTH_WINDOWS} windows below the peer's tip"
+            );
+            applied.commands.push(SwarmCommand::Penalise {
+                peer,
+                offence: Offence::Useless,
+            });
+            return Ok(applied);
+        }
+        match chain.insert_trusted_base(share, &info, now)? {
+            Err(e) => {
+                tracing::warn!(%peer, "peer sent a trusted base that fails its checks: {e}");
+                applied.commands.push(SwarmCommand::Penalise {
+                    peer,
+                    offence: Offence::InvalidShare,
+                });
+                return Ok(applied);
+            }
+            Ok(outcomes) => {
+                self.fetched_total += outcomes
+                    .iter()
+                    .filter(|o| {
+                        matches!(
+                            o,
+                            InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. }
+                        )
+                    })
+                    .count() as u64;
+                applied.outcomes = outcomes;
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.tip = tip;
+            p.exhausted = false;
+            p.continue_from = None;
+        }
+        // Everyone's headers can connect now.
+        for p in self.peers.values_mut() {
+            p.exhausted = false;
+        }
+        self.headers_from = Some(peer);
+        applied.commands.push(SwarmCommand::Send {
+            peer,
+            request: Request::GetHeaders {
+                locator: chain.locator().into_iter().take(MAX_LOCATOR).collect(),
+                max: MAX_HEADERS as u16,
+            },
+        });
+        applied.commands.extend(self.schedule(chain));
+        Ok(applied)
+    }
+
     /// A request of ours failed (timeout, connection closed, protocol error) or was answered
     /// `Busy`: its ids go back to the queue and the peer is left alone for [`BACKOFF`].
     pub fn on_failure(
@@ -406,6 +549,11 @@ impl SyncState {
             Request::GetShares { ids } => {
                 if self.take_request(&peer, ids) {
                     self.requeue(ids.clone(), chain);
+                }
+            }
+            Request::GetBase => {
+                if self.base_from == Some(peer) {
+                    self.base_from = None;
                 }
             }
         }
@@ -662,7 +810,7 @@ impl SyncState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p2p::handlers::{get_headers, get_shares};
+    use crate::p2p::handlers::{get_base, get_headers, get_shares};
     use crate::p2p::wire::Response;
     use otedama_consensus::chain::Chain;
     use otedama_consensus::pool::{PoolParams, Preset};
@@ -732,11 +880,50 @@ mod tests {
                             .unwrap();
                         next.extend(applied.commands);
                     }
+                    Request::GetBase => {
+                        let Response::Base { tip, base } = get_base::answer(server) else {
+                            panic!("base answer");
+                        };
+                        let applied = client
+                            .on_base(peer, tip, base, chain, T0 + 1_000_000)
+                            .unwrap();
+                        next.extend(applied.commands);
+                    }
                 }
             }
             pending = next;
         }
         rounds
+    }
+
+    /// A server that pruned its chain's beginning answers an empty locator with no ids and
+    /// its oldest height; the client asks for a trusted base, takes it, and syncs the rest.
+    #[test]
+    fn joins_a_pruned_server_through_a_trusted_base() {
+        let sdir = tempfile::tempdir().unwrap();
+        let cdir = tempfile::tempdir().unwrap();
+        let mut server = serving_chain(sdir.path(), 600);
+        assert!(server.prune_if_due().unwrap() > 0);
+        let mut chain = Sharechain::open(cdir.path(), pool()).unwrap();
+        let mut sync = SyncState::new();
+        let peer = PeerId::random();
+        let first = sync.peer_connected(peer, &chain);
+        drive(&mut sync, &mut chain, &mut server, first, None);
+        assert_eq!(chain.best().map(|b| b.id), server.best().map(|b| b.id));
+        let base_height = 599 - MIN_BASE_DEPTH_WINDOWS * pool().pplns_window;
+        assert_eq!(
+            chain.trusted_base(),
+            chain
+                .store()
+                .ids_by_height(base_height, base_height, 1)
+                .unwrap()
+                .first()
+                .map(|(_, id)| *id)
+        );
+        // The base and the two windows above it.
+        assert_eq!(sync.fetched_total, 599 - base_height + 1);
+        assert_eq!(chain.partially_validated(), pool().pplns_window - 1);
+        assert_eq!(sync.status(&chain).state, "synced");
     }
 
     #[test]
@@ -905,6 +1092,7 @@ mod tests {
                         };
                         next.extend(sync.on_headers(peer, tip, start_height, ids, *max, &chain));
                     }
+                    (Request::GetBase, _) => panic!("nobody signalled a pruned chain"),
                     (Request::GetShares { ids }, false) => {
                         let Response::Shares { shares } = get_shares::answer(&server, ids) else {
                             panic!("shares answer");

@@ -6,7 +6,8 @@
 
 use bitcoin::hashes::Hash;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use otedama_consensus::share::MAX_SHARE_BYTES;
+use otedama_consensus::pool::limits::MAX_UNCLES;
+use otedama_consensus::share::{MAX_PAYOUT_SCRIPT_LEN, MAX_SHARE_BYTES};
 use otedama_consensus::ShareHash;
 use std::io;
 
@@ -22,6 +23,28 @@ pub const MAX_SHARES_PER_REQUEST: usize = 64;
 /// a reply stops adding shares before passing 8 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
 
+/// Largest index entry a `Base` reply carries (`otedama_sharechain::codec::encode_info`): format,
+/// id, prev, height, timestamp, bits, work, cumulative work, anchor height and time, parent
+/// height, payout script, uncle count and `MAX_UNCLES` uncles (id, script, work), skip.
+pub const MAX_BASE_INFO_BYTES: usize = 1
+    + 32
+    + 32
+    + 8
+    + 8
+    + 4
+    + 16
+    + 16
+    + 8
+    + 8
+    + 4
+    + (1 + MAX_PAYOUT_SCRIPT_LEN)
+    + 1
+    + MAX_UNCLES * (32 + 1 + MAX_PAYOUT_SCRIPT_LEN + 16)
+    + 32;
+
+// A base reply (a share and an index entry at their bounds) fits one message.
+const _: () = assert!(MAX_BASE_INFO_BYTES + MAX_SHARE_BYTES + 64 < MAX_MESSAGE_BYTES);
+
 /// A question to a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -29,6 +52,19 @@ pub enum Request {
     GetHeaders { locator: Vec<ShareHash>, max: u16 },
     /// Share bodies by id.
     GetShares { ids: Vec<ShareHash> },
+    /// A trusted base (docs/consensus.md section 13): a share of the peer's best chain at least
+    /// two windows below its tip, with its index entry. Tag 2: a peer that predates it cannot
+    /// decode the request and refuses it, it never misreads it.
+    GetBase,
+}
+
+/// A trusted base as it travels: the encoded share and its encoded index entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseData {
+    /// Canonical share encoding, at most `MAX_SHARE_BYTES`.
+    pub share: Vec<u8>,
+    /// Index entry (`otedama_sharechain::codec`), at most [`MAX_BASE_INFO_BYTES`].
+    pub info: Vec<u8>,
 }
 
 /// The tip of the answering peer's best chain.
@@ -53,6 +89,12 @@ pub enum Response {
     Shares { shares: Vec<Vec<u8>> },
     /// The peer refuses to answer now (rate limit); ask someone else or later.
     Busy,
+    /// The answer to `GetBase`: the peer's tip and a base, none when its chain is shorter than
+    /// two windows or that part is not stored.
+    Base {
+        tip: Option<TipInfo>,
+        base: Option<BaseData>,
+    },
 }
 
 /// Why bytes are not a message.
@@ -161,6 +203,7 @@ impl Request {
                 out.push(1);
                 put_ids(&mut out, &ids[..ids.len().min(MAX_SHARES_PER_REQUEST)]);
             }
+            Request::GetBase => out.push(2),
         }
         out
     }
@@ -175,6 +218,7 @@ impl Request {
             1 => Request::GetShares {
                 ids: r.ids("share ids", MAX_SHARES_PER_REQUEST)?,
             },
+            2 => Request::GetBase,
             t => return Err(WireError::UnknownTag(t)),
         };
         r.end()?;
@@ -192,15 +236,7 @@ impl Response {
                 ids,
             } => {
                 out.push(0);
-                match tip {
-                    Some(t) => {
-                        out.push(1);
-                        out.extend_from_slice(t.id.as_byte_array());
-                        out.extend_from_slice(&t.height.to_le_bytes());
-                        out.extend_from_slice(&t.cumulative_work.to_le_bytes());
-                    }
-                    None => out.push(0),
-                }
+                put_tip(&mut out, tip);
                 out.extend_from_slice(&start_height.to_le_bytes());
                 put_ids(&mut out, &ids[..ids.len().min(MAX_HEADERS)]);
             }
@@ -220,6 +256,24 @@ impl Response {
                 out.extend_from_slice(&body);
             }
             Response::Busy => out.push(2),
+            Response::Base { tip, base } => {
+                out.push(3);
+                put_tip(&mut out, tip);
+                match base {
+                    Some(b)
+                        if b.share.len() <= MAX_SHARE_BYTES
+                            && b.info.len() <= MAX_BASE_INFO_BYTES =>
+                    {
+                        out.push(1);
+                        out.extend_from_slice(&(b.share.len() as u32).to_le_bytes());
+                        out.extend_from_slice(&b.share);
+                        out.extend_from_slice(&(b.info.len() as u32).to_le_bytes());
+                        out.extend_from_slice(&b.info);
+                    }
+                    // Over the limits (never for a share we stored): as good as none.
+                    _ => out.push(0),
+                }
+            }
         }
         out
     }
@@ -228,15 +282,7 @@ impl Response {
         let mut r = Reader { bytes };
         let resp = match r.u8()? {
             0 => {
-                let tip = match r.u8()? {
-                    0 => None,
-                    1 => Some(TipInfo {
-                        id: r.id()?,
-                        height: r.u64()?,
-                        cumulative_work: r.u128()?,
-                    }),
-                    t => return Err(WireError::UnknownTag(t)),
-                };
+                let tip = read_tip(&mut r)?;
                 Response::Headers {
                     tip,
                     start_height: r.u64()?,
@@ -253,11 +299,50 @@ impl Response {
                 Response::Shares { shares }
             }
             2 => Response::Busy,
+            3 => {
+                let tip = read_tip(&mut r)?;
+                let base = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let n = r.count("base share bytes", MAX_SHARE_BYTES)?;
+                        let share = r.take(n)?.to_vec();
+                        let n = r.count("base index bytes", MAX_BASE_INFO_BYTES)?;
+                        let info = r.take(n)?.to_vec();
+                        Some(BaseData { share, info })
+                    }
+                    t => return Err(WireError::UnknownTag(t)),
+                };
+                Response::Base { tip, base }
+            }
             t => return Err(WireError::UnknownTag(t)),
         };
         r.end()?;
         Ok(resp)
     }
+}
+
+fn put_tip(out: &mut Vec<u8>, tip: &Option<TipInfo>) {
+    match tip {
+        Some(t) => {
+            out.push(1);
+            out.extend_from_slice(t.id.as_byte_array());
+            out.extend_from_slice(&t.height.to_le_bytes());
+            out.extend_from_slice(&t.cumulative_work.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+fn read_tip(r: &mut Reader<'_>) -> Result<Option<TipInfo>, WireError> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => Some(TipInfo {
+            id: r.id()?,
+            height: r.u64()?,
+            cumulative_work: r.u128()?,
+        }),
+        t => return Err(WireError::UnknownTag(t)),
+    })
 }
 
 /// Reads one length-prefixed frame of at most `max` bytes.
@@ -366,6 +451,7 @@ mod tests {
             Request::GetShares {
                 ids: (0..64).map(id).collect(),
             },
+            Request::GetBase,
         ];
         for m in msgs {
             assert_eq!(Request::decode(&m.encode()), Ok(m));
@@ -389,10 +475,81 @@ mod tests {
                 shares: vec![vec![1, 2, 3], vec![]],
             },
             Response::Busy,
+            Response::Base {
+                tip: Some(TipInfo {
+                    id: id(9),
+                    height: 700,
+                    cumulative_work: 5,
+                }),
+                base: Some(BaseData {
+                    share: vec![7; 300],
+                    info: vec![8; MAX_BASE_INFO_BYTES],
+                }),
+            },
+            Response::Base {
+                tip: None,
+                base: None,
+            },
         ];
         for m in resps {
             assert_eq!(Response::decode(&m.encode()), Ok(m));
         }
+    }
+
+    #[test]
+    fn base_limits_are_checked_and_the_new_tags_are_refused_by_an_old_decoder() {
+        // An oversized index entry is refused before it is read.
+        let mut b = vec![3u8, 0, 1];
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&[1, 2, 3]);
+        b.extend_from_slice(&(MAX_BASE_INFO_BYTES as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            Response::decode(&b),
+            Err(WireError::TooMany {
+                what: "base index bytes",
+                ..
+            })
+        ));
+        let mut b = vec![3u8, 0, 1];
+        b.extend_from_slice(&(MAX_SHARE_BYTES as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            Response::decode(&b),
+            Err(WireError::TooMany { .. })
+        ));
+        // Truncated and trailing bytes.
+        let full = Response::Base {
+            tip: None,
+            base: Some(BaseData {
+                share: vec![1; 10],
+                info: vec![2; 10],
+            }),
+        }
+        .encode();
+        for cut in 0..full.len() {
+            assert!(Response::decode(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = full.clone();
+        long.push(0);
+        assert_eq!(Response::decode(&long), Err(WireError::Trailing));
+        // The tags are new: a decoder that knows tags 0-1 (requests) and 0-2 (responses) says
+        // "unknown tag" instead of reading them as something else.
+        assert_eq!(Request::GetBase.encode(), vec![2]);
+        assert_eq!(full[0], 3);
+        // An index entry over the limit is not sent.
+        let over = Response::Base {
+            tip: None,
+            base: Some(BaseData {
+                share: vec![1],
+                info: vec![2; MAX_BASE_INFO_BYTES + 1],
+            }),
+        };
+        assert_eq!(
+            Response::decode(&over.encode()),
+            Ok(Response::Base {
+                tip: None,
+                base: None
+            })
+        );
     }
 
     #[test]

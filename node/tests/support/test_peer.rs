@@ -39,6 +39,10 @@ pub fn empty_responder() -> Responder {
             ids: vec![],
         },
         Request::GetShares { .. } => Response::Shares { shares: vec![] },
+        Request::GetBase => Response::Base {
+            tip: None,
+            base: None,
+        },
     })
 }
 

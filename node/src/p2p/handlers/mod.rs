@@ -1,6 +1,7 @@
 //! One file per inbound message: each is a plain function of the sharechain and the message,
 //! run by the sharechain task, testable without a swarm.
 
+pub mod get_base;
 pub mod get_headers;
 pub mod get_shares;
 pub mod gossip_block;
