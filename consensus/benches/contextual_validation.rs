@@ -3,6 +3,9 @@
 //! same run: a validator that rebuilds the window from scratch for every share (what a
 //! non-incremental implementation pays).
 //!
+//! It also times the compact-relay rebuild of the same share (`share::compact::rebuild`: the
+//! payout outputs from the window, then the merkle root), which a receiver adds to validation.
+//!
 //! `cargo bench -p otedama-consensus --bench contextual_validation` prints one line per measure
 //! and the ratio. Set `OTEDAMA_BENCH_QUICK=1` for a short smoke run.
 
@@ -100,6 +103,16 @@ fn main() {
         );
     });
 
+    // Compact relay: what a receiver adds before validation, rebuilding the payout outputs
+    // from its window and checking the merkle root (simnet adds it to the validation delay).
+    let compact = otedama_consensus::share::compact::compact(&share).expect("compact form");
+    let rebuild = measure(rounds, iters, || {
+        black_box(
+            otedama_consensus::share::compact::rebuild(&pool, &chain, black_box(&compact))
+                .expect("rebuilds"),
+        );
+    });
+
     // Baseline: rebuild the window from scratch (O(window)) and split it, per share.
     let info = check_contextual(&pool, &chain, &share, &checked, now).expect("valid");
     let params = SplitParams {
@@ -120,9 +133,10 @@ fn main() {
     });
 
     println!(
-        "contextual_validation window={WINDOW} scripts={SCRIPTS} outputs={} incremental={:.2} us/share baseline_from_scratch={:.2} us/share ratio={:.1}x",
+        "contextual_validation window={WINDOW} scripts={SCRIPTS} outputs={} incremental={:.2} us/share compact_rebuild={:.2} us/share baseline_from_scratch={:.2} us/share ratio={:.1}x",
         job.payouts.len(),
         incremental.as_secs_f64() * 1e6,
+        rebuild.as_secs_f64() * 1e6,
         baseline.as_secs_f64() * 1e6,
         baseline.as_secs_f64() / incremental.as_secs_f64()
     );

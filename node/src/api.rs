@@ -83,6 +83,11 @@ pub struct ChainCounters {
     pub blocks_refused: AtomicU64,
     /// Valid gossiped shares the relay policy kept from forwarding.
     pub shares_not_relayed: AtomicU64,
+    /// Compact share messages received, rebuilt from our window, and those we could not
+    /// rebuild and fetched in full from the sender instead (docs/p2p.md, "Compact relay").
+    pub compact_received: AtomicU64,
+    pub compact_rebuilt: AtomicU64,
+    pub compact_fallback: AtomicU64,
 }
 
 pub struct Api {
@@ -776,6 +781,16 @@ impl NodeApi for Api {
             "Valid gossiped shares not forwarded by the relay policy (stale parent block or \
              overpaying coinbase).",
             &[("not_relayed", c.shares_not_relayed.load(Ordering::Relaxed))],
+        );
+        counter(
+            "compact_shares_total",
+            "Compact share messages: received, rebuilt from our own PPLNS window, and fallback \
+             (not rebuildable here: the full share was asked from the sender).",
+            &[
+                ("received", c.compact_received.load(Ordering::Relaxed)),
+                ("rebuilt", c.compact_rebuilt.load(Ordering::Relaxed)),
+                ("fallback", c.compact_fallback.load(Ordering::Relaxed)),
+            ],
         );
         counter(
             "blocks_total",

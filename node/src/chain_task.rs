@@ -7,7 +7,7 @@ use crate::p2p::address_book::{self, MAX_ADDRESS_BOOK};
 use crate::p2p::handlers::{get_base, get_headers, get_shares, gossip_block, gossip_share};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
-use crate::p2p::{gossip, Acceptance, NetEvent, Offence, SwarmCommand, SyncStatus};
+use crate::p2p::{gossip, Acceptance, NetEvent, Offence, ShareTopic, SwarmCommand, SyncStatus};
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
 use otedama_consensus::validation::Severity;
@@ -36,6 +36,10 @@ pub const MAX_FUTURE_SHARES: usize = 64;
 pub const FUTURE_SHARE_TTL: Duration = Duration::from_secs(600);
 /// How often every peer is asked for its tip.
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+/// How long sync must have said the same thing before the share topic follows it (compact
+/// while synced, full otherwise): a peer's new tip can make us "syncing" for a moment, and
+/// every switch re-forms the mesh.
+pub const TOPIC_SETTLE: Duration = Duration::from_secs(5);
 
 /// The P2P side of the sharechain task.
 pub struct NetLink {
@@ -69,6 +73,9 @@ struct Held {
     msg_id: MessageId,
     source: PeerId,
     since: Instant,
+    /// The topic it came on: once the share is accepted, the other topic gets the share in
+    /// its form too ([`republish`]).
+    topic: ShareTopic,
 }
 
 /// Where a share came from, for logs and events.
@@ -118,6 +125,9 @@ struct Runner {
     /// learn of the better chain (they fetch what they miss).
     announce_tip: bool,
     last_probe: Instant,
+    /// The share topic we take gossip on, and the other one sync has wanted since when.
+    topic: ShareTopic,
+    topic_wanted: Option<(ShareTopic, Instant)>,
 }
 
 impl ChainTask {
@@ -142,6 +152,8 @@ impl ChainTask {
             future: Default::default(),
             announce_tip: false,
             last_probe: Instant::now(),
+            topic: ShareTopic::Full,
+            topic_wanted: None,
         };
         r.run(traffic, requests, control, stop).await;
     }
@@ -243,7 +255,7 @@ impl Runner {
             self.announce_tip = false;
             let tip = self.t.chain.best().map(|b| b.id);
             if let Some(Ok(Some(share))) = tip.map(|id| self.t.chain.store().share(&id)) {
-                cmds.push(SwarmCommand::Publish(gossip::encode(&share)));
+                cmds.extend(publish_share(&share));
             }
         }
         self.send(cmds);
@@ -251,6 +263,7 @@ impl Runner {
 
     fn publish_status(&mut self) {
         let status = self.sync.status(&self.t.chain);
+        self.follow_sync_topic(&status);
         self.t.sync_status.send_if_modified(|s| {
             if *s != status {
                 *s = status;
@@ -301,7 +314,12 @@ impl Runner {
                 self.on_response(peer, request, result);
                 self.publish_status();
             }
-            NetEvent::Gossip { peer, msg_id, data } => self.on_gossip(peer, msg_id, &data),
+            NetEvent::Gossip {
+                peer,
+                msg_id,
+                topic,
+                data,
+            } => self.on_gossip(peer, msg_id, topic, &data),
         }
     }
 
@@ -363,12 +381,98 @@ impl Runner {
         self.send(cmds);
     }
 
-    fn on_gossip(&mut self, peer: PeerId, msg_id: MessageId, data: &[u8]) {
-        if data.first() == Some(&crate::p2p::GOSSIP_FOUND_BLOCK) {
-            self.on_block_gossip(peer, msg_id, data);
+    /// Compact relay while synced, full shares otherwise (docs/p2p.md, "Compact relay"):
+    /// switches the subscription once sync has said the same for [`TOPIC_SETTLE`].
+    fn follow_sync_topic(&mut self, status: &SyncStatus) {
+        let want = if status.state == "synced" && self.t.chain.best().is_some() {
+            ShareTopic::Compact
+        } else {
+            ShareTopic::Full
+        };
+        if want == self.topic {
+            self.topic_wanted = None;
             return;
         }
-        let result = match gossip_share::handle(&mut self.t.chain, data, unix_now()) {
+        let now = Instant::now();
+        match self.topic_wanted {
+            Some((w, since)) if w == want && now.duration_since(since) >= TOPIC_SETTLE => {
+                info!(topic = ?want, "taking shares on the {want:?} topic now");
+                self.topic = want;
+                self.topic_wanted = None;
+                self.send([SwarmCommand::Subscribe(want)]);
+            }
+            Some((w, _)) if w == want => {}
+            _ => self.topic_wanted = Some((want, now)),
+        }
+    }
+
+    fn on_gossip(&mut self, peer: PeerId, msg_id: MessageId, topic: ShareTopic, data: &[u8]) {
+        match data.first() {
+            Some(&crate::p2p::GOSSIP_FOUND_BLOCK) => self.on_block_gossip(peer, msg_id, data),
+            Some(&crate::p2p::GOSSIP_COMPACT_SHARE) => {
+                self.on_compact_gossip(peer, msg_id, topic, data)
+            }
+            _ => {
+                let result = gossip_share::handle(&mut self.t.chain, data, unix_now());
+                self.on_share_gossip(peer, msg_id, topic, result);
+            }
+        }
+    }
+
+    /// A compact share: rebuilt from our window and judged like a full one, or, when we cannot
+    /// rebuild it, held while the full share is fetched from the sender (no penalty: our view
+    /// may be the one that differs; the full share is judged when it comes).
+    fn on_compact_gossip(
+        &mut self,
+        peer: PeerId,
+        msg_id: MessageId,
+        topic: ShareTopic,
+        data: &[u8],
+    ) {
+        let counters = &self.t.counters;
+        counters.compact_received.fetch_add(1, Ordering::Relaxed);
+        let result = match gossip_share::handle_compact(&mut self.t.chain, data, unix_now()) {
+            Ok(gossip_share::CompactResult::Rebuilt(r)) => {
+                counters.compact_rebuilt.fetch_add(1, Ordering::Relaxed);
+                Ok(r)
+            }
+            Ok(gossip_share::CompactResult::Done(r)) => Ok(r),
+            Ok(gossip_share::CompactResult::Fallback { id, why }) => {
+                counters.compact_fallback.fetch_add(1, Ordering::Relaxed);
+                debug!(%peer, %id, "compact share not rebuilt here ({why}): fetching it in full");
+                if self.held_count >= MAX_HELD_GOSSIP {
+                    self.send([SwarmCommand::Validation {
+                        msg_id,
+                        source: peer,
+                        acceptance: Acceptance::Ignore,
+                    }]);
+                } else {
+                    self.held_count += 1;
+                    self.held.entry(id).or_default().push(Held {
+                        msg_id,
+                        source: peer,
+                        since: Instant::now(),
+                        topic,
+                    });
+                }
+                let cmds = self.sync.fetch(peer, vec![id], &self.t.chain);
+                self.send(cmds);
+                return;
+            }
+            Err(e) => Err(e),
+        };
+        self.on_share_gossip(peer, msg_id, topic, result);
+    }
+
+    /// Decides a gossiped share (full, or rebuilt from its compact form) that came on `topic`.
+    fn on_share_gossip(
+        &mut self,
+        peer: PeerId,
+        msg_id: MessageId,
+        topic: ShareTopic,
+        result: Result<gossip_share::GossipResult, otedama_sharechain::StoreError>,
+    ) {
+        let result = match result {
             Ok(r) => r,
             Err(e) => {
                 warn!("cannot store a gossiped share: {e}");
@@ -436,6 +540,9 @@ impl Runner {
                     source: peer,
                     acceptance,
                 }];
+                if let (Acceptance::Accept, Some(share)) = (acceptance, &result.share) {
+                    cmds.extend(republish(share, topic));
+                }
                 if let Some(offence) = offence {
                     cmds.push(SwarmCommand::Penalise { peer, offence });
                 }
@@ -454,6 +561,7 @@ impl Runner {
                         msg_id,
                         source: peer,
                         since: Instant::now(),
+                        topic,
                     });
                 }
                 // Fetch what is missing from the sender, and ask for its headers: if it is far
@@ -610,7 +718,7 @@ impl Runner {
             Some(InsertOutcome::NewBest { .. } | InsertOutcome::SideChain { .. })
         );
         if accepted {
-            self.send([SwarmCommand::Publish(gossip::encode(&share))]);
+            self.send(publish_share(&share));
         }
     }
 
@@ -663,11 +771,26 @@ impl Runner {
                 }
                 if let Some(held) = self.held.remove(id) {
                     self.held_count -= held.len().min(self.held_count);
-                    self.send(held.into_iter().map(|h| SwarmCommand::Validation {
-                        msg_id: h.msg_id,
-                        source: h.source,
-                        acceptance: Acceptance::Accept,
-                    }));
+                    // Released: gossipsub forwards each message on its topic; the other topic
+                    // gets the share in its form from us.
+                    let topics: Vec<ShareTopic> = [ShareTopic::Full, ShareTopic::Compact]
+                        .into_iter()
+                        .filter(|t| held.iter().any(|h| h.topic == *t))
+                        .collect();
+                    let share = self.t.chain.store().share(id).ok().flatten();
+                    let others: Vec<SwarmCommand> = share
+                        .iter()
+                        .flat_map(|s| topics.iter().flat_map(|t| republish(s, *t)))
+                        .collect();
+                    self.send(
+                        held.into_iter()
+                            .map(|h| SwarmCommand::Validation {
+                                msg_id: h.msg_id,
+                                source: h.source,
+                                acceptance: Acceptance::Accept,
+                            })
+                            .chain(others),
+                    );
                 }
             }
             if let InsertOutcome::Invalid { id, .. } = o {
@@ -717,6 +840,40 @@ impl Runner {
         if new_tip {
             self.t.board.set_tip(tip_work(&self.t.chain));
         }
+    }
+}
+
+/// Our own new share (or tip) for the network: the full form on the full topic, the compact
+/// form on the compact topic; each reaches only the peers that took that topic.
+fn publish_share(share: &Share) -> Vec<SwarmCommand> {
+    let mut cmds = vec![SwarmCommand::PublishOn {
+        topic: ShareTopic::Full,
+        data: gossip::encode(share),
+    }];
+    if let Some(data) = gossip::encode_compact(share) {
+        cmds.push(SwarmCommand::PublishOn {
+            topic: ShareTopic::Compact,
+            data,
+        });
+    }
+    cmds
+}
+
+/// A share we accepted from `came_on`, for the other topic: gossipsub forwards the message on
+/// its own topic, so the peers of the other one get the share from us in their form. From the
+/// compact topic: the full share, for the nodes that cannot rebuild (syncing). From the full
+/// topic: the compact form, for synced nodes, when the author did not publish one (a node of an
+/// older version, a test peer); where it did, peers drop ours as a duplicate (same id).
+fn republish(share: &Share, came_on: ShareTopic) -> Option<SwarmCommand> {
+    match came_on {
+        ShareTopic::Compact => Some(SwarmCommand::PublishOn {
+            topic: ShareTopic::Full,
+            data: gossip::encode(share),
+        }),
+        ShareTopic::Full => gossip::encode_compact(share).map(|data| SwarmCommand::PublishOn {
+            topic: ShareTopic::Compact,
+            data,
+        }),
     }
 }
 

@@ -123,9 +123,13 @@ pub struct SimConfig {
     /// Time from a node's tip change until its miners work on the new job (Stratum notify and
     /// the rig switching), ms.
     pub job_delay_ms: f64,
-    /// Relay shares without their payout outputs (the receiver recomputes them from its
-    /// window, as validation does anyway): a protocol option, off by default.
+    /// Relay shares without their payout outputs (the receiver rebuilds them from its window;
+    /// without the parent it fetches the full share from the sender): the node's default
+    /// between synced peers (docs/p2p.md, "Compact relay"), so the simulator's too.
     pub compact_relay: bool,
+    /// Time to rebuild a compact share's payout outputs, added to the validation delay of
+    /// every compact message (ms). [`REBUILD_MS`] by default.
+    pub rebuild_ms: f64,
     pub dist: HashrateDist,
     /// The pool's hashrate at the start (H/s), spread over the miners by `dist`.
     pub pool_hashrate: f64,
@@ -172,9 +176,15 @@ fn chain_defaults(chain: Chain) -> (f64, f64, u32, u64) {
     }
 }
 
+/// Rebuilding a compact share with 200 payout outputs from a 2160-share window of 500 scripts
+/// (`share::compact::rebuild`: the window delta and split, 200 outputs, the merkle root):
+/// 0.11-0.16 ms in `cargo bench -p otedama-consensus --bench contextual_validation` on the
+/// project's loaded 2-core machine, rounded up.
+pub const REBUILD_MS: f64 = 0.2;
+
 impl SimConfig {
     /// Defaults for a scenario on a chain and preset: the pool at 5 % of its network, 20-300 ms
-    /// links, degree 8, 10 Mbit/s, 1 ms validation, Pareto hashrates.
+    /// links, degree 12, 10 Mbit/s, 1 ms validation, compact relay, Pareto hashrates.
     pub fn new(
         scenario: Scenario,
         nodes: usize,
@@ -191,13 +201,15 @@ impl SimConfig {
             seed,
             preset: preset.name().to_string(),
             pool: PoolParams::preset(chain, preset),
-            degree: 8,
+            // The node's gossipsub mesh degree (`p2p::behaviour::MESH_N`).
+            degree: 12,
             latency_ms: (20.0, 300.0),
             regions: false,
             bandwidth_mbps: 10.0,
             validation_ms: 1.0,
             job_delay_ms: 0.0,
-            compact_relay: false,
+            compact_relay: true,
+            rebuild_ms: REBUILD_MS,
             dist: HashrateDist::Pareto,
             pool_hashrate: DEFAULT_POOL_FRACTION * network_hashrate,
             miners_per_node: 1,
@@ -264,6 +276,8 @@ impl SimConfig {
         }
         let validation_ok = self.validation_ms.is_finite()
             && self.validation_ms >= 0.0
+            && self.rebuild_ms.is_finite()
+            && self.rebuild_ms >= 0.0
             && self.job_delay_ms.is_finite()
             && self.job_delay_ms >= 0.0;
         if !positive(self.bandwidth_mbps) || !validation_ok {

@@ -63,9 +63,14 @@ struct RunArgs {
     /// Delay from a node's tip change to its miners working on the new job, ms.
     #[arg(long)]
     job_delay_ms: Option<f64>,
-    /// Relay shares without their payout outputs (receivers recompute them).
-    #[arg(long)]
+    /// Relay shares without their payout outputs (receivers rebuild them): the default, as in
+    /// the node; kept so that older commands still run.
+    #[arg(long, conflicts_with = "full_relay")]
     compact_relay: bool,
+    /// Relay whole shares (the node's relay to peers that cannot rebuild, and before compact
+    /// relay existed).
+    #[arg(long)]
+    full_relay: bool,
     /// Hashrate distribution: equal, uniform, pareto, whales.
     #[arg(long)]
     hashrate_dist: Option<String>,
@@ -143,7 +148,9 @@ fn config(a: &RunArgs) -> Result<SimConfig, String> {
     if let Some(x) = a.job_delay_ms {
         c.job_delay_ms = x;
     }
-    c.compact_relay |= a.compact_relay;
+    if a.full_relay {
+        c.compact_relay = false;
+    }
     if let Some(d) = &a.hashrate_dist {
         c.dist = HashrateDist::from_name(d).ok_or_else(|| {
             format!("unknown hashrate distribution `{d}` (equal, uniform, pareto, whales)")

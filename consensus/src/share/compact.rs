@@ -38,7 +38,7 @@ use crate::pool::PoolParams;
 use crate::pplns::with_share_payouts;
 use crate::work::{Target, Work};
 use bitcoin::block::Header;
-use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::consensus::{deserialize, serialize, Encodable};
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, ScriptBuf, Transaction, TxMerkleNode, TxOut};
 
@@ -224,7 +224,8 @@ fn payout_count(outputs: &[TxOut]) -> Option<usize> {
 pub fn payout_checksum(payouts: &[TxOut]) -> [u8; CHECKSUM_LEN] {
     let mut bytes = Vec::with_capacity(payouts.len() * 32);
     for o in payouts {
-        bytes.extend_from_slice(&serialize(o));
+        // Writing to a Vec cannot fail.
+        let _ = o.consensus_encode(&mut bytes);
     }
     let h = tagged_hash("otedama/compact-payouts", &[&bytes]);
     let mut out = [0u8; CHECKSUM_LEN];

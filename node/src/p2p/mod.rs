@@ -43,6 +43,8 @@ pub enum NetEvent {
     Gossip {
         peer: PeerId,
         msg_id: MessageId,
+        /// The share topic it came on (gossipsub forwards it there).
+        topic: ShareTopic,
         data: Vec<u8>,
     },
     /// A peer's question; the answer goes back through `reply`.
@@ -91,8 +93,17 @@ pub enum Acceptance {
 /// What the sharechain task (and the API) ask of the swarm task.
 #[derive(Debug)]
 pub enum SwarmCommand {
-    /// Gossip an encoded share to the mesh.
+    /// Gossip a message on both share topics (found blocks: every node takes one of them).
     Publish(Vec<u8>),
+    /// Gossip a message on one share topic: a share's full form on [`ShareTopic::Full`], its
+    /// compact form on [`ShareTopic::Compact`] (docs/p2p.md, "Compact relay").
+    PublishOn {
+        topic: ShareTopic,
+        data: Vec<u8>,
+    },
+    /// Take shares on this topic only (and leave the other): the node's capability, which
+    /// peers learn from the subscription.
+    Subscribe(ShareTopic),
     Validation {
         msg_id: MessageId,
         source: PeerId,
@@ -154,3 +165,17 @@ pub struct SyncStatus {
 pub const GOSSIP_FULL_SHARE: u8 = 1;
 /// A found parent-chain block, whole, for every node to submit to its own full node.
 pub const GOSSIP_FOUND_BLOCK: u8 = 2;
+/// A share without its payout outputs, rebuilt by the receiver from its own PPLNS window
+/// (`otedama_consensus::share::compact`).
+pub const GOSSIP_COMPACT_SHARE: u8 = 3;
+
+/// The two share topics. A node subscribes to exactly one: [`ShareTopic::Compact`] while it is
+/// synced (it holds the windows that rebuild compact shares), [`ShareTopic::Full`] otherwise.
+/// Gossipsub delivers each topic's messages to that topic's subscribers only, so the
+/// subscription is the capability: no handshake, no per-peer state, and a peer that changes
+/// its mind re-subscribes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareTopic {
+    Full,
+    Compact,
+}

@@ -14,7 +14,10 @@ pub struct Protocols {
     pub kad: StreamProtocol,
     /// Gossipsub protocol id prefix (`/1.1.0` and `/1.0.0` are appended by gossipsub).
     pub gossip_prefix: String,
+    /// Full shares (and found blocks): for nodes that cannot rebuild compact shares.
     pub topic: String,
+    /// Compact shares (and found blocks): for synced nodes.
+    pub compact_topic: String,
 }
 
 impl Protocols {
@@ -28,6 +31,7 @@ impl Protocols {
                 .unwrap_or(StreamProtocol::new("/otedama/invalid/kad/1")),
             gossip_prefix: format!("/otedama/{id}/meshsub"),
             topic: format!("otedama/{id}/shares/1"),
+            compact_topic: format!("otedama/{id}/shares-compact/1"),
         }
     }
 }
@@ -49,6 +53,8 @@ mod tests {
         assert_ne!(a.sync, b.sync);
         assert_ne!(a.kad, b.kad);
         assert_ne!(a.topic, b.topic);
+        assert_ne!(a.compact_topic, b.compact_topic);
+        assert_ne!(a.topic, a.compact_topic);
         assert_ne!(a.identify, b.identify);
         assert!(a.sync.as_ref().starts_with("/otedama/"));
     }

@@ -6,7 +6,7 @@ use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, Limits};
 use super::protocol::Protocols;
 use super::scoring::{Admit, Offence, Scores, Verdict, BAN_DURATION};
 use super::wire::{Request, Response, WireError};
-use super::{Acceptance, NetEvent, PeerSummary, SwarmCommand};
+use super::{Acceptance, NetEvent, PeerSummary, ShareTopic, SwarmCommand};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
@@ -141,7 +141,9 @@ fn reply_bytes(response: &Response) -> u64 {
 struct Service {
     swarm: Swarm<Behaviour>,
     protocols: Protocols,
+    /// Full shares; compact shares ([`ShareTopic`]): we subscribe to one at a time.
     topic: IdentTopic,
+    compact_topic: IdentTopic,
     sinks: NetSinks,
     scores: Scores<PeerId>,
     conns: HashMap<PeerId, Conn>,
@@ -185,6 +187,8 @@ pub fn start(
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     let topic = IdentTopic::new(protocols.topic.clone());
+    let compact_topic = IdentTopic::new(protocols.compact_topic.clone());
+    // Full shares until the sharechain task says we are synced (`SwarmCommand::Subscribe`).
     swarm
         .behaviour_mut()
         .gossip
@@ -227,6 +231,7 @@ pub fn start(
         swarm,
         protocols,
         topic,
+        compact_topic,
         sinks,
         scores: Scores::default(),
         conns: HashMap::new(),
@@ -392,9 +397,37 @@ impl Service {
     fn on_command(&mut self, cmd: SwarmCommand) {
         match cmd {
             SwarmCommand::Publish(data) => {
-                let topic = self.topic.clone();
+                for topic in [self.topic.clone(), self.compact_topic.clone()] {
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossip
+                        .publish(topic, data.clone())
+                    {
+                        debug!("not gossiped: {e}");
+                    }
+                }
+            }
+            SwarmCommand::PublishOn { topic, data } => {
+                let topic = match topic {
+                    ShareTopic::Full => self.topic.clone(),
+                    ShareTopic::Compact => self.compact_topic.clone(),
+                };
+                // No subscriber of that topic among our peers, or already seen: nothing to do.
                 if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
                     debug!("share not gossiped: {e}");
+                }
+            }
+            SwarmCommand::Subscribe(topic) => {
+                let (on, off) = match topic {
+                    ShareTopic::Full => (self.topic.clone(), self.compact_topic.clone()),
+                    ShareTopic::Compact => (self.compact_topic.clone(), self.topic.clone()),
+                };
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                if let Err(e) = gossip.subscribe(&on) {
+                    warn!("cannot subscribe to the {topic:?} share topic: {e}");
+                } else {
+                    let _ = gossip.unsubscribe(&off);
                 }
             }
             SwarmCommand::Validation {
@@ -631,9 +664,15 @@ impl Service {
                         return;
                     }
                 }
+                let topic = if message.topic == self.compact_topic.hash() {
+                    ShareTopic::Compact
+                } else {
+                    ShareTopic::Full
+                };
                 let ev = NetEvent::Gossip {
                     peer: source,
                     msg_id: message_id.clone(),
+                    topic,
                     data: message.data,
                 };
                 if self.sinks.traffic.try_send(ev).is_err() {

@@ -4,6 +4,10 @@
 //! test (or a benchmark) makes it publish what it likes, ask what it likes and watch what comes
 //! back.
 //!
+//! It takes shares on the full-share topic, as a node that cannot rebuild compact shares does,
+//! and publishes on both share topics, so a node receives what it publishes whichever topic it
+//! takes (docs/p2p.md, "Compact relay").
+//!
 //! Gossip it receives is recorded and never forwarded; requests from peers are answered by a
 //! responder (by default: "no shares"), so a node never penalises it for silence. Besides the
 //! node's behaviour it carries one outbound-only request-response behaviour on the sync
@@ -58,8 +62,8 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     connected: HashSet<PeerId>,
-    /// Peers subscribed to the pool's share topic.
-    subscribed: HashSet<PeerId>,
+    /// Peers subscribed to one of the pool's share topics, with the topic.
+    subscribed: HashSet<(PeerId, gossipsub::TopicHash)>,
     received: Vec<Received>,
 }
 
@@ -68,6 +72,8 @@ type Reply<T> = std_mpsc::Sender<Result<T, String>>;
 enum Command {
     Dial(Multiaddr, Reply<PeerId>),
     Publish(Vec<u8>, Reply<()>),
+    /// Full form on the full topic, compact form on the compact topic.
+    PublishShare(Vec<u8>, Vec<u8>, Reply<()>),
     Request(PeerId, Request, Reply<Response>),
     Raw(PeerId, Vec<u8>, Reply<Vec<u8>>),
 }
@@ -171,12 +177,13 @@ impl TestPeer {
                     match build_swarm(key, &protocols) {
                         Ok(mut swarm) => {
                             let topic = IdentTopic::new(protocols.topic.clone());
+                            let compact = IdentTopic::new(protocols.compact_topic.clone());
                             if let Err(e) = swarm.behaviour_mut().node.gossip.subscribe(&topic) {
                                 let _ = ready_tx.send(Err(format!("subscribe: {e}")));
                                 return;
                             }
                             let _ = ready_tx.send(Ok(()));
-                            run(swarm, topic, rx, st, responder).await;
+                            run(swarm, [topic, compact], rx, st, responder).await;
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -227,9 +234,9 @@ impl TestPeer {
         self.connect(addr).map(|_| ())
     }
 
-    /// Waits until `peer` is subscribed to the share topic, so a publish reaches it.
+    /// Waits until `peer` is subscribed to a share topic, so a publish reaches it.
     pub fn wait_subscribed(&self, peer: PeerId, timeout: Duration) -> bool {
-        self.wait(timeout, |s| s.subscribed.contains(&peer))
+        self.wait(timeout, |s| s.subscribed.iter().any(|(p, _)| *p == peer))
     }
 
     /// Waits until no connection to `peer` is left.
@@ -241,9 +248,21 @@ impl TestPeer {
         self.lock().connected.contains(&peer)
     }
 
-    /// Gossips `data` on the share topic (to every subscribed peer).
+    /// Gossips `data` on both share topics (to every subscribed peer of each): a node gets it
+    /// whichever topic it takes.
     pub fn publish(&self, data: Vec<u8>) -> Result<(), String> {
         self.call(Duration::from_secs(10), |r| Command::Publish(data, r))
+    }
+
+    /// Gossips a share as a node gossips its own: the full form on the full-share topic, the
+    /// compact form on the compact one.
+    pub fn publish_share(&self, share: &otedama_consensus::Share) -> Result<(), String> {
+        let full = otedama_node::p2p::gossip::encode(share);
+        let compact = otedama_node::p2p::gossip::encode_compact(share)
+            .ok_or("the share has no compact form")?;
+        self.call(Duration::from_secs(10), |r| {
+            Command::PublishShare(full, compact, r)
+        })
     }
 
     /// Asks `peer` a sync question.
@@ -321,7 +340,8 @@ fn build_swarm(
 /// The swarm task: executes commands, records what it sees, answers dials and requests.
 struct Driver {
     swarm: libp2p::Swarm<PeerBehaviour>,
-    topic: IdentTopic,
+    /// The full-share topic (ours) and the compact one.
+    topics: [IdentTopic; 2],
     state: Arc<Mutex<State>>,
     responder: Responder,
     /// Dials waiting for the remote to identify itself.
@@ -332,7 +352,7 @@ struct Driver {
 
 async fn run(
     swarm: libp2p::Swarm<PeerBehaviour>,
-    topic: IdentTopic,
+    topics: [IdentTopic; 2],
     mut commands: mpsc::UnboundedReceiver<Command>,
     state: Arc<Mutex<State>>,
     responder: Responder,
@@ -340,7 +360,7 @@ async fn run(
     use futures::StreamExt;
     let mut d = Driver {
         swarm,
-        topic,
+        topics,
         state,
         responder,
         dials: HashMap::new(),
@@ -378,9 +398,12 @@ impl Driver {
                 }
             }
             Command::Publish(data, reply) => {
-                let topic = self.topic.clone();
-                let r = self.swarm.behaviour_mut().node.gossip.publish(topic, data);
-                let _ = reply.send(r.map(|_| ()).map_err(|e| format!("publish: {e}")));
+                let [full, compact] = self.topics.clone();
+                let _ = reply.send(self.publish_each([(full, data.clone()), (compact, data)]));
+            }
+            Command::PublishShare(full_data, compact_data, reply) => {
+                let [full, compact] = self.topics.clone();
+                let _ = reply.send(self.publish_each([(full, full_data), (compact, compact_data)]));
             }
             Command::Request(peer, request, reply) => {
                 let sync = &mut self.swarm.behaviour_mut().node.sync;
@@ -392,6 +415,20 @@ impl Driver {
                 self.raw.insert(id, reply);
             }
         }
+    }
+
+    /// Publishes each message on its topic: `Ok` when at least one topic had a subscriber to
+    /// send to.
+    fn publish_each(&mut self, messages: [(IdentTopic, Vec<u8>); 2]) -> Result<(), String> {
+        let mut r = Err("no topic".to_string());
+        for (topic, data) in messages {
+            match self.swarm.behaviour_mut().node.gossip.publish(topic, data) {
+                Ok(_) => r = Ok(()),
+                Err(e) if r.is_err() => r = Err(format!("publish: {e}")),
+                Err(_) => {}
+            }
+        }
+        r
     }
 
     fn on_event(&mut self, ev: SwarmEvent<PeerBehaviourEvent>) {
@@ -409,7 +446,7 @@ impl Driver {
                 if num_established == 0 {
                     let mut s = self.lock();
                     s.connected.remove(&peer_id);
-                    s.subscribed.remove(&peer_id);
+                    s.subscribed.retain(|(p, _)| *p != peer_id);
                 }
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let why = cause.map_or("closed".to_string(), |c| c.to_string());
@@ -445,14 +482,12 @@ impl Driver {
                 }
             }
             BehaviourEvent::Gossip(gossipsub::Event::Subscribed { peer_id, topic })
-                if topic == self.topic.hash() =>
+                if self.topics.iter().any(|t| t.hash() == topic) =>
             {
-                self.lock().subscribed.insert(peer_id);
+                self.lock().subscribed.insert((peer_id, topic));
             }
-            BehaviourEvent::Gossip(gossipsub::Event::Unsubscribed { peer_id, topic })
-                if topic == self.topic.hash() =>
-            {
-                self.lock().subscribed.remove(&peer_id);
+            BehaviourEvent::Gossip(gossipsub::Event::Unsubscribed { peer_id, topic }) => {
+                self.lock().subscribed.remove(&(peer_id, topic));
             }
             BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,

@@ -1,8 +1,14 @@
 //! A gossiped share: decode, insert, and say what gossipsub should do with the message and
 //! what the sender deserves. Nothing is forwarded before the sharechain has validated it.
+//!
+//! A compact share (docs/p2p.md, "Compact relay") is first rebuilt from our own PPLNS window;
+//! rebuilt, it is judged as any full share. When it cannot be rebuilt here (we lack its parent
+//! or an uncle, or our window computes other payouts) the sender is not at fault as far as we
+//! can tell: the caller asks it for the full share, and the full share is what gets judged.
 
 use crate::p2p::scoring::Offence;
 use crate::p2p::{gossip, Acceptance};
+use otedama_consensus::share::compact::{rebuild, RebuildError};
 use otedama_consensus::validation::Severity;
 use otedama_consensus::{Share, ShareHash};
 use otedama_sharechain::{InsertOutcome, Sharechain, StoreError};
@@ -36,21 +42,84 @@ pub enum Verdict {
 /// this rule does not touch. 64 shares are over 10 minutes of 10 s shares.
 pub const MAX_GOSSIP_DEPTH: u64 = 64;
 
+/// What became of one compact gossip message.
+#[derive(Debug)]
+pub enum CompactResult {
+    /// Rebuilt from our window and judged as a full share.
+    Rebuilt(GossipResult),
+    /// Not rebuildable here: ask the sender for share `id` in full (no penalty; the full share
+    /// is judged when it comes).
+    Fallback { id: ShareHash, why: RebuildError },
+    /// Decided without rebuilding: undecodable (malformed), already known, or far behind.
+    Done(GossipResult),
+}
+
+fn malformed() -> GossipResult {
+    GossipResult {
+        share: None,
+        outcomes: vec![],
+        verdict: Verdict::Done {
+            acceptance: Acceptance::Reject,
+            offence: Some(Offence::Malformed),
+        },
+    }
+}
+
+fn ignored() -> GossipResult {
+    GossipResult {
+        share: None,
+        outcomes: vec![],
+        verdict: Verdict::Done {
+            acceptance: Acceptance::Ignore,
+            offence: None,
+        },
+    }
+}
+
+/// A full share message.
 pub fn handle(chain: &mut Sharechain, data: &[u8], now: u64) -> Result<GossipResult, StoreError> {
-    let share = match gossip::decode(data) {
-        Ok(s) => s,
+    match gossip::decode(data) {
+        Ok(share) => handle_share(chain, share, now),
         Err(e) => {
             tracing::debug!("undecodable gossip: {e}");
-            return Ok(GossipResult {
-                share: None,
-                outcomes: vec![],
-                verdict: Verdict::Done {
-                    acceptance: Acceptance::Reject,
-                    offence: Some(Offence::Malformed),
-                },
-            });
+            Ok(malformed())
+        }
+    }
+}
+
+/// A compact share message: rebuilt and judged, or to be fetched in full.
+pub fn handle_compact(
+    chain: &mut Sharechain,
+    data: &[u8],
+    now: u64,
+) -> Result<CompactResult, StoreError> {
+    let c = match gossip::decode_compact(data) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!("undecodable compact gossip: {e}");
+            return Ok(CompactResult::Done(malformed()));
         }
     };
+    let id = c.id();
+    // Known (stored, or waiting for its parent): nothing to rebuild or fetch.
+    if too_deep_height(chain, c.side.height)
+        || chain.state().contains(&id)
+        || chain.orphans().contains(&id)
+    {
+        return Ok(CompactResult::Done(ignored()));
+    }
+    match rebuild(chain.pool(), chain.state(), &c) {
+        Ok(share) => Ok(CompactResult::Rebuilt(handle_share(chain, share, now)?)),
+        Err(why) => Ok(CompactResult::Fallback { id, why }),
+    }
+}
+
+/// A share from gossip, decoded (or rebuilt): insert it and judge the message.
+pub fn handle_share(
+    chain: &mut Sharechain,
+    share: Share,
+    now: u64,
+) -> Result<GossipResult, StoreError> {
     if too_deep(chain, &share) {
         return Ok(GossipResult {
             share: Some(share),
@@ -99,9 +168,14 @@ pub fn handle(chain: &mut Sharechain, data: &[u8], now: u64) -> Result<GossipRes
 
 /// Whether `share` lies more than [`MAX_GOSSIP_DEPTH`] below our best tip.
 pub fn too_deep(chain: &Sharechain, share: &Share) -> bool {
+    too_deep_height(chain, share.side.height)
+}
+
+/// Whether a share at `height` lies more than [`MAX_GOSSIP_DEPTH`] below our best tip.
+pub fn too_deep_height(chain: &Sharechain, height: u64) -> bool {
     chain
         .best()
-        .is_some_and(|b| share.side.height.saturating_add(MAX_GOSSIP_DEPTH) < b.height)
+        .is_some_and(|b| height.saturating_add(MAX_GOSSIP_DEPTH) < b.height)
 }
 
 #[cfg(test)]
@@ -196,6 +270,160 @@ mod tests {
                 acceptance: Acceptance::Accept,
                 offence: None,
             }
+        );
+    }
+
+    /// Two stores of the same chain of `n` shares: the sender's and a receiver's that holds
+    /// the first `known` of them.
+    fn sender_and_receiver(
+        pool: &PoolParams,
+        n: u64,
+        known: u64,
+    ) -> (tempfile::TempDir, Sharechain, tempfile::TempDir, Sharechain) {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = Sharechain::open(da.path(), pool.clone()).unwrap();
+        let mut b = Sharechain::open(db.path(), pool.clone()).unwrap();
+        let mut parent = None;
+        for h in 0..n {
+            let s = make_share(
+                pool,
+                a.state(),
+                parent,
+                h as u32 % 7,
+                T0 + 10 * h,
+                vec![],
+                h,
+            );
+            let s = s.unwrap();
+            a.insert(s.clone(), T0 + 10 * h).unwrap();
+            if h < known {
+                b.insert(s.clone(), T0 + 10 * h).unwrap();
+            }
+            parent = Some(s.id());
+        }
+        (da, a, db, b)
+    }
+
+    /// Applies the penalties among `cmds` to `scores`.
+    fn apply(scores: &mut crate::p2p::scoring::Scores<u8>, cmds: &[crate::p2p::SwarmCommand]) {
+        for c in cmds {
+            if let crate::p2p::SwarmCommand::Penalise { offence, .. } = c {
+                scores.penalise(0, *offence, std::time::Instant::now());
+            }
+        }
+    }
+
+    #[test]
+    fn a_compact_share_is_rebuilt_from_our_window_and_accepted() {
+        let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+        let (_da, a, _db, mut b) = sender_and_receiver(&pool, 12, 12);
+        let tip = a.best().unwrap().id;
+        let s = make_share(&pool, a.state(), Some(tip), 3, T0 + 200, vec![], 99).unwrap();
+        let msg = gossip::encode_compact(&s).unwrap();
+        assert!(msg.len() < gossip::encode(&s).len());
+        let CompactResult::Rebuilt(r) = handle_compact(&mut b, &msg, T0 + 200).unwrap() else {
+            panic!("not rebuilt")
+        };
+        assert_eq!(r.share.as_ref(), Some(&s));
+        assert_eq!(
+            r.verdict,
+            Verdict::Done {
+                acceptance: Acceptance::Accept,
+                offence: None,
+            }
+        );
+        assert_eq!(b.best().unwrap().id, s.id());
+        // The same message again: known, ignored, free.
+        let CompactResult::Done(r) = handle_compact(&mut b, &msg, T0 + 200).unwrap() else {
+            panic!("a known share is not rebuilt again")
+        };
+        assert!(ignored_without_penalty(&r));
+        // Garbage in a compact message is malformed.
+        let CompactResult::Done(r) = handle_compact(&mut b, &[3, 0, 1], T0).unwrap() else {
+            panic!("garbage is decided at once")
+        };
+        assert_eq!(
+            r.verdict,
+            Verdict::Done {
+                acceptance: Acceptance::Reject,
+                offence: Some(Offence::Malformed),
+            }
+        );
+    }
+
+    /// A receiver that cannot rebuild (it lacks the parent, or computes other payouts) costs the
+    /// sender nothing: it fetches the full share, and only an invalid full share is penalised.
+    #[test]
+    fn an_honest_mismatch_costs_no_score_and_an_invalid_full_share_does() {
+        let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
+        let peer = libp2p::PeerId::random();
+        let mut scores = crate::p2p::scoring::Scores::<u8>::default();
+        let now = std::time::Instant::now();
+
+        // The receiver lacks the last two shares: the parent of the new one is unknown.
+        let (_da, a, _db, mut b) = sender_and_receiver(&pool, 12, 10);
+        let tip = a.best().unwrap().id;
+        let s = make_share(&pool, a.state(), Some(tip), 3, T0 + 200, vec![], 99).unwrap();
+        let r = handle_compact(&mut b, &gossip::encode_compact(&s).unwrap(), T0 + 200).unwrap();
+        let CompactResult::Fallback { id, why } = r else {
+            panic!("rebuilt without the parent: {r:?}")
+        };
+        assert_eq!(id, s.id());
+        assert_eq!(why, RebuildError::Unknown(tip));
+        // The full share is fetched from the sender and connects once its parents come.
+        let mut sync = crate::p2p::sync::SyncState::new();
+        let mut cmds = sync.peer_connected(peer, &b);
+        cmds.extend(sync.fetch(peer, vec![id], &b));
+        assert!(cmds.iter().any(|c| matches!(c,
+            crate::p2p::SwarmCommand::Send {
+                request: crate::p2p::wire::Request::GetShares { ids }, ..
+            } if *ids == vec![id])));
+        let applied = sync
+            .on_shares(peer, &[id], vec![s.encode()], &mut b, T0 + 200)
+            .unwrap();
+        apply(&mut scores, &cmds);
+        apply(&mut scores, &applied.commands);
+        assert_eq!(
+            scores.score(0, now),
+            0,
+            "an honest mismatch cost the sender"
+        );
+
+        // A receiver with the parent, and a message whose checksum disagrees with the window
+        // it computes: again no penalty, the full share is asked for...
+        let (_da, a, _db, mut b) = sender_and_receiver(&pool, 12, 12);
+        let tip = a.best().unwrap().id;
+        let s = make_share(&pool, a.state(), Some(tip), 3, T0 + 200, vec![], 99).unwrap();
+        let mut msg = gossip::encode_compact(&s).unwrap();
+        // Format byte, version 4, header 80, reward 8: the checksum's first byte.
+        msg[1 + 4 + 80 + 8] ^= 1;
+        let r = handle_compact(&mut b, &msg, T0 + 200).unwrap();
+        assert!(
+            matches!(
+                r,
+                CompactResult::Fallback {
+                    why: RebuildError::ChecksumMismatch,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        // ...and a full share that is invalid (same id: the witness is not in it) is.
+        let mut bad = s.clone();
+        bad.candidate.coinbase.input[0].witness = bitcoin::Witness::from_slice(&[[7u8; 32]]);
+        assert_eq!(bad.id(), s.id());
+        let mut sync = crate::p2p::sync::SyncState::new();
+        let mut cmds = sync.peer_connected(peer, &b);
+        cmds.extend(sync.fetch(peer, vec![s.id()], &b));
+        apply(&mut scores, &cmds);
+        assert_eq!(scores.score(0, now), 0);
+        let applied = sync
+            .on_shares(peer, &[s.id()], vec![bad.encode()], &mut b, T0 + 200)
+            .unwrap();
+        apply(&mut scores, &applied.commands);
+        assert!(
+            scores.score(0, now) <= -100,
+            "an invalid full share went unpunished"
         );
     }
 
