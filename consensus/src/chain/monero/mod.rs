@@ -11,10 +11,12 @@
 //! * [`address`]: standard, integrated and subaddresses of mainnet, stagenet and testnet in
 //!   Monero's block-wise base58.
 //! * [`keys`]: transaction key derivation, one-time output keys, view tags, subaddress keys.
+//! * [`difficulty`]: the 128-bit difficulty test of a proof-of-work hash.
 //! * [`seed`]: RandomX seed heights.
 
 pub mod address;
 pub mod block;
+pub mod difficulty;
 pub mod hash;
 pub mod keys;
 pub mod seed;
