@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use otedama_consensus::share::compact::{
-    compact, rebuild, CompactDecodeError, CompactShare, RebuildError, MAX_COMPACT_BYTES,
+    compact, precheck, rebuild, CompactDecodeError, CompactShare, RebuildError, MAX_COMPACT_BYTES,
 };
 use otedama_consensus::{MemoryChain, Share, ShareHash};
 use proptest::prelude::*;
@@ -180,6 +180,39 @@ fn a_different_view_or_a_tampered_message_is_refused_with_its_reason() {
     assert!(matches!(
         rebuild(&m.pool, &m.chain, &bad),
         Err(RebuildError::Unknown(_))
+    ));
+    // What can be judged without the window: the proof of work, the commitment, the target.
+    assert_eq!(precheck(&m.pool, &c), Ok(()));
+    let mut bad = c.clone();
+    // Another nonce: the header no longer meets the share target (half of regtest hashes do,
+    // so look for one that does not).
+    bad.header.nonce = (0..u32::MAX)
+        .find(|n| {
+            let mut h = bad.header;
+            h.nonce = *n;
+            let mut bytes = [0u8; 80];
+            bytes.copy_from_slice(&bitcoin::consensus::serialize(&h));
+            !bad.side
+                .target()
+                .is_met_by(&m.pool.chain.pow_algo().hash(&bytes))
+        })
+        .unwrap();
+    assert_eq!(
+        precheck(&m.pool, &bad),
+        Err(otedama_consensus::RejectReason::InsufficientWork)
+    );
+    let mut bad = c.clone();
+    bad.side.software_version += 1;
+    assert_eq!(
+        precheck(&m.pool, &bad),
+        Err(otedama_consensus::RejectReason::CommitmentMismatch)
+    );
+    let mut bad = c.clone();
+    // A negative compact target: no canonical target has these bits.
+    bad.side.share_bits = bitcoin::CompactTarget::from_consensus(0x0480_0000);
+    assert!(matches!(
+        precheck(&m.pool, &bad),
+        Err(otedama_consensus::RejectReason::TargetOutOfBounds(_))
     ));
     // A stub with a payout left in it is not a compact share.
     let mut bad = c.clone();

@@ -36,6 +36,7 @@ use crate::hash::{tagged_hash, ShareHash};
 use crate::pool::limits::MAX_UNCLES;
 use crate::pool::PoolParams;
 use crate::pplns::with_share_payouts;
+use crate::validation::RejectReason;
 use crate::work::{Target, Work};
 use bitcoin::block::Header;
 use bitcoin::consensus::{deserialize, serialize, Encodable};
@@ -231,6 +232,39 @@ pub fn payout_checksum(payouts: &[TxOut]) -> [u8; CHECKSUM_LEN] {
     let mut out = [0u8; CHECKSUM_LEN];
     out.copy_from_slice(&h[..CHECKSUM_LEN]);
     out
+}
+
+/// The checks of a compact share that need neither the window nor the payout outputs, as
+/// stateless validation makes them on the full share: the share target within the pool's bounds,
+/// the stub's commitment to the side data and this pool, and the header's proof of work. A
+/// compact share that fails one is invalid whatever its outputs (its full share fails the same
+/// check), so its sender can be penalised; one that passes and still cannot be rebuilt is
+/// fetched in full, which costs its sender a real proof of work per attempt.
+pub fn precheck(pool: &PoolParams, c: &CompactShare) -> Result<(), RejectReason> {
+    let side = &c.side;
+    let target = side.target();
+    if target < pool.min_target()
+        || target > pool.max_target()
+        || target.to_compact() != side.share_bits
+    {
+        return Err(RejectReason::TargetOutOfBounds(side.share_bits));
+    }
+    // Decoding made the stub's outputs the commitment (and the witness commitment).
+    let commitment = c
+        .stub
+        .output
+        .first()
+        .and_then(|o| parse_commitment_script(o.script_pubkey.as_bytes()))
+        .ok_or(RejectReason::BadOutputLayout)?;
+    if commitment != side.commitment(&pool.commitment_id()) {
+        return Err(RejectReason::CommitmentMismatch);
+    }
+    let mut header = [0u8; 80];
+    header.copy_from_slice(&serialize(&c.header));
+    if !target.is_met_by(&pool.chain.pow_algo().hash(&header)) {
+        return Err(RejectReason::InsufficientWork);
+    }
+    Ok(())
 }
 
 /// The compact form of a share.

@@ -8,7 +8,7 @@
 
 use crate::p2p::scoring::Offence;
 use crate::p2p::{gossip, Acceptance};
-use otedama_consensus::share::compact::{rebuild, RebuildError};
+use otedama_consensus::share::compact::{precheck, rebuild, RebuildError};
 use otedama_consensus::validation::Severity;
 use otedama_consensus::{Share, ShareHash};
 use otedama_sharechain::{InsertOutcome, Sharechain, StoreError};
@@ -107,6 +107,19 @@ pub fn handle_compact(
         || chain.orphans().contains(&id)
     {
         return Ok(CompactResult::Done(ignored()));
+    }
+    // What is provably wrong whatever the outputs (proof of work, commitment, target) is
+    // judged now, as for a full share; only what needs our window can be our view's fault.
+    if let Err(reason) = precheck(chain.pool(), &c) {
+        tracing::debug!(%id, "invalid compact share: {reason}");
+        return Ok(CompactResult::Done(GossipResult {
+            share: None,
+            outcomes: vec![],
+            verdict: Verdict::Done {
+                acceptance: Acceptance::Reject,
+                offence: Some(Offence::InvalidShare),
+            },
+        }));
     }
     match rebuild(chain.pool(), chain.state(), &c) {
         Ok(share) => Ok(CompactResult::Rebuilt(handle_share(chain, share, now)?)),
@@ -338,6 +351,22 @@ mod tests {
             panic!("a known share is not rebuilt again")
         };
         assert!(ignored_without_penalty(&r));
+        // A compact share without its proof of work is invalid whatever our window says.
+        let mut c = otedama_consensus::share::compact::compact(&s).unwrap();
+        c.side.software_version += 1;
+        let mut bad = vec![crate::p2p::GOSSIP_COMPACT_SHARE];
+        bad.extend_from_slice(&c.encode());
+        let mut fresh = sender_and_receiver(&pool, 12, 12);
+        let CompactResult::Done(r) = handle_compact(&mut fresh.3, &bad, T0 + 200).unwrap() else {
+            panic!("a compact share with a broken commitment is decided at once")
+        };
+        assert_eq!(
+            r.verdict,
+            Verdict::Done {
+                acceptance: Acceptance::Reject,
+                offence: Some(Offence::InvalidShare),
+            }
+        );
         // Garbage in a compact message is malformed.
         let CompactResult::Done(r) = handle_compact(&mut b, &[3, 0, 1], T0).unwrap() else {
             panic!("garbage is decided at once")
