@@ -48,8 +48,18 @@ pub fn check_contextual<V: ChainView + ?Sized>(
         ),
     };
     if side.share_bits != expected_bits {
-        let base = view.trusted_base().map(|b| b.id);
-        if parent.is_some_and(|p| Some(p.id) == base) {
+        // The parent's anchor came with the trusted base (it lies below the base and every
+        // share above it inherited it): the base's entry may be what is wrong (section 13).
+        let from_base = match (parent, view.trusted_base()) {
+            (Some(p), Some(b)) => {
+                p.anchor_height < b.height
+                    && view
+                        .ancestor_at(&p.id, b.height)
+                        .is_some_and(|a| a.id == b.id)
+            }
+            _ => false,
+        };
+        if from_base {
             return Err(RejectReason::TargetDisagreesWithTrustedBase {
                 expected: expected_bits,
                 got: side.share_bits,

@@ -91,8 +91,9 @@ pub enum RejectReason {
     UncleAlreadyIncluded(ShareHash),
     #[error("coinbase payouts differ from the PPLNS window's")]
     WrongPayouts,
-    /// A child of this node's trusted base whose target is not the retarget of the base's
-    /// claimed anchor. Either the share or the base's trusted index entry is wrong, and the node
+    /// A share above this node's trusted base whose target is not the retarget of the anchor
+    /// the base's index entry claimed (inherited by every share above the base until a share at
+    /// the floor resets it). Either the share or the base's trusted entry is wrong, and the node
     /// cannot tell which (docs/consensus.md section 13): nobody is penalised for it.
     #[error(
         "share target {got:?} disagrees with the trusted base's anchor (expected {expected:?})"

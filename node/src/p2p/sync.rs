@@ -207,6 +207,19 @@ impl SyncState {
             return out;
         }
         let ours = our_work(chain);
+        if let (Some(t), Some(b)) = (tip, chain.best()) {
+            if t.id == b.id && t.cumulative_work != b.cumulative_work.0 {
+                // Same tip, other work: one of the trusted bases it descends from was lied
+                // about (ours or the peer's). Fork choice above the base is unaffected.
+                tracing::warn!(
+                    %peer,
+                    ours = b.cumulative_work.0,
+                    theirs = t.cumulative_work,
+                    trusted_base = ?chain.trusted_base(),
+                    "a peer reports another cumulative work for our best tip"
+                );
+            }
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
             if p.tip != tip {
                 p.exhausted = false;
@@ -227,7 +240,16 @@ impl SyncState {
                 p.exhausted = true;
                 p.continue_from = None;
             }
-            if self.base_from.is_none() {
+            // From the peer claiming the most work among those we know (docs/p2p.md).
+            let best_claim = self
+                .peers
+                .values()
+                .filter_map(|p| p.tip)
+                .map(|t| t.cumulative_work)
+                .max()
+                .unwrap_or(0);
+            let ours_best = tip.is_some_and(|t| t.cumulative_work >= best_claim);
+            if self.base_from.is_none() && ours_best {
                 tracing::info!(
                     %peer,
                     peer_oldest = start_height,
