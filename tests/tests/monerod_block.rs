@@ -263,5 +263,21 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
             wallets.incoming()
         );
         eprintln!("wallet {i}: {balance} piconero, as paid");
+        if i == 3 {
+            // The wallet's own subaddress (0, 1), which it now knows as used, is the one our
+            // keys code derived.
+            let got = wallets
+                .rpc()
+                .call(
+                    "get_address",
+                    json!({"account_index": 0, "address_index": [1]}),
+                )
+                .unwrap_or_else(|e| panic!("get_address: {e}"));
+            assert_eq!(
+                got["addresses"][0]["address"],
+                sub.to_string(),
+                "subaddress (0, 1)"
+            );
+        }
     }
 }

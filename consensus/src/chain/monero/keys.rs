@@ -199,6 +199,36 @@ pub fn output_is_mine(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any 32 bytes as keys: a value or an error, never a panic.
+        #[test]
+        fn arbitrary_keys_never_panic(p in any::<[u8; 32]>(), s in any::<[u8; 32]>(), i in any::<u64>()) {
+            let _ = point(&p);
+            let _ = scalar(&s);
+            let _ = generate_key_derivation(&p, &s);
+            let _ = derive_public_key(&s, i, &p);
+            let _ = derive_secret_key(&p, i, &s);
+            let _ = subaddress_keys(&s, &p, 1, 2);
+            let _ = derive_output(&s, &p, &p, i % 2 == 0, i);
+        }
+
+        /// Whatever the keys and index, the recipient finds what the sender derived, for
+        /// standard addresses and subaddresses.
+        #[test]
+        fn sender_and_recipient_agree(seed in any::<[u8; 8]>(), index in any::<u64>(), major in 0u32..4, minor in 0u32..4) {
+            let b = hash_to_scalar(&[&seed[..], b"spend"].concat()).to_bytes();
+            let a = hash_to_scalar(&[&seed[..], b"view"].concat()).to_bytes();
+            let r = hash_to_scalar(&[&seed[..], b"tx"].concat()).to_bytes();
+            let b_pub = secret_key_to_public_key(&b).unwrap();
+            let (spend, view) = subaddress_keys(&a, &b_pub, major, minor).unwrap();
+            let is_sub = (major, minor) != (0, 0);
+            let out = derive_output(&r, &spend, &view, is_sub, index).unwrap();
+            let tx_key = out.subaddress_tx_key.unwrap_or(secret_key_to_public_key(&r).unwrap());
+            prop_assert!(output_is_mine(&a, &spend, &tx_key, index, &out.key, Some(out.view_tag)).unwrap());
+        }
+    }
 
     fn key(seed: u8) -> [u8; 32] {
         hash_to_scalar(&[seed]).to_bytes()
