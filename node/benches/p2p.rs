@@ -11,8 +11,8 @@
 //!     seconds are a flood of dozens of shares a second); the shares of the next
 //!     `--measure-secs` are measured. Their latency is also shown by the source's share rate at
 //!     the time, and by each relay's distance from the source in the connection graph.
-//! (b) Sync: a serving node's store is seeded with a chain of valid SHA256d shares
-//!     (bitcoin-regtest, pool main, window 2160, 500 distinct payout scripts so coinbases carry
+//! (b) Sync: the store of a serving archive node (`--no-prune`: a full sync is measured, not a
+//!     join from a trusted base) is seeded with a chain of valid SHA256d shares (bitcoin-regtest, pool main, window 2160, 500 distinct payout scripts so coinbases carry
 //!     202 outputs, one share every 10 s ending a minute ago), then a fresh node is started with
 //!     `--peer` to it; measured is the time from starting the fresh process until its `getstatus`
 //!     shows the serving node's tip (polled every 20 ms). Baseline, same run: the seeding itself,
@@ -672,7 +672,8 @@ fn sync(count: u64, args: &Args) {
         "bitcoin-regtest",
         NO_FULL_NODE,
         &addr("bcrt", 1),
-        &[],
+        // An archive node: the measure is a full sync, not a join from a trusted base.
+        &["--no-prune"],
     );
     assert_eq!(a.best().1, tip, "the serving node has the seeded tip");
     let load = wait_idle(&format!("sync shares={count}"));
