@@ -14,7 +14,8 @@
 //! (b) Sync: the store of a serving archive node (`--no-prune`: a full sync is measured, not a
 //!     join from a trusted base) is seeded with a chain of valid SHA256d shares (bitcoin-regtest,
 //!     pool main, window 2160, 500 distinct payout scripts so coinbases carry 202 outputs, one
-//!     share every 10 s ending a minute ago), then a fresh node is started with `--peer` to it; measured is the time from starting the fresh process until its `getstatus`
+//!     share every 10 s ending a minute ago), then a fresh node is started with `--peer` to it;
+//!     measured is the time from starting the fresh process until its `getstatus`
 //!     shows the serving node's tip (polled every 20 ms). Baseline, same run: the seeding itself,
 //!     i.e. the same shares decoded and inserted into a fresh `Sharechain` (stateless and
 //!     contextual validation, RocksDB) in a fresh child process of the bench, no network.
