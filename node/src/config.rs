@@ -851,6 +851,29 @@ mod tests {
     }
 
     #[test]
+    fn no_prune_from_the_flag_or_the_file_key() {
+        let base = || Args {
+            node_rpc: Some("http://127.0.0.1:1".into()),
+            node_rpc_cookie: Some("/tmp/cookie".into()),
+            payout_address: Some(rltc()),
+            ..Args::default()
+        };
+        assert!(!resolve(base(), FileConfig::default()).unwrap().no_prune);
+        let flag = Args::try_parse_from(["otedama-node", "--no-prune"]).unwrap();
+        assert_eq!(flag.no_prune, Some(true));
+        let off = Args::try_parse_from(["otedama-node", "--no-prune", "false"]).unwrap();
+        assert_eq!(off.no_prune, Some(false));
+        let file = || -> FileConfig { toml::from_str("no-prune = true").unwrap() };
+        assert!(resolve(base(), file()).unwrap().no_prune);
+        // The flag wins over the file.
+        let args = Args {
+            no_prune: Some(false),
+            ..base()
+        };
+        assert!(!resolve(args, file()).unwrap().no_prune);
+    }
+
+    #[test]
     fn p2p_flags_and_file_keys() {
         let base = || Args {
             node_rpc: Some("http://127.0.0.1:1".into()),
