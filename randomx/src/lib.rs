@@ -15,7 +15,15 @@
 //!   machine's scratchpad and registers, so [`Vm::hash`] takes `&mut self` and `Vm` is `Send`
 //!   but not `Sync`: one machine per thread, enforced by the compiler.
 //!
-//! ```compile_fail
+//! ```
+//! fn send<T: Send>() {}
+//! send::<otedama_randomx::Vm>(); // a machine moves to a worker thread
+//! fn send_sync<T: Send + Sync>() {}
+//! send_sync::<otedama_randomx::Cache>();
+//! send_sync::<otedama_randomx::Dataset>();
+//! ```
+//!
+//! ```compile_fail,E0277
 //! fn sync<T: Sync>() {}
 //! sync::<otedama_randomx::Vm>(); // a machine cannot be shared between threads
 //! ```

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const INPUTS_ENV: &str = "OTEDAMA_RANDOMX_FAST_LIGHT_INPUTS";
+/// Seed of the input generator, so separate runs can cover different inputs (default 0).
+const SEED_ENV: &str = "OTEDAMA_RANDOMX_FAST_LIGHT_SEED";
 /// CI's count: each dataset initialisation already costs tens of seconds on two cores; 500
 /// light hashes add a few seconds more, and 500 fast hashes read 8 million dataset items.
 const DEFAULT_INPUTS: usize = 500;
@@ -32,8 +34,8 @@ impl Rng {
     }
 }
 
-fn inputs(n: usize) -> Vec<Vec<u8>> {
-    let mut rng = Rng(0x07ed_a3a0);
+fn inputs(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = Rng(0x07ed_a3a0 ^ seed.rotate_left(32));
     (0..n)
         .map(|i| {
             // Every fourth input is a 76-byte blob like a block's, the rest any length.
@@ -81,7 +83,15 @@ fn fast_equals_light_at_1_and_2_init_threads() {
         })
         .unwrap_or(DEFAULT_INPUTS);
     let flags = Flags::recommended();
-    let inputs = inputs(n);
+    let seed = std::env::var(SEED_ENV)
+        .ok()
+        .map(|v| {
+            v.parse::<u64>()
+                .expect("OTEDAMA_RANDOMX_FAST_LIGHT_SEED is a number")
+        })
+        .unwrap_or(0);
+    let inputs = inputs(n, seed);
+    eprintln!("{n} inputs, generator seed {seed}");
 
     let t = Instant::now();
     let cache = Arc::new(Cache::new(&KEY, flags, LargePages::Off).expect("cache"));
