@@ -225,3 +225,41 @@ fn target_disagrees_with_trusted_base() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Uncle rules run in full just above the base: the ancestor walk stops at the base instead of
+/// calling its parent missing, and an uncle that is the base itself is still an ancestor.
+#[test]
+fn uncles_just_above_the_base_are_checked_in_full() {
+    let p = pool(W);
+    let (shares, mut full) = chain(&p, BASE + 2);
+    let base = shares[BASE as usize].id();
+    let main1 = shares[BASE as usize + 1].id();
+    // A stale sibling of BASE + 1, then a share at BASE + 2 that includes it.
+    let t = T0 + 10 * (BASE + 1) + 3;
+    let uncle = make_share(&p, &full, Some(base), 8, t, vec![], 500).expect("uncle");
+    full.validate_and_insert(&p, &uncle, t)
+        .expect("valid uncle");
+    let t2 = T0 + 10 * (BASE + 2);
+    let nephew = make_share(&p, &full, Some(main1), 9, t2, vec![uncle.id()], 501).expect("nephew");
+    full.validate_and_insert(&p, &nephew, t2)
+        .expect("valid on the full chain");
+
+    let mut view = joined(&p, &shares, &full);
+    for s in [&shares[BASE as usize + 1], &uncle] {
+        let info = validate(&p, &view, s).unwrap();
+        view.infos.insert(info.id, info);
+    }
+    let info = validate(&p, &view, &nephew).expect("valid above the base");
+    assert_eq!(info.uncles.len(), 1);
+    assert_eq!(
+        info.cumulative_work,
+        full.infos[&nephew.id()].cumulative_work
+    );
+    // Naming the base as an uncle is still naming an ancestor (stateless checks pass: the
+    // base is not the parent).
+    let bad = make_share(&p, &full, Some(main1), 9, t2, vec![base], 502).expect("built");
+    assert_eq!(
+        validate(&p, &view, &bad),
+        Err(RejectReason::UncleIsAncestor(base))
+    );
+}
