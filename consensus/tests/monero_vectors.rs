@@ -140,3 +140,49 @@ fn known_mainnet_addresses() {
         }
     }
 }
+
+const MAINNET: &str = include_str!("vectors/monero/mainnet.txt");
+
+/// Real mainnet blocks: parse, byte-identical re-serialisation, miner tx hash, block id and
+/// reward; and a real mainnet template's hashing blob.
+#[test]
+fn mainnet_blocks_and_template() {
+    use otedama_consensus::chain::monero::block::Block;
+    let mut n = 0;
+    for line in MAINNET.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        match f[0] {
+            "block" => {
+                let height: u64 = f[1].parse().expect("height");
+                let blob = hex::decode(f[5]).expect("hex");
+                let block = Block::parse(&blob).unwrap_or_else(|e| panic!("block {height}: {e}"));
+                assert_eq!(block.serialize(), blob, "block {height} round trip");
+                assert_eq!(block.miner_tx.height, height);
+                assert_eq!(block.miner_tx.unlock_time, height + 60);
+                assert_eq!(
+                    hex::encode(block.miner_tx.hash()),
+                    f[3],
+                    "miner tx {height}"
+                );
+                assert_eq!(hex::encode(block.id()), f[2], "block id {height}");
+                let reward: u64 = f[4].parse().expect("reward");
+                assert_eq!(block.miner_tx.total_amount(), Some(reward));
+                assert!(block
+                    .miner_tx
+                    .outputs
+                    .iter()
+                    .all(|o| o.target.view_tag().is_some()));
+            }
+            "template" => {
+                let blob = hex::decode(f[3]).expect("hex");
+                let block = Block::parse(&blob).expect("template");
+                assert_eq!(block.serialize(), blob);
+                assert_eq!(hex::encode(block.hashing_blob()), f[2], "template {}", f[1]);
+                assert_eq!(block.tx_hashes.len(), 5);
+            }
+            other => panic!("unknown line kind {other}"),
+        }
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
