@@ -96,6 +96,30 @@ pub fn write_all(root: &Path) {
             .encode(),
         ),
         ("busy", wire::Response::Busy.encode()),
+        ("get-base", wire::Request::GetBase.encode()),
+        (
+            "base",
+            wire::Response::Base {
+                tip: Some(wire::TipInfo {
+                    id: ids[11],
+                    height: 11,
+                    cumulative_work: 123_456_789,
+                }),
+                base: Some(wire::BaseData {
+                    share: shares[4].encode(),
+                    info: codec::encode_info(&infos[4]),
+                }),
+            }
+            .encode(),
+        ),
+        (
+            "base-none",
+            wire::Response::Base {
+                tip: None,
+                base: None,
+            }
+            .encode(),
+        ),
     ];
     for (name, m) in &msgs {
         write(root, "p2p_wire", name, m);
@@ -104,6 +128,11 @@ pub fn write_all(root: &Path) {
     // gossip_frame
     write(root, "gossip_frame", "share", &gossip::encode(first));
     write(root, "gossip_frame", "share-twelve", &gossip::encode(last));
+    for (name, share) in [("compact", first), ("compact-twelve", last)] {
+        if let Some(c) = gossip::encode_compact(share) {
+            write(root, "gossip_frame", name, &c);
+        }
+    }
     let t = template(500, 5_000_000_000);
     let s = first_share_on(&pool, &t, &script(9), [3; 12]);
     let block = t.assemble_block(&s.candidate.header, &s.candidate.coinbase);
