@@ -195,6 +195,34 @@ impl Runner {
         info!("sharechain closed");
     }
 
+    /// Holds a gossip message whose share waits for data (its verdict comes when the data
+    /// arrives), or, when the held set is full or `ignore` says it must not be relayed, tells
+    /// gossipsub to ignore it now.
+    fn hold_or_ignore(
+        &mut self,
+        id: ShareHash,
+        msg_id: MessageId,
+        peer: PeerId,
+        topic: ShareTopic,
+        ignore: bool,
+    ) {
+        if ignore || self.held_count >= MAX_HELD_GOSSIP {
+            self.send([SwarmCommand::Validation {
+                msg_id,
+                source: peer,
+                acceptance: Acceptance::Ignore,
+            }]);
+        } else {
+            self.held_count += 1;
+            self.held.entry(id).or_default().push(Held {
+                msg_id,
+                source: peer,
+                since: Instant::now(),
+                topic,
+            });
+        }
+    }
+
     fn send(&self, cmds: impl IntoIterator<Item = SwarmCommand>) {
         if let Some(commands) = &self.commands {
             for c in cmds {
@@ -440,21 +468,7 @@ impl Runner {
             Ok(gossip_share::CompactResult::Fallback { id, why }) => {
                 counters.compact_fallback.fetch_add(1, Ordering::Relaxed);
                 debug!(%peer, %id, "compact share not rebuilt here ({why}): fetching it in full");
-                if self.held_count >= MAX_HELD_GOSSIP {
-                    self.send([SwarmCommand::Validation {
-                        msg_id,
-                        source: peer,
-                        acceptance: Acceptance::Ignore,
-                    }]);
-                } else {
-                    self.held_count += 1;
-                    self.held.entry(id).or_default().push(Held {
-                        msg_id,
-                        source: peer,
-                        since: Instant::now(),
-                        topic,
-                    });
-                }
+                self.hold_or_ignore(id, msg_id, peer, topic, false);
                 let cmds = self.sync.fetch(peer, vec![id], &self.t.chain);
                 self.send(cmds);
                 return;
@@ -549,21 +563,7 @@ impl Runner {
                 self.send(cmds);
             }
             gossip_share::Verdict::Held { id, missing } => {
-                if self.held_count >= MAX_HELD_GOSSIP || not_relayed.is_some() {
-                    self.send([SwarmCommand::Validation {
-                        msg_id,
-                        source: peer,
-                        acceptance: Acceptance::Ignore,
-                    }]);
-                } else {
-                    self.held_count += 1;
-                    self.held.entry(id).or_default().push(Held {
-                        msg_id,
-                        source: peer,
-                        since: Instant::now(),
-                        topic,
-                    });
-                }
+                self.hold_or_ignore(id, msg_id, peer, topic, not_relayed.is_some());
                 // Fetch what is missing from the sender, and ask for its headers: if it is far
                 // ahead of us, sync takes over.
                 let mut cmds = self.sync.fetch(peer, vec![missing], &self.t.chain);

@@ -397,7 +397,12 @@ impl Store {
 
     /// Lowest height in the store, if any share is stored.
     pub fn min_height(&self) -> Result<Option<u64>, StoreError> {
-        let mut it = self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::Start);
+        self.edge_height(IteratorMode::Start)
+    }
+
+    /// The first height of the height index read from one end (keys sort by height).
+    fn edge_height(&self, from: IteratorMode) -> Result<Option<u64>, StoreError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_HEIGHT), from);
         match it.next() {
             None => Ok(None),
             Some(item) => {
@@ -458,16 +463,7 @@ impl Store {
 
     /// Highest height in the store, if any share is stored.
     pub fn max_height(&self) -> Result<Option<u64>, StoreError> {
-        let mut it = self.db.iterator_cf(self.cf(CF_HEIGHT), IteratorMode::End);
-        match it.next() {
-            None => Ok(None),
-            Some(item) => {
-                let (key, _) = item?;
-                let (h, _) =
-                    codec::parse_height_key(&key).map_err(|e| corrupt("height", &key, e))?;
-                Ok(Some(h))
-            }
-        }
+        self.edge_height(IteratorMode::End)
     }
 
     /// Deletes every share below `height` in one batch; returns how many.
