@@ -43,21 +43,8 @@ pub fn available(test: &str) -> bool {
     false
 }
 
-/// A JSON-RPC error or transport failure.
-#[derive(Debug)]
-pub enum RpcError {
-    Transport(String),
-    Node { code: i64, message: String },
-}
-
-impl std::fmt::Display for RpcError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RpcError::Transport(e) => write!(f, "transport: {e}"),
-            RpcError::Node { code, message } => write!(f, "RPC error {code}: {message}"),
-        }
-    }
-}
+/// A JSON-RPC error or transport failure: the same two cases as litecoind's.
+pub use crate::litecoind::RpcError;
 
 /// Blocking JSON-RPC 2.0 over `POST /json_rpc` (monerod and monero-wallet-rpc alike), through
 /// the workspace's one HTTP client.
