@@ -36,9 +36,7 @@ fn has_share(n: &NodeProc, id: &otedama_consensus::ShareHash) -> bool {
 /// The last 50 shares of `n`'s best chain as the API shows them: ids, payees, work and uncles,
 /// everything the window and so the payouts are made of.
 fn window(n: &NodeProc) -> serde_json::Value {
-    n.call("getshares", json!({"limit": 50}))
-        .map(|v| v["shares"].clone())
-        .unwrap_or_default()
+    n.recent_shares(50)
 }
 
 #[test]

@@ -103,11 +103,7 @@ fn late_joiner_syncs_a_long_chain_and_survives_a_peer_dying() {
         saw_syncing.get()
     );
     // The synced node pays exactly what the serving node would: same window weights.
-    let weights = |n: &NodeProc| {
-        n.call("getshares", json!({"limit": 50}))
-            .map(|v| v["shares"].clone())
-            .unwrap_or_default()
-    };
+    let weights = |n: &NodeProc| n.recent_shares(50);
     assert_eq!(weights(&c), weights(&b));
 }
 
@@ -228,11 +224,7 @@ fn a_deep_fork_across_a_restart_converges_without_bans() {
     }
     // The same best chain over the whole window (and then some): the same PPLNS window, so the
     // same payouts (getpayouts itself needs a full node's template, which these nodes lack).
-    let window = |n: &NodeProc| {
-        n.call("getshares", json!({"limit": 40}))
-            .map(|v| v["shares"].clone())
-            .unwrap_or_default()
-    };
+    let window = |n: &NodeProc| n.recent_shares(40);
     assert_eq!(window(&x), window(&y));
     assert_eq!(window(&x).as_array().map(Vec::len), Some(40));
     assert!(x.peer_count() >= 1 && y.peer_count() >= 1, "still peered");

@@ -16,7 +16,6 @@ use otedama_consensus::MemoryChain;
 use otedama_sharechain::chain::prune_depth;
 use otedama_sharechain::Sharechain;
 use otedama_tests::node::{NodeProc, NO_FULL_NODE};
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 const N: u64 = 400;
@@ -97,11 +96,7 @@ fn a_new_node_joins_a_pruned_pool_through_a_trusted_base() {
         "the first window above the base skipped its payout check, the rest did not: {c_log}"
     );
     // The same window (and payouts follow from it: getpayouts needs a full node's template).
-    let window = |n: &NodeProc| {
-        n.call("getshares", json!({"limit": 40}))
-            .map(|v| v["shares"].clone())
-            .unwrap_or_default()
-    };
+    let window = |n: &NodeProc| n.recent_shares(40);
     assert_eq!(window(&c), window(&a));
     assert_eq!(window(&c).as_array().map(Vec::len), Some(40));
     eprintln!(

@@ -344,6 +344,16 @@ impl Store {
         info: &ShareInfo,
         new_best: Option<&ShareHash>,
     ) -> Result<(), StoreError> {
+        let mut batch = self.share_batch(share, info);
+        if let Some(best) = new_best {
+            batch.put_cf(self.cf(CF_META), META_BEST, best.as_byte_array());
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The writes that store one share: body, index entry and height key.
+    fn share_batch(&self, share: &Share, info: &ShareInfo) -> WriteBatch {
         let mut batch = WriteBatch::default();
         let id = info.id.as_byte_array();
         batch.put_cf(self.cf(CF_SHARES), id, share.encode());
@@ -353,11 +363,7 @@ impl Store {
             codec::height_key(info.height, &info.id),
             [],
         );
-        if let Some(best) = new_best {
-            batch.put_cf(self.cf(CF_META), META_BEST, best.as_byte_array());
-        }
-        self.db.write(batch)?;
-        Ok(())
+        batch
     }
 
     /// Stores a trusted base (a share whose index entry came from a peer) and marks it as the
@@ -368,15 +374,8 @@ impl Store {
         info: &ShareInfo,
         new_best: bool,
     ) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
+        let mut batch = self.share_batch(share, info);
         let id = info.id.as_byte_array();
-        batch.put_cf(self.cf(CF_SHARES), id, share.encode());
-        batch.put_cf(self.cf(CF_INDEX), id, codec::encode_info(info));
-        batch.put_cf(
-            self.cf(CF_HEIGHT),
-            codec::height_key(info.height, &info.id),
-            [],
-        );
         batch.put_cf(self.cf(CF_META), META_TRUSTED_BASE, id);
         if new_best {
             batch.put_cf(self.cf(CF_META), META_BEST, id);

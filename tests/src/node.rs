@@ -144,6 +144,16 @@ impl NodeProc {
             .map_err(|e| e.to_string())
     }
 
+    /// The last `limit` shares of the node's best chain as `getshares` shows them (ids,
+    /// payees, work, uncles: what a PPLNS window and so the payouts are made of); null when
+    /// the API does not answer. Tests compare nodes' windows with it when no full node is
+    /// there for `getpayouts`.
+    pub fn recent_shares(&self, limit: u32) -> Value {
+        self.call("getshares", serde_json::json!({ "limit": limit }))
+            .map(|v| v["shares"].clone())
+            .unwrap_or_default()
+    }
+
     /// A privileged call, authenticated with the node's cookie file.
     pub fn call_privileged(&self, method: &str, params: Value) -> Result<Value, String> {
         let cookie = std::fs::read_to_string(self.dir.join("data").join(".cookie"))
