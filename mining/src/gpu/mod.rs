@@ -66,8 +66,15 @@ pub const DEFAULT_LOOKUP_GAP: u32 = 1;
 /// dispatch meaningful, 2^31 is half the nonce range.
 pub const INTENSITY_RANGE: std::ops::RangeInclusive<u32> = 8..=31;
 
-const SHA256D_SOURCE: &str = include_str!("kernels/sha256d.cl");
-const SCRYPT_SOURCE: &str = include_str!("kernels/scrypt.cl");
+/// Each kernel's source after the shared SHA-256 round functions and constants.
+const SHA256D_SOURCE: &str = concat!(
+    include_str!("kernels/sha256_common.cl"),
+    include_str!("kernels/sha256d.cl")
+);
+const SCRYPT_SOURCE: &str = concat!(
+    include_str!("kernels/sha256_common.cl"),
+    include_str!("kernels/scrypt.cl")
+);
 
 /// What went wrong with a device.
 #[derive(Debug, Clone, thiserror::Error)]
