@@ -123,7 +123,8 @@ fn main() {
         nonce: 0,
     };
     let block: Vec<u8> = fitted.assemble_block(&header, &coinbase);
-    let rules = BlockRules::for_chain(Chain::BitcoinRegtest.params()).without_pow();
+    let rules =
+        BlockRules::for_chain(Chain::BitcoinRegtest.bitcoin_params().unwrap()).without_pow();
     let checked = check_block(&block, &rules, fitted.curtime).expect("valid block");
     let check = measure(rounds, iters, || {
         black_box(check_block(black_box(&block), &rules, fitted.curtime).expect("valid"));

@@ -92,7 +92,7 @@ fn main() {
     )
     .expect("job");
     let share = grind(&pool, &job, &[9; 8], (T0 + 10 * shares) as u32).expect("grind");
-    let checked = check_stateless(&pool, &share).expect("stateless");
+    let checked = check_stateless(&pool, &share, pool.chain.stateless_pow()).expect("stateless");
     let now = T0 + 10 * shares;
     assert!(job.payouts.len() <= pool.max_payout_outputs as usize);
 

@@ -9,7 +9,7 @@ use crate::hash::ShareHash;
 use crate::pool::PoolParams;
 use crate::pplns::with_share_payouts;
 use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
-use crate::share::{BitcoinCandidate, PayoutScript, Share, SideData};
+use crate::share::{BitcoinCandidate, Candidate, PayoutScript, Share, SideData};
 use crate::template::BlockTemplate;
 use crate::work::Work;
 use bitcoin::block::{Header, Version};
@@ -40,8 +40,9 @@ pub enum BuildError {
     Unknown(ShareHash),
     #[error("the chain view cannot provide the parent's PPLNS window")]
     WindowUnavailable,
-    /// The template's coinbase value is below the block subsidy: a share built on it would be
-    /// refused (`RewardBelowSubsidy`), so no job is made from it.
+    /// The template's reward is below the block subsidy (Monero: the tail emission): a share
+    /// built on it would be refused (`RewardBelowSubsidy`, `RewardBelowTail`), so no job is made
+    /// from it.
     #[error("template coinbase value {value} is below the subsidy {subsidy}")]
     RewardBelowSubsidy { value: u64, subsidy: u64 },
     #[error(transparent)]
@@ -78,7 +79,7 @@ impl ShareJob {
             &self.merkle_branch,
         );
         Ok(Share {
-            candidate: BitcoinCandidate {
+            candidate: Candidate::Bitcoin(BitcoinCandidate {
                 header: Header {
                     version,
                     prev_blockhash: self.prev_blockhash,
@@ -89,7 +90,7 @@ impl ShareJob {
                 },
                 coinbase,
                 merkle_branch: self.merkle_branch.clone(),
-            },
+            }),
             side: self.side.clone(),
         })
     }
@@ -102,17 +103,83 @@ pub fn build_share_job<V: ChainView + ?Sized>(
     input: &ShareJobInput<'_>,
 ) -> Result<ShareJob, BuildError> {
     let template = input.template;
+    let SharePlan { side, payouts } = plan_share(
+        pool,
+        view,
+        &PlanInput {
+            parent: input.parent,
+            uncles: &input.uncles,
+            payout_script: &input.payout_script,
+            now: input.now,
+            software_version: input.software_version,
+            parent_height: template.height,
+            parent_prev_id: template.prev_blockhash.to_byte_array(),
+            reward: template.coinbase_value,
+        },
+    )?;
+    let coinbase = build_coinbase(&CoinbaseSpec {
+        parent_height: template.height,
+        payouts: &payouts,
+        commitment: side.commitment(&pool.commitment_id()),
+        witness_commitment: template.witness_commitment.as_ref(),
+        extranonce_len: input.extranonce_len,
+        tag: input.tag,
+    })?;
+    Ok(ShareJob {
+        side,
+        coinbase,
+        merkle_branch: template.merkle_branch(),
+        payouts,
+        version: template.version,
+        prev_blockhash: template.prev_blockhash,
+        parent_bits: template.bits,
+        min_time: template.mintime,
+    })
+}
+
+/// The family-independent half of a share: its side data and the exact payouts of its window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharePlan {
+    pub side: SideData,
+    /// The payouts in output order, summing to the reward.
+    pub payouts: Vec<(PayoutScript, u64)>,
+}
+
+/// What [`plan_share`] needs from the caller and the parent-chain template.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanInput<'a> {
+    pub parent: Option<ShareHash>,
+    pub uncles: &'a [ShareHash],
+    pub payout_script: &'a PayoutScript,
+    /// The node's clock; raised to the parent's timestamp if behind it.
+    pub now: u64,
+    pub software_version: u32,
+    /// Height of the parent-chain block the candidate would be.
+    pub parent_height: u32,
+    /// Id of the parent-chain block it builds on (the lottery seed's input).
+    pub parent_prev_id: [u8; 32],
+    /// What the block pays in all, which the payouts split.
+    pub reward: u64,
+}
+
+/// Fixes the side data of the next share (height, retargeted bits, timestamp, sorted uncles)
+/// and splits `reward` (at least the chain's subsidy) over the window it makes: what every family's builder starts from.
+pub fn plan_share<V: ChainView + ?Sized>(
+    pool: &PoolParams,
+    view: &V,
+    input: &PlanInput<'_>,
+) -> Result<SharePlan, BuildError> {
+    let subsidy = pool.chain.subsidy(input.parent_height);
+    if input.reward < subsidy {
+        return Err(BuildError::RewardBelowSubsidy {
+            value: input.reward,
+            subsidy,
+        });
+    }
     let parent = match input.parent {
         Some(id) => Some(view.share_info(&id).ok_or(BuildError::Unknown(id))?),
         None => None,
     };
-    let subsidy = pool.chain.subsidy(template.height);
-    if template.coinbase_value < subsidy {
-        return Err(BuildError::RewardBelowSubsidy {
-            value: template.coinbase_value,
-            subsidy,
-        });
-    }
     let (height, bits, timestamp) = match parent {
         None => (0, pool.max_share_target, input.now),
         Some(p) => (
@@ -122,7 +189,7 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         ),
     };
     let (anchor_height, anchor_time) = anchor_after(pool, bits, timestamp, parent);
-    let mut uncles = input.uncles.clone();
+    let mut uncles = input.uncles.to_vec();
     uncles.sort();
     uncles.dedup();
     let mut uncle_credits = Vec::with_capacity(uncles.len());
@@ -147,7 +214,7 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         cumulative_work: Work::ZERO,
         anchor_height,
         anchor_time,
-        parent_height: template.height,
+        parent_height: input.parent_height,
         payout_script: input.payout_script.clone(),
         uncles: uncle_credits,
         skip: ShareHash::all_zeros(),
@@ -156,39 +223,23 @@ pub fn build_share_job<V: ChainView + ?Sized>(
         view,
         pool,
         &provisional,
-        template.prev_blockhash.as_byte_array(),
-        template.coinbase_value,
+        &input.parent_prev_id,
+        input.reward,
         |p| p.iter().map(|(s, a)| ((*s).clone(), *a)).collect(),
     )
     .ok_or(BuildError::WindowUnavailable)?;
-
-    let side = SideData {
-        prev_share,
-        height,
-        share_bits: bits,
-        timestamp,
-        parent_height: template.height,
-        software_version: input.software_version,
-        payout_script: input.payout_script.clone(),
-        uncles,
-    };
-    let coinbase = build_coinbase(&CoinbaseSpec {
-        parent_height: template.height,
-        payouts: &payouts,
-        commitment: side.commitment(&pool.commitment_id()),
-        witness_commitment: template.witness_commitment.as_ref(),
-        extranonce_len: input.extranonce_len,
-        tag: input.tag,
-    })?;
-    Ok(ShareJob {
-        side,
-        coinbase,
-        merkle_branch: template.merkle_branch(),
+    Ok(SharePlan {
+        side: SideData {
+            prev_share,
+            height,
+            share_bits: bits,
+            timestamp,
+            parent_height: input.parent_height,
+            software_version: input.software_version,
+            payout_script: input.payout_script.clone(),
+            uncles,
+        },
         payouts,
-        version: template.version,
-        prev_blockhash: template.prev_blockhash,
-        parent_bits: template.bits,
-        min_time: template.mintime,
     })
 }
 
@@ -197,10 +248,11 @@ pub fn build_share_job<V: ChainView + ?Sized>(
 pub fn grind(pool: &PoolParams, job: &ShareJob, extranonce: &[u8], time: u32) -> Option<Share> {
     let mut share = job.share(extranonce, job.version, time, 0).ok()?;
     let target = job.side.target();
-    let algo = pool.chain.pow_algo();
+    let algo = pool.chain.pow_algo()?;
+    let candidate = share.candidate.as_bitcoin_mut()?;
     for nonce in 0..=u32::MAX {
-        share.candidate.header.nonce = nonce;
-        if target.is_met_by(&algo.hash(&share.candidate.header_bytes())) {
+        candidate.header.nonce = nonce;
+        if target.is_met_by(&algo.hash(&candidate.header_bytes())) {
             return Some(share);
         }
     }

@@ -153,14 +153,25 @@ impl MemoryChain {
         self.infos.insert(info.id, info);
     }
 
-    /// Validates a share fully and inserts it.
+    /// Validates a share fully with the chain's stateless hasher and inserts it.
     pub fn validate_and_insert(
         &mut self,
         pool: &PoolParams,
         share: &Share,
         now: u64,
     ) -> Result<ShareInfo, crate::validation::RejectReason> {
-        let checked = crate::validation::check_stateless(pool, share)?;
+        self.validate_and_insert_with(pool, share, now, pool.chain.stateless_pow())
+    }
+
+    /// Validates a share fully with `pow` (a RandomX hasher on Monero chains) and inserts it.
+    pub fn validate_and_insert_with(
+        &mut self,
+        pool: &PoolParams,
+        share: &Share,
+        now: u64,
+        pow: &dyn crate::pow::PowHasher,
+    ) -> Result<ShareInfo, crate::validation::RejectReason> {
+        let checked = crate::validation::check_stateless(pool, share, pow)?;
         let info = crate::validation::check_contextual(pool, self, share, &checked, now)?;
         self.insert_valid(pool, info.clone());
         Ok(info)

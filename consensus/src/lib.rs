@@ -10,6 +10,7 @@ pub mod chain_view;
 pub mod coinbase;
 pub mod fork_choice;
 pub mod hash;
+pub mod monero_builder;
 pub mod pool;
 pub mod pow;
 pub mod pplns;

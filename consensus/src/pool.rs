@@ -124,8 +124,8 @@ impl PoolParams {
     /// The shipped presets. See docs/consensus.md and docs/simulation.md for the derivations.
     pub fn preset(chain: Chain, preset: Preset) -> PoolParams {
         let dust = chain.dust_threshold();
-        // Share floors in expected hashes per share. Main: a 10 s share of 1 TH/s (SHA256d)
-        // or 100 MH/s (scrypt) hardware, so one modern rig finds shares on its own; mini: a tenth.
+        // Share floors in expected hashes per share. Main: a 10 s share of 1 TH/s (SHA256d),
+        // 100 MH/s (scrypt) or 100 kH/s (RandomX) hardware, so one modern rig finds shares on its own; mini: a tenth.
         // Test chains: regtest floors are the parent chain's own (every share is nearly a
         // block, so tests are quick); public test networks use a thousandth of main.
         let (main_floor_work, regtest): (u128, bool) = match chain {
@@ -133,7 +133,11 @@ impl PoolParams {
             Chain::BitcoinTestnet4 | Chain::BitcoinSignet => (10u128 * 1_000_000_000, false),
             Chain::Litecoin => (10u128 * 100_000_000, false),
             Chain::LitecoinTestnet => (10u128 * 100_000, false),
-            Chain::BitcoinRegtest | Chain::LitecoinRegtest => (2, true),
+            // RandomX: a 10 s share of a 100 kH/s farm (ten 10 kH/s desktop CPUs); Monero
+            // P2Pool's main sidechain floor is 100,000 hashes per share, the same order.
+            Chain::Monero => (10u128 * 100_000, false),
+            Chain::MoneroStagenet => (10u128 * 100, false),
+            Chain::BitcoinRegtest | Chain::LitecoinRegtest | Chain::MoneroRegtest => (2, true),
         };
         let floor_work = match (preset, regtest) {
             (_, true) => main_floor_work,
@@ -250,7 +254,9 @@ impl PoolParams {
                 format!("{:#010x}", bits.to_consensus()),
                 format!(
                     "a canonical, non-zero compact target worth at most 2^80 hashes, e.g. {:#010x}",
-                    self.chain.params().pow_limit().to_consensus()
+                    PoolParams::preset(self.chain, Preset::Main)
+                        .max_share_target
+                        .to_consensus()
                 ),
             ));
         }
@@ -262,7 +268,7 @@ impl PoolParams {
             ));
         }
         let dust = self.chain.dust_threshold();
-        let max_money = self.chain.params().max_money;
+        let max_money = self.chain.max_money();
         if self.min_payout < dust || self.min_payout > max_money {
             return Err(out(
                 "min_payout",

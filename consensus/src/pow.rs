@@ -1,4 +1,5 @@
-//! Proof-of-work hash functions over the 80-byte parent-chain header.
+//! Proof-of-work hash functions: the Bitcoin family's over the 80-byte parent-chain header, and
+//! the [`PowHasher`] seam through which validation reaches any family's function.
 //!
 //! The hash is returned as the 32 bytes the function outputs, which are compared with a target as
 //! a little-endian integer (RPC and explorers show them byte-reversed).
@@ -28,6 +29,75 @@ impl PowAlgo {
             PowAlgo::Sha256d => sha256d::Hash::hash(header).to_byte_array(),
             PowAlgo::Scrypt1024 => scrypt_1024_1_1(header),
         }
+    }
+}
+
+/// What a family's proof of work is computed over: the Bitcoin family hashes its 80-byte
+/// header; Monero hashes a block's hashing blob with RandomX keyed by a seed block id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowInput<'a> {
+    Header(&'a [u8; 80]),
+    RandomX { seed: &'a [u8; 32], blob: &'a [u8] },
+}
+
+/// The owned bytes behind a [`PowInput`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PowData {
+    Header([u8; 80]),
+    RandomX { seed: [u8; 32], blob: Vec<u8> },
+}
+
+impl PowData {
+    pub fn as_input(&self) -> PowInput<'_> {
+        match self {
+            PowData::Header(h) => PowInput::Header(h),
+            PowData::RandomX { seed, blob } => PowInput::RandomX { seed, blob },
+        }
+    }
+}
+
+/// Why a hasher gave no hash. None is the sender's fault: a seed the node does not hold yet
+/// is a parent chain it has not seen (or a seed far from the tip, which a share may not use);
+/// the caller decides, the hasher never builds a 256 MiB cache for a seed a peer names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PowError {
+    #[error("this hasher cannot compute {0}")]
+    Unsupported(&'static str),
+    #[error("no RandomX cache for seed {}", hex::encode(.0))]
+    UnknownSeed([u8; 32]),
+    /// The node itself lacked a resource (memory for a RandomX virtual machine).
+    #[error("the node could not hash: {0}")]
+    NodeResources(&'static str),
+}
+
+/// A proof-of-work hasher. Built once per node and passed to validation: the Bitcoin family's
+/// functions are stateless ([`PowAlgo`] implements this), RandomX needs a seed-keyed cache of
+/// 256 MiB (or a 2 GiB dataset) that lives outside this pure crate (the node builds it).
+pub trait PowHasher: Send + Sync {
+    /// The 32 bytes the function outputs, compared with a target as a little-endian integer.
+    fn pow_hash(&self, input: PowInput<'_>) -> Result<[u8; 32], PowError>;
+}
+
+impl PowHasher for PowAlgo {
+    fn pow_hash(&self, input: PowInput<'_>) -> Result<[u8; 32], PowError> {
+        match input {
+            PowInput::Header(header) => Ok(self.hash(header)),
+            PowInput::RandomX { .. } => Err(PowError::Unsupported("RandomX")),
+        }
+    }
+}
+
+/// The hasher of a family without a stateless function (Monero): every hash is refused with
+/// [`PowError::Unsupported`], so validation without the node's RandomX hasher reports that
+/// instead of accepting or blaming anyone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoStatelessPow;
+
+impl PowHasher for NoStatelessPow {
+    fn pow_hash(&self, _input: PowInput<'_>) -> Result<[u8; 32], PowError> {
+        Err(PowError::Unsupported(
+            "RandomX without the node's seed caches",
+        ))
     }
 }
 

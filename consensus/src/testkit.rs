@@ -150,3 +150,17 @@ pub fn first_share_on(
     .expect("a job on the template");
     crate::builder::grind(pool, &job, &extranonce, t.curtime as u32).expect("a share")
 }
+
+/// A deterministic Monero payee for tests, as a Monero wallet derives its keys from a seed:
+/// spend secret `Hs(seed)`, view secret `Hs(spend secret)`; a subaddress when `subaddress`
+/// (the keys then stand for the subaddress's spend and view keys).
+pub fn monero_payee(seed: &[u8], subaddress: bool) -> crate::chain::monero::payee::Payee {
+    use crate::chain::monero::keys;
+    let spend = keys::hash_to_scalar(seed).to_bytes();
+    let view = keys::hash_to_scalar(&spend).to_bytes();
+    let public = |secret: &[u8; 32]| {
+        keys::secret_key_to_public_key(secret).expect("a reduced scalar has a public key")
+    };
+    crate::chain::monero::payee::Payee::new(public(&spend), public(&view), subaddress)
+        .expect("a canonical point")
+}

@@ -18,7 +18,10 @@ fn round_trip(m: &Miner, share: &Share) -> CompactShare {
     let c = compact(share).expect("every valid share has a compact form");
     let bytes = c.encode();
     assert!(bytes.len() <= MAX_COMPACT_BYTES);
-    assert!(bytes.len() < share.encode().len() || share.candidate.coinbase.output.len() <= 2);
+    assert!(
+        bytes.len() < share.encode().len()
+            || share.candidate.as_bitcoin().unwrap().coinbase.output.len() <= 2
+    );
     let back = CompactShare::decode(&bytes).expect("compact decodes");
     assert_eq!(back, c);
     assert_eq!(back.encode(), bytes);
@@ -194,7 +197,7 @@ fn a_different_view_or_a_tampered_message_is_refused_with_its_reason() {
             bytes.copy_from_slice(&bitcoin::consensus::serialize(&h));
             !bad.side
                 .target()
-                .is_met_by(&m.pool.chain.pow_algo().hash(&bytes))
+                .is_met_by(&m.pool.chain.pow_algo().unwrap().hash(&bytes))
         })
         .unwrap();
     assert_eq!(
@@ -216,9 +219,10 @@ fn a_different_view_or_a_tampered_message_is_refused_with_its_reason() {
     ));
     // A stub with a payout left in it is not a compact share.
     let mut bad = c.clone();
-    bad.stub
-        .output
-        .insert(0, share.candidate.coinbase.output[0].clone());
+    bad.stub.output.insert(
+        0,
+        share.candidate.as_bitcoin().unwrap().coinbase.output[0].clone(),
+    );
     assert_eq!(
         CompactShare::decode(&bad.encode()),
         Err(CompactDecodeError::StubLayout)
@@ -253,8 +257,8 @@ fn check_corrupt(m: &Miner, bytes: &[u8]) {
         if let Ok(s) = rebuild(&m.pool, &m.chain, &c) {
             assert_eq!(s.id(), c.id());
             assert_eq!(
-                s.candidate.computed_merkle_root(),
-                s.candidate.header.merkle_root
+                s.candidate.as_bitcoin().unwrap().computed_merkle_root(),
+                s.candidate.as_bitcoin().unwrap().header.merkle_root
             );
         }
     }

@@ -130,7 +130,8 @@ fn share() -> impl Strategy<Value = Share> {
                     .into_iter()
                     .map(TxMerkleNode::from_byte_array)
                     .collect(),
-            },
+            }
+            .into(),
             side,
         })
 }
@@ -248,9 +249,9 @@ fn mined_shares_round_trip_and_stay_valid() {
         assert_eq!(back.encode(), bytes);
         assert_eq!(back.id(), s.id());
         assert_eq!(
-            check_stateless(&m.pool, &back),
-            check_stateless(&m.pool, &s)
+            check_stateless(&m.pool, &back, m.pool.chain.stateless_pow()),
+            check_stateless(&m.pool, &s, m.pool.chain.stateless_pow())
         );
-        assert!(check_stateless(&m.pool, &back).is_ok());
+        assert!(check_stateless(&m.pool, &back, m.pool.chain.stateless_pow()).is_ok());
     }
 }

@@ -13,7 +13,9 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, TxIn, TxOut, Txid, Witness};
 use common::*;
 use otedama_consensus::builder::ShareJob;
+use otedama_consensus::chain::FamilyKind;
 use otedama_consensus::coinbase::{bip34_height_push, MAX_COINBASE_SCRIPT_SIG};
+use otedama_consensus::pow::{NoStatelessPow, PowError};
 use otedama_consensus::pplns::WindowWeights;
 use otedama_consensus::share::{
     DecodeError, FORMAT_VERSION, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES,
@@ -77,10 +79,10 @@ impl Fixture {
 /// Rolls the nonce until the header meets the share target again.
 fn regrind(pool: &PoolParams, share: &mut Share) {
     let target = share.side.target();
-    let algo = pool.chain.pow_algo();
+    let algo = pool.chain.pow_algo().unwrap();
     for nonce in 0..=u32::MAX {
-        share.candidate.header.nonce = nonce;
-        if target.is_met_by(&algo.hash(&share.candidate.header_bytes())) {
+        share.candidate.as_bitcoin_mut().unwrap().header.nonce = nonce;
+        if target.is_met_by(&algo.hash(&share.candidate.as_bitcoin().unwrap().header_bytes())) {
             return;
         }
     }
@@ -90,7 +92,8 @@ fn regrind(pool: &PoolParams, share: &mut Share) {
 /// After a coinbase edit: points the header at the new coinbase and re-grinds, so the merkle
 /// root and the proof of work stay right and only the intended rule breaks.
 fn reseal(pool: &PoolParams, share: &mut Share) {
-    share.candidate.header.merkle_root = share.candidate.computed_merkle_root();
+    share.candidate.as_bitcoin_mut().unwrap().header.merkle_root =
+        share.candidate.as_bitcoin().unwrap().computed_merkle_root();
     regrind(pool, share);
 }
 
@@ -114,13 +117,14 @@ fn unground_edited(
 }
 
 fn assert_stateless_ok(pool: &PoolParams, share: &Share) {
-    if let Err(e) = check_stateless(pool, share) {
+    if let Err(e) = check_stateless(pool, share, pool.chain.stateless_pow()) {
         panic!("control share refused: {e}");
     }
 }
 
 fn expect_stateless(pool: &PoolParams, share: &Share, want: RejectReason) {
-    let got = check_stateless(pool, share).expect_err("share should be refused");
+    let got = check_stateless(pool, share, pool.chain.stateless_pow())
+        .expect_err("share should be refused");
     assert_eq!(got, want);
     assert_eq!(got.severity(), Severity::Invalid);
 }
@@ -177,16 +181,16 @@ fn expect_each_coinbase_edit(
 type JobEdit = Box<dyn Fn(&mut ShareJob)>;
 
 fn coinbase_mut(share: &mut Share) -> &mut bitcoin::Transaction {
-    &mut share.candidate.coinbase
+    &mut share.candidate.as_bitcoin_mut().unwrap().coinbase
 }
 
 /// Number of payout outputs (everything before the commitment and witness commitment).
 fn payout_count(share: &Share) -> usize {
-    share.candidate.coinbase.output.len() - 2
+    share.candidate.as_bitcoin().unwrap().coinbase.output.len() - 2
 }
 
 fn max_money(pool: &PoolParams) -> u64 {
-    pool.chain.params().max_money
+    pool.chain.bitcoin_params().unwrap().max_money
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,13 +385,17 @@ fn script_sig_length() {
 
     // 101 bytes: the BIP34 push and extranonce stay, the tag grows.
     let mut share = ok.clone();
-    let mut sig = share.candidate.coinbase.input[0].script_sig.to_bytes();
+    let mut sig = share.candidate.as_bitcoin().unwrap().coinbase.input[0]
+        .script_sig
+        .to_bytes();
     sig.resize(MAX_COINBASE_SCRIPT_SIG, 0x20);
-    share.candidate.coinbase.input[0].script_sig = ScriptBuf::from_bytes(sig.clone());
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig =
+        ScriptBuf::from_bytes(sig.clone());
     reseal(&pool, &mut share);
     assert_stateless_ok(&pool, &share); // 100 is the limit
     sig.push(0x20);
-    share.candidate.coinbase.input[0].script_sig = ScriptBuf::from_bytes(sig);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig =
+        ScriptBuf::from_bytes(sig);
     reseal(&pool, &mut share);
     expect_stateless(&pool, &share, RejectReason::ScriptSigLength(101));
 
@@ -397,13 +405,15 @@ fn script_sig_length() {
     assert_stateless_ok(&pool, &low);
     assert_eq!(bip34_height_push(5), vec![0x55]);
     let mut share = low.clone();
-    share.candidate.coinbase.input[0].script_sig = ScriptBuf::from_bytes(vec![0x55, 0x00]);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig =
+        ScriptBuf::from_bytes(vec![0x55, 0x00]);
     reseal(&pool, &mut share);
     assert_stateless_ok(&pool, &share); // 2 is the floor
-    share.candidate.coinbase.input[0].script_sig = ScriptBuf::from_bytes(vec![0x55]);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig =
+        ScriptBuf::from_bytes(vec![0x55]);
     reseal(&pool, &mut share);
     expect_stateless(&pool, &share, RejectReason::ScriptSigLength(1));
-    share.candidate.coinbase.input[0].script_sig = ScriptBuf::new();
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig = ScriptBuf::new();
     reseal(&pool, &mut share);
     expect_stateless(&pool, &share, RejectReason::ScriptSigLength(0));
 }
@@ -415,7 +425,9 @@ fn bip34_height_mismatch() {
     let ok = f.share();
     let h = ok.side.parent_height;
     let push = bip34_height_push(h);
-    let sig = ok.candidate.coinbase.input[0].script_sig.to_bytes();
+    let sig = ok.candidate.as_bitcoin().unwrap().coinbase.input[0]
+        .script_sig
+        .to_bytes();
     assert_eq!(&sig[..push.len()], &push[..]);
     let rest = &sig[push.len()..];
 
@@ -428,7 +440,8 @@ fn bip34_height_mismatch() {
         let mut share = ok.clone();
         let mut s = prefix;
         s.extend_from_slice(rest);
-        share.candidate.coinbase.input[0].script_sig = ScriptBuf::from_bytes(s);
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].script_sig =
+            ScriptBuf::from_bytes(s);
         reseal(&pool, &mut share);
         expect_stateless(&pool, &share, RejectReason::Bip34HeightMismatch);
     }
@@ -440,7 +453,7 @@ fn bad_output_layout() {
     let pool = f.pool();
     let ok = f.share();
     assert_stateless_ok(&pool, &ok);
-    let n = ok.candidate.coinbase.output.len();
+    let n = ok.candidate.as_bitcoin().unwrap().coinbase.output.len();
 
     let edits: Vec<TxEdit> = vec![
         // Commitment output removed.
@@ -509,8 +522,14 @@ fn payouts_not_canonical() {
 
     // Exactly the cap passes the stateless rules.
     let mut share = ok.clone();
-    let tail = share.candidate.coinbase.output.split_off(p);
-    share.candidate.coinbase.output = (0..pool.max_payout_outputs)
+    let tail = share
+        .candidate
+        .as_bitcoin_mut()
+        .unwrap()
+        .coinbase
+        .output
+        .split_off(p);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.output = (0..pool.max_payout_outputs)
         .map(|i| TxOut {
             value: Amount::from_sat(100_000_000),
             script_pubkey: ScriptBuf::from_bytes(script(i).as_bytes().to_vec()),
@@ -530,9 +549,15 @@ fn reward_out_of_range() {
 
     // Exactly max money passes (two payouts left, the others dropped).
     let mut share = ok.clone();
-    share.candidate.coinbase.output.drain(2..payout_count(&ok));
-    share.candidate.coinbase.output[0].value = Amount::from_sat(max - 1);
-    share.candidate.coinbase.output[1].value = Amount::from_sat(1);
+    share
+        .candidate
+        .as_bitcoin_mut()
+        .unwrap()
+        .coinbase
+        .output
+        .drain(2..payout_count(&ok));
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.output[0].value = Amount::from_sat(max - 1);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.output[1].value = Amount::from_sat(1);
     reseal(&pool, &mut share);
     assert_stateless_ok(&pool, &share);
 
@@ -540,8 +565,8 @@ fn reward_out_of_range() {
     let cases: [(u64, u64); 3] = [(max + 1, 1), (max, 1), (max, u64::MAX - max + 1)];
     for (a, b) in cases {
         let mut share = ok.clone();
-        share.candidate.coinbase.output[0].value = Amount::from_sat(a);
-        share.candidate.coinbase.output[1].value = Amount::from_sat(b);
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.output[0].value = Amount::from_sat(a);
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.output[1].value = Amount::from_sat(b);
         reseal(&pool, &mut share);
         expect_stateless(&pool, &share, RejectReason::RewardOutOfRange);
     }
@@ -553,7 +578,7 @@ fn reward_below_subsidy() {
     let pool = f.pool();
     let ok = f.share();
     let subsidy = pool.chain.subsidy(ok.side.parent_height);
-    let paid: u64 = ok.candidate.coinbase.output[..payout_count(&ok)]
+    let paid: u64 = ok.candidate.as_bitcoin().unwrap().coinbase.output[..payout_count(&ok)]
         .iter()
         .map(|o| o.value.to_sat())
         .sum();
@@ -564,8 +589,15 @@ fn reward_below_subsidy() {
     // One unit burnt, and everything but one unit burnt.
     for burnt in [1, subsidy - 1] {
         let mut share = ok.clone();
-        share.candidate.coinbase.output.drain(1..payout_count(&ok));
-        share.candidate.coinbase.output[0].value = Amount::from_sat(subsidy - burnt);
+        share
+            .candidate
+            .as_bitcoin_mut()
+            .unwrap()
+            .coinbase
+            .output
+            .drain(1..payout_count(&ok));
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.output[0].value =
+            Amount::from_sat(subsidy - burnt);
         reseal(&pool, &mut share);
         expect_stateless(
             &pool,
@@ -606,7 +638,9 @@ fn witness_reserved_value_not_zero() {
     let pool = f.pool();
     let ok = f.share();
     assert_eq!(
-        ok.candidate.coinbase.input[0].witness.nth(0),
+        ok.candidate.as_bitcoin().unwrap().coinbase.input[0]
+            .witness
+            .nth(0),
         Some(&[0u8; 32][..])
     );
     assert_stateless_ok(&pool, &ok);
@@ -617,7 +651,8 @@ fn witness_reserved_value_not_zero() {
     last[31] = 1;
     for reserved in [[0xff; 32], last] {
         let mut share = ok.clone();
-        share.candidate.coinbase.input[0].witness = Witness::from_slice(&[reserved]);
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].witness =
+            Witness::from_slice(&[reserved]);
         assert_eq!(share.id(), ok.id());
         assert_ne!(share.encode(), ok.encode());
         expect_stateless(&pool, &share, RejectReason::WitnessReservedValueNotZero);
@@ -637,7 +672,7 @@ fn bad_witness() {
     ];
     for w in witnesses {
         let mut share = ok.clone();
-        share.candidate.coinbase.input[0].witness = w;
+        share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].witness = w;
         reseal(&pool, &mut share);
         expect_stateless(&pool, &share, RejectReason::BadWitness);
     }
@@ -646,10 +681,14 @@ fn bad_witness() {
     let mut job = f.job();
     rebuild(&pool, &mut job, false);
     let plain = f.m.grind(&job);
-    assert_eq!(plain.candidate.coinbase.output.len(), payout_count(&ok) + 1);
+    assert_eq!(
+        plain.candidate.as_bitcoin().unwrap().coinbase.output.len(),
+        payout_count(&ok) + 1
+    );
     assert_stateless_ok(&pool, &plain);
     let mut share = plain;
-    share.candidate.coinbase.input[0].witness = Witness::from_slice(&[[0u8; 32]]);
+    share.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].witness =
+        Witness::from_slice(&[[0u8; 32]]);
     reseal(&pool, &mut share);
     expect_stateless(&pool, &share, RejectReason::BadWitness);
 }
@@ -731,9 +770,16 @@ fn merkle_root_mismatch() {
 
     // Header root altered, nonce re-ground so the proof of work holds.
     let mut share = ok.clone();
-    let mut root = share.candidate.header.merkle_root.to_byte_array();
+    let mut root = share
+        .candidate
+        .as_bitcoin()
+        .unwrap()
+        .header
+        .merkle_root
+        .to_byte_array();
     root[0] ^= 1;
-    share.candidate.header.merkle_root = bitcoin::TxMerkleNode::from_byte_array(root);
+    share.candidate.as_bitcoin_mut().unwrap().header.merkle_root =
+        bitcoin::TxMerkleNode::from_byte_array(root);
     regrind(&pool, &mut share);
     expect_stateless(&pool, &share, RejectReason::MerkleRootMismatch);
 
@@ -741,16 +787,57 @@ fn merkle_root_mismatch() {
     let mut share = ok.clone();
     share
         .candidate
+        .as_bitcoin_mut()
+        .unwrap()
         .merkle_branch
         .push(bitcoin::TxMerkleNode::from_byte_array([3; 32]));
     expect_stateless(&pool, &share, RejectReason::MerkleRootMismatch);
 
     // Coinbase edited (1 satoshi moved between payouts) without updating the header.
     let mut share = ok;
-    let out = &mut share.candidate.coinbase.output;
+    let out = &mut share.candidate.as_bitcoin_mut().unwrap().coinbase.output;
     out[0].value = Amount::from_sat(out[0].value.to_sat() - 1);
     out[1].value = Amount::from_sat(out[1].value.to_sat() + 1);
     expect_stateless(&pool, &share, RejectReason::MerkleRootMismatch);
+}
+
+/// A share of the Bitcoin family sent to a Monero pool (same pool parameters otherwise): refused
+/// before anything else is read, and the sender is at fault.
+#[test]
+fn wrong_family() {
+    let mut f = Fixture::new();
+    let pool = f.pool();
+    let ok = f.share();
+    assert_stateless_ok(&pool, &ok);
+    let monero = PoolParams {
+        chain: Chain::MoneroRegtest,
+        ..pool.clone()
+    };
+    let got = check_stateless(&monero, &ok, monero.chain.stateless_pow()).unwrap_err();
+    assert_eq!(
+        got,
+        RejectReason::WrongFamily {
+            pool: FamilyKind::Monero,
+            share: FamilyKind::Bitcoin,
+        }
+    );
+    assert_eq!(got.severity(), Severity::Invalid);
+}
+
+/// A hasher that cannot hash the share (the RandomX hasher without the seed, here one that
+/// hashes nothing): every other rule passed, nobody is blamed, and the share is not accepted.
+#[test]
+fn pow_unavailable() {
+    let mut f = Fixture::new();
+    let pool = f.pool();
+    let ok = f.share();
+    assert_stateless_ok(&pool, &ok);
+    let got = check_stateless(&pool, &ok, &NoStatelessPow).unwrap_err();
+    assert!(
+        matches!(got, RejectReason::PowUnavailable(PowError::Unsupported(_))),
+        "{got:?}"
+    );
+    assert_eq!(got.severity(), Severity::NotYet);
 }
 
 #[test]
@@ -759,12 +846,18 @@ fn insufficient_work() {
     let pool = f.pool();
     let ok = f.share();
     assert_stateless_ok(&pool, &ok);
-    let algo = pool.chain.pow_algo();
+    let algo = pool.chain.pow_algo().unwrap();
     let target = ok.side.target();
     let mut share = ok;
     loop {
-        share.candidate.header.nonce = share.candidate.header.nonce.wrapping_add(1);
-        if !target.is_met_by(&algo.hash(&share.candidate.header_bytes())) {
+        share.candidate.as_bitcoin_mut().unwrap().header.nonce = share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .nonce
+            .wrapping_add(1);
+        if !target.is_met_by(&algo.hash(&share.candidate.as_bitcoin().unwrap().header_bytes())) {
             break;
         }
     }
@@ -841,7 +934,7 @@ fn window_unavailable() {
     let mut f = Fixture::new();
     let pool = f.pool();
     let share = f.share();
-    let checked = check_stateless(&pool, &share).unwrap();
+    let checked = check_stateless(&pool, &share, pool.chain.stateless_pow()).unwrap();
     assert!(check_contextual(&pool, &f.m.chain, &share, &checked, f.now).is_ok());
     let err = check_contextual(&pool, &NoWindows(&f.m.chain), &share, &checked, f.now).unwrap_err();
     assert_eq!(err, RejectReason::WindowUnavailable);
@@ -1152,7 +1245,8 @@ impl Layout {
         let cb_start = 4 + 80 + 4;
         let cb_len = u32::from_le_bytes(bytes[84..88].try_into().unwrap()) as usize;
         let branch_len_at = cb_start + cb_len;
-        let side_at = branch_len_at + 1 + 32 * share.candidate.merkle_branch.len();
+        let side_at =
+            branch_len_at + 1 + 32 * share.candidate.as_bitcoin().unwrap().merkle_branch.len();
         let script_len_at = side_at + 32 + 8 + 4 + 8 + 4 + 4;
         let uncle_count_at = script_len_at + 1 + share.side.payout_script.as_bytes().len();
         assert_eq!(
@@ -1261,7 +1355,7 @@ fn decode_coinbase_too_large() {
     let l = Layout::of(&share);
     // A real coinbase of exactly the limit, and one byte over, padded by an OP_RETURN output.
     let sized = |len: usize| {
-        let mut tx = share.candidate.coinbase.clone();
+        let mut tx = share.candidate.as_bitcoin().unwrap().coinbase.clone();
         let base = bitcoin::consensus::serialize(&tx).len();
         // 8 (value) + 5 (script length varint, > 0xffff) + script.
         let script_len = len - base - 8 - 5;
@@ -1328,7 +1422,13 @@ fn decode_branch_too_long() {
     with.extend(std::iter::repeat_n(0x33u8, 32 * MAX_BRANCH_LEN));
     let bytes = l.splice(l.branch_len_at..l.branch_len_at + 1, &with);
     assert_eq!(
-        Share::decode(&bytes).unwrap().candidate.merkle_branch.len(),
+        Share::decode(&bytes)
+            .unwrap()
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .merkle_branch
+            .len(),
         MAX_BRANCH_LEN
     );
 }
@@ -1337,18 +1437,18 @@ fn decode_branch_too_long() {
 fn decode_bad_script_length() {
     let l = Layout::of(&valid_encoded_share());
     let old = l.script_len_at..l.uncle_count_at;
-    // Empty, and one byte over 64 (well-formed: the bytes are there).
-    let mut long = vec![65u8];
-    long.extend(std::iter::repeat_n(0x51u8, 65));
-    for (with, len) in [(vec![0u8], 0usize), (long, 65)] {
+    // Empty, and one byte over 65 (well-formed: the bytes are there).
+    let mut long = vec![66u8];
+    long.extend(std::iter::repeat_n(0x51u8, 66));
+    for (with, len) in [(vec![0u8], 0usize), (long, 66)] {
         let bytes = l.splice(old.clone(), &with);
         assert_eq!(
             Share::decode(&bytes),
             Err(DecodeError::BadScriptLength(len))
         );
     }
-    let mut max = vec![64u8];
-    max.extend(std::iter::repeat_n(0x51u8, 64));
+    let mut max = vec![65u8];
+    max.extend(std::iter::repeat_n(0x51u8, 65));
     assert!(Share::decode(&l.splice(old, &max)).is_ok());
 }
 
@@ -1434,6 +1534,8 @@ fn test_for(reason: &RejectReason) -> &'static str {
             DecodeError::TooManyUncles(_) => "decode_too_many_uncles",
             // Not producible with rust-bitcoin 0.32: see the test.
             DecodeError::NonCanonical => "non_canonical",
+            // In tests/monero_family.rs.
+            DecodeError::Monero(_) => "decode_monero_candidate",
         },
         RejectReason::InsufficientWork => "insufficient_work",
         RejectReason::TargetOutOfBounds(_) => "target_out_of_bounds",
@@ -1465,6 +1567,10 @@ fn test_for(reason: &RejectReason) -> &'static str {
         RejectReason::UncleNotSibling(_) => "uncle_not_sibling",
         RejectReason::UncleAlreadyIncluded(_) => "uncle_already_included",
         RejectReason::WrongPayouts => "wrong_payouts",
+        RejectReason::WrongFamily { .. } => "wrong_family",
+        RejectReason::PowUnavailable(_) => "pow_unavailable",
+        // In tests/monero_family.rs.
+        RejectReason::Monero(_) => "monero_candidate_rules",
         // In tests/trusted_base.rs.
         RejectReason::TargetDisagreesWithTrustedBase { .. } => "target_disagrees_with_trusted_base",
     }
@@ -1487,8 +1593,24 @@ fn every_rejection_reason_has_a_test() {
     for r in &missing {
         assert_eq!(r.severity(), Severity::MissingData, "{}", test_for(r));
     }
-    assert_eq!(RejectReason::TimestampInFuture.severity(), Severity::NotYet);
+    let not_yet = [
+        RejectReason::TimestampInFuture,
+        RejectReason::PowUnavailable(PowError::UnknownSeed([0; 32])),
+    ];
+    for r in &not_yet {
+        assert_eq!(r.severity(), Severity::NotYet, "{}", test_for(r));
+    }
     let mut invalid = vec![
+        RejectReason::WrongFamily {
+            pool: FamilyKind::Monero,
+            share: FamilyKind::Bitcoin,
+        },
+        RejectReason::Monero(
+            otedama_consensus::chain::monero::check::MoneroRejectReason::Commitment,
+        ),
+        RejectReason::Decode(DecodeError::Monero(
+            otedama_consensus::chain::monero::candidate::CandidateError::Truncated(0),
+        )),
         RejectReason::InsufficientWork,
         RejectReason::TargetOutOfBounds(bits),
         RejectReason::MerkleRootMismatch,
@@ -1547,10 +1669,10 @@ fn every_rejection_reason_has_a_test() {
     let source = [
         include_str!("rejections.rs"),
         include_str!("trusted_base.rs"),
+        include_str!("monero_family.rs"),
     ]
     .concat();
-    let in_future = [RejectReason::TimestampInFuture];
-    for r in missing.iter().chain(&in_future).chain(&invalid) {
+    for r in missing.iter().chain(&not_yet).chain(&invalid) {
         let name = test_for(r);
         assert!(source.contains(&format!("fn {name}()")), "{name}");
     }

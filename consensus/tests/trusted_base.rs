@@ -56,7 +56,8 @@ fn chain(p: &PoolParams, n: u64) -> (Vec<Share>, MemoryChain) {
 /// The joiner's view after taking `shares[BASE]` as its base (index entry as `full` has it).
 fn joined(p: &PoolParams, shares: &[Share], full: &MemoryChain) -> BaseView {
     let base = &shares[BASE as usize];
-    let info = check_trusted_base(p, base, &full.infos[&base.id()]).expect("base accepted");
+    let info = check_trusted_base(p, base, &full.infos[&base.id()], p.chain.stateless_pow())
+        .expect("base accepted");
     let mut infos = HashMap::new();
     infos.insert(info.id, info);
     BaseView {
@@ -67,7 +68,7 @@ fn joined(p: &PoolParams, shares: &[Share], full: &MemoryChain) -> BaseView {
 }
 
 fn validate(p: &PoolParams, view: &BaseView, s: &Share) -> Result<ShareInfo, RejectReason> {
-    let checked = check_stateless(p, s)?;
+    let checked = check_stateless(p, s, p.chain.stateless_pow())?;
     check_contextual(p, view, s, &checked, T0 + 1_000_000)
 }
 
@@ -130,7 +131,7 @@ fn wrong_payouts_pass_only_within_the_first_window_above_the_base() {
     for parent_h in [BASE, BASE + W - 2, BASE + W - 1, BASE + W + 5] {
         let parent = shares[parent_h as usize].id();
         let bad = wrong_payouts(&p, &full, parent, parent_h);
-        let checked = check_stateless(&p, &bad).unwrap();
+        let checked = check_stateless(&p, &bad, p.chain.stateless_pow()).unwrap();
         assert_eq!(
             check_contextual(&p, &full, &bad, &checked, T0 + 1_000_000),
             Err(RejectReason::WrongPayouts),
@@ -160,7 +161,7 @@ fn a_base_whose_fields_disagree_with_its_share_is_refused() {
     let bent = |f: &dyn Fn(&mut ShareInfo)| {
         let mut i = good.clone();
         f(&mut i);
-        check_trusted_base(&p, base, &i)
+        check_trusted_base(&p, base, &i, p.chain.stateless_pow())
     };
     assert_eq!(bent(&|i| i.height += 1), Err(BaseError::Mismatch("height")));
     assert_eq!(
@@ -189,7 +190,7 @@ fn a_base_whose_fields_disagree_with_its_share_is_refused() {
     let mut other = shares[BASE as usize + 1].clone();
     other.side.height += 1;
     assert!(matches!(
-        check_trusted_base(&p, &other, &good),
+        check_trusted_base(&p, &other, &good, p.chain.stateless_pow()),
         Err(BaseError::Share(_))
     ));
 }
@@ -207,7 +208,7 @@ fn target_disagrees_with_trusted_base() {
     assert_eq!(lie.anchor_height, BASE - 1);
     lie.anchor_time += 10;
     assert_eq!(lie.anchor_time, base.side.timestamp);
-    let info = check_trusted_base(&p, base, &lie).expect("plausible");
+    let info = check_trusted_base(&p, base, &lie, p.chain.stateless_pow()).expect("plausible");
     let mut infos = HashMap::new();
     infos.insert(info.id, info);
     let view = BaseView {

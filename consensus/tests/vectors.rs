@@ -24,11 +24,11 @@ fn hex_str(v: &Value, key: &str) -> String {
 const GENESIS_TIME: u64 = 1_231_006_505;
 
 fn btc() -> BlockRules {
-    BlockRules::for_chain(Chain::Bitcoin.params())
+    BlockRules::for_chain(Chain::Bitcoin.bitcoin_params().unwrap())
 }
 
 fn ltc_regtest() -> BlockRules {
-    BlockRules::for_chain(Chain::LitecoinRegtest.params())
+    BlockRules::for_chain(Chain::LitecoinRegtest.bitcoin_params().unwrap())
 }
 
 #[test]
@@ -123,13 +123,28 @@ fn pre_mweb_template_builds_a_valid_share_and_block() {
     let (pool, script, job) = first_share_job(&t);
     assert_eq!(job.payouts, vec![(script, 5_000_000_000)]);
     let share = grind(&pool, &job, &[0u8; 12], t.curtime as u32).unwrap();
-    let checked = check_stateless(&pool, &share).unwrap();
+    let checked = check_stateless(&pool, &share, pool.chain.stateless_pow()).unwrap();
     // No transactions: the merkle root is the coinbase txid.
     assert_eq!(
-        share.candidate.header.merkle_root.to_byte_array(),
-        share.candidate.coinbase.compute_txid().to_byte_array()
+        share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .merkle_root
+            .to_byte_array(),
+        share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .coinbase
+            .compute_txid()
+            .to_byte_array()
     );
-    let block = t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
+    let block = t.assemble_block(
+        &share.candidate.as_bitcoin().unwrap().header,
+        &share.candidate.as_bitcoin().unwrap().coinbase,
+    );
     let rules = if checked.is_block {
         ltc_regtest()
     } else {
@@ -160,8 +175,11 @@ fn first_mweb_template_keeps_hogex_last_and_appends_the_extension_block() {
         1_250_005_530
     );
     let share = grind(&pool, &job, &[7u8; 12], t.curtime as u32).unwrap();
-    let checked = check_stateless(&pool, &share).unwrap();
-    let block = t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
+    let checked = check_stateless(&pool, &share, pool.chain.stateless_pow()).unwrap();
+    let block = t.assemble_block(
+        &share.candidate.as_bitcoin().unwrap().header,
+        &share.candidate.as_bitcoin().unwrap().coinbase,
+    );
     // The node's own pre-submit check understands the HogEx and the extension block.
     let rules = if checked.is_block {
         ltc_regtest()
@@ -198,7 +216,7 @@ fn first_share_job(
     let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
     let script = PayoutScript::from(
         otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
+            Chain::LitecoinRegtest.bitcoin_params().unwrap(),
             &rltc_address(),
         )
         .unwrap(),

@@ -135,7 +135,10 @@ pub fn write_all(root: &Path) {
     }
     let t = template(500, 5_000_000_000);
     let s = first_share_on(&pool, &t, &script(9), [3; 12]);
-    let block = t.assemble_block(&s.candidate.header, &s.candidate.coinbase);
+    let block = t.assemble_block(
+        &s.candidate.as_bitcoin().unwrap().header,
+        &s.candidate.as_bitcoin().unwrap().coinbase,
+    );
     write(root, "gossip_frame", "block", &gossip::encode_block(&block));
 
     // gbt_reply: real litecoind replies, and a block and a transaction on the wire
@@ -159,7 +162,7 @@ pub fn write_all(root: &Path) {
         root,
         "gbt_reply",
         "coinbase-tx",
-        &bitcoin::consensus::serialize(&s.candidate.coinbase),
+        &bitcoin::consensus::serialize(&s.candidate.as_bitcoin().unwrap().coinbase),
     );
 
     // stratum_line: the session of docs/stratum.md, line by line and as one stream

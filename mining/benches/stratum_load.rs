@@ -226,7 +226,7 @@ fn server_child(mode: &str) {
                 let jobs = OneJob::new(payout.clone());
                 let mut config = StratumConfig::new(
                     "127.0.0.1:0".parse().expect("addr"),
-                    Chain::BitcoinRegtest.params(),
+                    Chain::BitcoinRegtest.bitcoin_params().unwrap(),
                     payout,
                 );
                 config.min_difficulty = 1e-12;

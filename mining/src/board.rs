@@ -5,11 +5,12 @@
 //! can still be checked (and become uncles); older ones expire as stale.
 
 use crate::job::{Job, JobSource, WorkEpoch};
+use crate::recent::Recent;
 use otedama_consensus::builder::{build_share_job, ShareJobInput};
 use otedama_consensus::coinbase::coinbase_reserve;
 use otedama_consensus::template::{BlockTemplate, CoinbaseReserve};
 use otedama_consensus::{ChainView, PayoutScript, PoolParams, ShareHash};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -46,8 +47,7 @@ struct BoardState {
     fitted: Option<(u32, Arc<BlockTemplate>)>,
     tip: Option<TipWork>,
     current: HashMap<PayoutScript, Arc<Job>>,
-    recent: HashMap<u64, (Arc<Job>, Arc<BlockTemplate>)>,
-    order: VecDeque<u64>,
+    recent: Recent<(Arc<Job>, Arc<BlockTemplate>)>,
     next_id: u64,
     epoch: WorkEpoch,
 }
@@ -74,8 +74,7 @@ impl JobBoard {
                 fitted: None,
                 tip: None,
                 current: HashMap::new(),
-                recent: HashMap::new(),
-                order: VecDeque::new(),
+                recent: Recent::new(RECENT_JOBS),
                 // Start from the clock so job ids differ across restarts of the node.
                 next_id: unix_now() << 20,
                 epoch: WorkEpoch::default(),
@@ -170,7 +169,7 @@ impl JobBoard {
 
     /// The template a job was built from (to assemble its block).
     pub fn template_for_job(&self, id: u64) -> Option<Arc<BlockTemplate>> {
-        self.lock().recent.get(&id).map(|(_, t)| t.clone())
+        self.lock().recent.get(id).map(|(_, t)| t.clone())
     }
 
     /// The current template as the full node sent it, if any.
@@ -210,12 +209,6 @@ impl JobBoard {
             template: Some(template.clone()),
         });
         st.recent.insert(job.id, (job.clone(), template));
-        st.order.push_back(job.id);
-        while st.order.len() > RECENT_JOBS {
-            if let Some(old) = st.order.pop_front() {
-                st.recent.remove(&old);
-            }
-        }
         st.current.insert(payout.clone(), job.clone());
         Some(job)
     }
@@ -231,7 +224,7 @@ impl JobSource for JobBoard {
     }
 
     fn job_by_id(&self, id: u64) -> Option<Arc<Job>> {
-        self.lock().recent.get(&id).map(|(j, _)| j.clone())
+        self.lock().recent.get(id).map(|(j, _)| j.clone())
     }
 
     fn subscribe(&self) -> watch::Receiver<WorkEpoch> {
@@ -348,7 +341,12 @@ mod tests {
                 t.curtime as u32,
             )
             .unwrap();
-            otedama_consensus::validation::check_stateless(&b.config.pool, &share).unwrap();
+            otedama_consensus::validation::check_stateless(
+                &b.config.pool,
+                &share,
+                b.config.pool.chain.stateless_pow(),
+            )
+            .unwrap();
         }
     }
 }

@@ -104,11 +104,14 @@ impl FoundSink {
         let (Some((blocks, algo)), Some(template)) = (&self.blocks, &job.template) else {
             return false;
         };
-        let header = &found.share.candidate.header;
+        let Some(candidate) = found.share.candidate.as_bitcoin() else {
+            return false;
+        };
+        let header = &candidate.header;
         if header.prev_blockhash != template.prev_blockhash || header.bits != template.bits {
             return false;
         }
-        let hash = algo.hash(&found.share.candidate.header_bytes());
+        let hash = algo.hash(&candidate.header_bytes());
         if !Target::from_compact(template.bits).is_met_by(&hash) {
             return false;
         }

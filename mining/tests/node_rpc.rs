@@ -109,7 +109,7 @@ async fn user_password_and_cookie_auth_work_and_a_wrong_password_is_refused() {
         return;
     }
     let node = blocking(|| Litecoind::start("auth", &[]));
-    let genesis = genesis_hash(CHAIN);
+    let genesis = genesis_hash(CHAIN).expect("a Bitcoin-family chain");
 
     for (name, rpc) in [
         ("user/password", user_pass(&node)),

@@ -154,7 +154,7 @@ async fn start(chain: Chain, tweak: impl FnOnce(&mut StratumConfig)) -> Harness 
     let jobs = FakeJobs::new(pool.clone());
     let mut config = StratumConfig::new(
         "127.0.0.1:0".parse().unwrap(),
-        chain.params(),
+        chain.bitcoin_params().unwrap(),
         default_payout(),
     );
     tweak(&mut config);
@@ -178,7 +178,7 @@ async fn start(chain: Chain, tweak: impl FnOnce(&mut StratumConfig)) -> Harness 
         jobs,
         found,
         stats,
-        algo: chain.pow_algo(),
+        algo: chain.pow_algo().unwrap(),
         pool,
         _stop: stop,
     }
@@ -312,9 +312,13 @@ async fn subscribe_authorize_notify_and_a_found_share() {
     let f = h.found().await;
     assert_eq!(f.job_id, job.id);
     assert_eq!(f.worker, "rig1");
-    assert_eq!(f.share.candidate.header_bytes(), header);
+    assert_eq!(
+        f.share.candidate.as_bitcoin().unwrap().header_bytes(),
+        header
+    );
     assert_eq!(f.share.side.payout_script, default_payout());
-    let checked = check_stateless(&h.pool, &f.share).expect("valid share");
+    let checked =
+        check_stateless(&h.pool, &f.share, h.pool.chain.stateless_pow()).expect("valid share");
     assert_eq!(checked.id, f.share.id());
 
     let n = h.stats.counters();
@@ -414,11 +418,20 @@ async fn version_rolling() {
     assert_eq!(r["result"], json!(true), "{r}");
     let f = h.found().await;
     assert_eq!(
-        f.share.candidate.header.version.to_consensus() as u32,
+        f.share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .version
+            .to_consensus() as u32,
         rolled
     );
-    assert_eq!(f.share.candidate.header_bytes(), header);
-    check_stateless(&h.pool, &f.share).expect("valid share");
+    assert_eq!(
+        f.share.candidate.as_bitcoin().unwrap().header_bytes(),
+        header
+    );
+    check_stateless(&h.pool, &f.share, h.pool.chain.stateless_pow()).expect("valid share");
     // Miners that send the whole version are understood too.
     let (nonce, _) = w.grind(h.algo, &c.e1, &e2, rolled, nonce + 1, |x| {
         target.is_met_by(x)
@@ -502,9 +515,12 @@ async fn litecoin_scrypt_share_to_an_address() {
     let r = c.submit(&w, &e2, nonce, None).await;
     assert_eq!(r["result"], json!(true), "{r}");
     let f = h.found().await;
-    assert_eq!(f.share.candidate.header_bytes(), header);
+    assert_eq!(
+        f.share.candidate.as_bitcoin().unwrap().header_bytes(),
+        header
+    );
     assert_eq!(f.share.side.payout_script, script);
-    check_stateless(&h.pool, &f.share).expect("valid litecoin share");
+    check_stateless(&h.pool, &f.share, h.pool.chain.stateless_pow()).expect("valid litecoin share");
     let m = &h.stats.miners()[0];
     assert_eq!(
         (m.worker.as_str(), m.payout_address.as_str()),

@@ -107,7 +107,7 @@ async fn start(tweak: impl FnOnce(&mut StratumConfig)) -> Harness {
     let jobs = FakeJobs::new(PoolParams::preset(chain, Preset::Main));
     let mut config = StratumConfig::new(
         "127.0.0.1:0".parse().unwrap(),
-        chain.params(),
+        chain.bitcoin_params().unwrap(),
         testkit::script(99),
     );
     config.min_difficulty = 1e-12;

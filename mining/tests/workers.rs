@@ -255,20 +255,23 @@ fn workers_find_valid_shares_on_both_algorithms_with_distinct_extranonces() {
             let f = recv(&mut rx);
             let job = jobs.job_by_id(f.job_id).expect("a job of the source");
             // What the sharechain checks first, as for a Stratum share.
-            check_stateless(&jobs.pool, &f.share).expect("valid share");
+            check_stateless(&jobs.pool, &f.share, jobs.pool.chain.stateless_pow())
+                .expect("valid share");
             assert_eq!(f.share.side, job.share_job.side);
             assert!(job
                 .share_job
                 .side
                 .target()
-                .is_met_by(&pow.hash(&f.share.candidate.header_bytes())));
+                .is_met_by(&pow.hash(&f.share.candidate.as_bitcoin().unwrap().header_bytes())));
             // The coinbase carries the worker's own extranonce1.
             let index: usize = f.worker.strip_prefix("cpu-").unwrap().parse().unwrap();
-            let cb = bitcoin::consensus::serialize(&f.share.candidate.coinbase);
+            let cb =
+                bitcoin::consensus::serialize(&f.share.candidate.as_bitcoin().unwrap().coinbase);
             let prefix = &job.share_job.coinbase.prefix;
             // The extranonce sits right after the prefix in the non-witness serialisation.
-            let stripped =
-                bitcoin::consensus::serialize(&strip_witness(f.share.candidate.coinbase.clone()));
+            let stripped = bitcoin::consensus::serialize(&strip_witness(
+                f.share.candidate.as_bitcoin().unwrap().coinbase.clone(),
+            ));
             assert_eq!(&stripped[..prefix.len()], &prefix[..]);
             assert_eq!(
                 &stripped[prefix.len()..prefix.len() + 4],

@@ -622,7 +622,7 @@ fn sync(count: u64, args: &Args) {
         let bytes = s.encode();
         encoded.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         encoded.extend_from_slice(&bytes);
-        last_outputs = s.candidate.coinbase.output.len();
+        last_outputs = s.candidate.as_bitcoin().unwrap().coinbase.output.len();
     }
     drop(view);
     let tip = parent.expect("shares").to_string();

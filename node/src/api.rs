@@ -4,12 +4,12 @@
 
 use crate::p2p::service::P2pHandle;
 use crate::p2p::{PeerSummary, SwarmCommand, SyncStatus};
+use crate::work_board::{FullNode, WorkBoard};
+use bitcoin::hashes::Hash as _;
 use otedama_consensus::chain::address::is_standard_payout_script;
 use otedama_consensus::chain::Chain;
+use otedama_consensus::chain::Family;
 use otedama_consensus::{PayoutScript, ShareHash, ShareInfo};
-use otedama_mining::board::JobBoard;
-use otedama_mining::job::JobSource;
-use otedama_mining::node_rpc::NodeRpc;
 use otedama_mining::stratum::{script_address, StratumStats};
 use otedama_rpc::server::{ApiError, NodeApi};
 use otedama_sharechain::FoundBlock;
@@ -96,13 +96,13 @@ pub struct Api {
     pub consensus_id: String,
     pub started: Instant,
     pub payout: PayoutScript,
-    pub board: Arc<JobBoard>,
+    pub board: WorkBoard,
     pub stratum: Arc<StratumStats>,
     /// Embedded CPU workers (`--mine N`).
     pub workers: Arc<otedama_mining::workers::WorkerStats>,
     /// Embedded GPU workers (`--gpu LIST`), one "thread" per device, named `gpu-N`.
     pub gpu_workers: Arc<otedama_mining::workers::WorkerStats>,
-    pub rpc: NodeRpc,
+    pub full_node: FullNode,
     pub queries: mpsc::Sender<ChainQuery>,
     pub counters: Arc<ChainCounters>,
     pub stop: Arc<Notify>,
@@ -121,12 +121,33 @@ fn non_negative(x: f64) -> f64 {
     }
 }
 
-fn coins(units: u64) -> String {
-    format!("{}.{:08}", units / 100_000_000, units % 100_000_000)
+/// A found block's hash as the chain's own tools print it: Bitcoin-family hashes byte-reversed
+/// (as share ids are), Monero block ids in their natural byte order (as monerod prints them).
+fn block_hash_text(chain: Chain, id: &otedama_consensus::ShareHash) -> String {
+    match chain.family() {
+        Family::Bitcoin(_) => id.to_string(),
+        Family::Monero(_) => hex::encode(id.to_byte_array()),
+    }
+}
+
+/// An amount in whole coins: 8 decimals in the Bitcoin family, 12 (piconero) in Monero.
+fn coins(chain: Chain, units: u64) -> String {
+    match chain.family() {
+        Family::Bitcoin(_) => format!("{}.{:08}", units / 100_000_000, units % 100_000_000),
+        Family::Monero(_) => format!(
+            "{}.{:012}",
+            units / 1_000_000_000_000,
+            units % 1_000_000_000_000
+        ),
+    }
 }
 
 fn address(chain: Chain, script: &PayoutScript) -> String {
-    script_address(chain.params(), script).unwrap_or_else(|| {
+    let shown = match chain.family() {
+        Family::Bitcoin(p) => script_address(p, script),
+        Family::Monero(p) => p.payee_address(script.as_bytes()),
+    };
+    shown.unwrap_or_else(|| {
         let hex: String = script
             .as_bytes()
             .iter()
@@ -174,17 +195,12 @@ impl Api {
     async fn status(&self) -> Result<Value, ApiError> {
         let summary = self.ask(ChainQuery::Summary).await?;
         let sync = self.sync.borrow().clone();
-        let template = self.board.template();
+        let parent = self.board.parent();
         let best = summary.best.as_ref();
-        let job = self.board.job_for(&self.payout);
-        let share_difficulty = job
-            .as_ref()
-            .map(|j| j.share_job.side.target().difficulty_f64());
+        let share_difficulty = self.board.share_difficulty(&self.payout);
         // Expected time until the pool finds a block: the parent block's work (expected
         // hashes) over the pool's hashes per second.
-        let block_work = template
-            .as_ref()
-            .map(|t| otedama_consensus::work::Target::from_compact(t.bits).work());
+        let block_work = parent.map(|p| p.block_work);
         let expected_block_secs = block_work
             .filter(|_| summary.pool_hashrate > 0.0)
             .map(|w| (w.0 as f64 / summary.pool_hashrate).round() as u64);
@@ -204,9 +220,9 @@ impl Api {
             "shares_loaded": summary.shares,
             "orphans": summary.orphans,
             "parent_chain": {
-                "height": template.as_ref().map(|t| t.height.saturating_sub(1)),
-                "full_node": if template.is_some() { "ready" } else { "unavailable" },
-                "difficulty": block_work.map(|w| w.difficulty_f64()),
+                "height": parent.map(|p| p.tip_height),
+                "full_node": if parent.is_some() { "ready" } else { "unavailable" },
+                "difficulty": parent.map(|p| p.difficulty),
             },
             "expected_block_secs": expected_block_secs,
             "peers": {
@@ -233,14 +249,12 @@ impl Api {
     }
 
     async fn payouts(&self) -> Result<Value, ApiError> {
-        let job = self.board.job_for(&self.payout).ok_or_else(|| {
+        let payouts = self.board.payouts(&self.payout).ok_or_else(|| {
             ApiError::NotAvailable("no block template: is the full node reachable?".into())
         })?;
         let (weights, total_weight) = self.ask(ChainQuery::Window).await?;
-        let reward: u64 = job.share_job.payouts.iter().map(|(_, a)| *a).sum();
-        let outputs: Vec<Value> = job
-            .share_job
-            .payouts
+        let reward: u64 = payouts.iter().map(|(_, a)| *a).sum();
+        let outputs: Vec<Value> = payouts
             .iter()
             .map(|(script, amount)| {
                 let weight = weights.iter().find(|(s, _)| s == script).map_or(0, |(_, w)| *w);
@@ -248,17 +262,19 @@ impl Api {
                     "address": address(self.chain, script),
                     "script": script.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>(),
                     "amount": amount,
-                    "amount_coins": coins(*amount),
+                    "amount_coins": coins(self.chain, *amount),
                     "percent": if reward == 0 { 0.0 } else { *amount as f64 * 100.0 / reward as f64 },
                     "weight": weight.to_string(),
-                    "standard": is_standard_payout_script(script.as_script()),
+                    // A Monero payee is a checked address: always spendable.
+                    "standard": self.chain.monero_params().is_some()
+                        || is_standard_payout_script(script.as_script()),
                 })
             })
             .collect();
         Ok(json!({
-            "parent_height": job.parent_height,
+            "parent_height": self.board.parent().map(|p| p.tip_height + 1),
             "reward": reward,
-            "reward_coins": coins(reward),
+            "reward_coins": coins(self.chain, reward),
             "count": outputs.len(),
             "window_weight": total_weight.to_string(),
             "outputs": outputs,
@@ -341,10 +357,7 @@ impl Api {
             pool_hashrate: non_negative(summary.pool_hashrate).round() as u64,
             local_hashrate: (non_negative(self.stratum.hashrate()) + self.embedded_rate()).round()
                 as u64,
-            share_difficulty: self
-                .board
-                .job_for(&self.payout)
-                .map_or(0.0, |j| j.share_job.side.target().difficulty_f64()),
+            share_difficulty: self.board.share_difficulty(&self.payout).unwrap_or(0.0),
             height: summary.best.as_ref().map_or(0, |b| b.height),
             shares_own: shares.own,
             shares_total: shares.total,
@@ -397,9 +410,9 @@ impl Api {
         let deadline = tokio::time::Instant::now() + BLOCKS_LOOKUP_BUDGET;
         for (b, ours) in blocks {
             let status = if b.status.in_full_node() {
-                let lookup = self.rpc.get_block_hash(b.parent_height as u64);
+                let lookup = self.full_node.block_id_at(b.parent_height as u64);
                 match tokio::time::timeout_at(deadline, lookup).await {
-                    Ok(Ok(h)) if h.to_string() == b.share.to_string() => "confirmed",
+                    Ok(Ok(id)) if id == b.share.to_byte_array() => "confirmed",
                     Ok(Ok(_)) => "orphaned",
                     Ok(Err(_)) | Err(_) => "unknown",
                 }
@@ -408,11 +421,11 @@ impl Api {
             };
             out.push(json!({
                 "height": b.parent_height,
-                "hash": b.share.to_string(),
+                "hash": block_hash_text(self.chain, &b.share),
                 "reward": b.reward,
-                "reward_coins": coins(b.reward),
+                "reward_coins": coins(self.chain, b.reward),
                 "our_payout": ours,
-                "our_payout_coins": coins(ours),
+                "our_payout_coins": coins(self.chain, ours),
                 "time": b.time,
                 "status": status,
                 "submission": b.status.name(),
@@ -682,7 +695,7 @@ impl NodeApi for Api {
             "full_node_ready",
             "1 while a block template is available.",
             "gauge",
-            (self.board.template().is_some() as u8).to_string(),
+            (self.board.parent().is_some() as u8).to_string(),
         );
         gauge(
             "stratum_connections",
@@ -802,7 +815,7 @@ impl NodeApi for Api {
         );
         let stale = s.submits_stale as f64 / (s.submits_accepted + s.submits_stale).max(1) as f64;
         m.push_str(&format!("# HELP otedama_stale_rate Stale fraction of Stratum submits.\n# TYPE otedama_stale_rate gauge\notedama_stale_rate {stale}\n"));
-        m.push_str(&self.rpc.stats().render_prometheus("otedama"));
+        m.push_str(&self.full_node.render_prometheus("otedama"));
         if !self.gpu_workers.threads.is_empty() {
             m.push_str("# HELP otedama_gpu_hashrate Hashrate of each embedded GPU worker (H/s).\n# TYPE otedama_gpu_hashrate gauge\n");
             for (n, t) in self.gpu_workers.names.iter().zip(&self.gpu_workers.threads) {

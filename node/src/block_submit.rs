@@ -14,6 +14,7 @@
 //! * Every change of a block's status goes to the sharechain task as a [`FoundBlock`] record,
 //!   which stores it for `getblocks`.
 
+use crate::submit_loop::{self, Answer, Family, PendingBlock};
 use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
 use otedama_consensus::block_check::{check_block, BlockRules};
@@ -24,29 +25,10 @@ use otedama_mining::node_rpc::{NodeRpc, NodeRpcError};
 use otedama_sharechain::{BlockStatus, FoundBlock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
-use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-/// Blocks waiting for the submitter: far more than any real chain finds while one submission
-/// is under way (only regtest, where half of all shares are blocks, comes near it).
-pub const BLOCK_QUEUE: usize = 1024;
-/// Blocks in submission at once (each retrying on its own); more wait in the queue.
-pub const MAX_IN_FLIGHT: usize = 64;
-/// First retry delay after a transient failure; doubles up to [`RETRY_MAX`].
-pub const RETRY_MIN: Duration = Duration::from_millis(500);
-/// Longest retry delay: a full node back from a restart gets the block within this.
-pub const RETRY_MAX: Duration = Duration::from_secs(10);
-/// How long a "has the chain moved past it?" question may take while the node is unwell.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Folder under the data dir holding blocks not yet acknowledged.
-pub const PENDING_DIR: &str = "found-blocks";
-/// Largest pending-block file read back: a 4 MWU block is at most 4 MB, and Litecoin's
-/// extension block adds at most a few MB more.
-const MAX_PENDING_FILE: u64 = 16 << 20;
-/// Header of a pending-block file: height (4), reward (8), time found (8).
-const PENDING_HEADER: usize = 4 + 8 + 8;
+pub use crate::submit_loop::{BLOCK_QUEUE, MAX_IN_FLIGHT, PENDING_DIR, RETRY_MAX, RETRY_MIN};
 
 /// A block ready to submit.
 #[derive(Clone, Debug)]
@@ -58,17 +40,49 @@ pub struct Pending {
     pub block: Vec<u8>,
 }
 
-impl Pending {
-    fn record(&self, status: BlockStatus, reason: impl Into<String>, attempts: u32) -> FoundBlock {
-        FoundBlock {
-            share: ShareHash::from_byte_array(self.hash.to_byte_array()),
-            parent_height: self.height,
-            reward: self.reward,
-            time: self.time,
-            status,
-            reason: reason.into(),
-            attempts,
-        }
+impl PendingBlock for Pending {
+    type Id = BlockHash;
+    const EXTENSION: &'static str = "block";
+    const HEIGHT_BYTES: usize = 4;
+    /// The block header, from which the hash is computed.
+    const MIN_BLOCK: usize = 80;
+    /// A 4 MWU block is at most 4 MB, and Litecoin's extension block adds at most a few MB more.
+    const MAX_FILE: u64 = 16 << 20;
+
+    fn id(&self) -> BlockHash {
+        self.hash
+    }
+    fn show(id: &BlockHash) -> String {
+        id.to_string()
+    }
+    fn share(&self) -> ShareHash {
+        ShareHash::from_byte_array(self.hash.to_byte_array())
+    }
+    fn height(&self) -> u64 {
+        self.height.into()
+    }
+    fn reward(&self) -> u64 {
+        self.reward
+    }
+    fn time(&self) -> u64 {
+        self.time
+    }
+    fn blob(&self) -> &[u8] {
+        &self.block
+    }
+    fn from_file(height: u64, reward: u64, time: u64, block: &[u8]) -> Result<Pending, String> {
+        let head = block
+            .get(..80)
+            .ok_or_else(|| format!("{} bytes", block.len()))?;
+        let header: bitcoin::block::Header =
+            bitcoin::consensus::deserialize(head).map_err(|e| e.to_string())?;
+        Ok(Pending {
+            hash: header.block_hash(),
+            height: u32::try_from(height).map_err(|e| e.to_string())?,
+            reward,
+            time,
+            block: block.to_vec(),
+        })
     }
 }
 
@@ -84,17 +98,6 @@ pub struct Submitter {
     pub refresh_now: Arc<Notify>,
     /// The swarm task, to gossip our blocks to the pool (none without P2P).
     pub gossip: Option<mpsc::UnboundedSender<crate::p2p::SwarmCommand>>,
-}
-
-/// Block hashes remembered so that a block reaching us twice (ours echoed, or from several
-/// peers) is submitted once.
-const RECENT_BLOCKS: usize = 4096;
-
-/// How the full node answered one `submitblock`.
-#[derive(Debug, PartialEq, Eq)]
-enum Answer {
-    Final(BlockStatus, String),
-    Transient(String),
 }
 
 /// Classifies Core's `submitblock` result (BIP22 strings) and errors.
@@ -129,93 +132,49 @@ fn classify(result: Result<Option<String>, NodeRpcError>) -> Answer {
 
 impl Submitter {
     /// Runs until `stop`; first resumes the blocks a previous run left unacknowledged.
+    /// `peer_blocks` are judged by the sharechain task (gossip_block) before they come here.
     pub async fn run(
         self,
-        mut candidates: mpsc::Receiver<BlockCandidate>,
-        mut peer_blocks: mpsc::Receiver<Pending>,
-        mut stop: watch::Receiver<bool>,
+        candidates: mpsc::Receiver<BlockCandidate>,
+        peer_blocks: mpsc::Receiver<Pending>,
+        stop: watch::Receiver<bool>,
     ) {
-        let mut recent = std::collections::HashSet::new();
-        let mut recent_order = std::collections::VecDeque::new();
-        let mut remember = move |hash: BlockHash| -> bool {
-            if !recent.insert(hash) {
-                return false;
-            }
-            recent_order.push_back(hash);
-            if recent_order.len() > RECENT_BLOCKS {
-                if let Some(old) = recent_order.pop_front() {
-                    recent.remove(&old);
-                }
-            }
-            true
-        };
-        let mut tasks = JoinSet::new();
-        let mut waiting: Vec<Pending> = load_pending(&self.data_dir.join(PENDING_DIR));
-        if !waiting.is_empty() {
-            info!(
-                blocks = waiting.len(),
-                "resuming submission of blocks found before the restart"
-            );
-        }
-        loop {
-            while tasks.len() < MAX_IN_FLIGHT {
-                let Some(p) = waiting.pop() else { break };
-                tasks.spawn(self.clone().submit(p));
-            }
-            tokio::select! {
-                c = candidates.recv(), if waiting.len() < BLOCK_QUEUE => match c {
-                    Some(c) => {
-                        if let Some(p) = self.prepare(c).await {
-                            if remember(p.hash) {
-                                self.publish(&p);
-                                waiting.push(p);
-                            }
-                        }
-                    }
-                    None => break,
-                },
-                Some(p) = peer_blocks.recv(), if waiting.len() < BLOCK_QUEUE => {
-                    // Judged by the sharechain task (gossip_block); a block we already have in
-                    // hand is not submitted twice.
-                    if remember(p.hash) {
-                        self.progress(p.record(BlockStatus::Submitting, "from a peer", 0));
-                        waiting.push(p);
-                    }
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                () = async { let _ = stop.wait_for(|s| *s).await; } => break,
-            }
-        }
-        // Unfinished submissions stay on disk for the next start.
-        tasks.abort_all();
+        submit_loop::run(self, candidates, Some(peer_blocks), stop).await;
     }
+}
 
-    /// A progress record for the sharechain task. Never waited for: a busy sharechain task must
-    /// not delay a submission; the final record of each block is always sent.
-    fn progress(&self, record: FoundBlock) {
-        if self.updates.try_send(record).is_err() {
-            tracing::debug!("block status queue full: progress record skipped");
-        }
+impl Family for Submitter {
+    type Pending = Pending;
+    type Candidate = BlockCandidate;
+    const NODE: &'static str = "the full node";
+    const NODE_SUBJECT: &'static str = "full node";
+    const RESUMING: &'static str = "resuming submission of blocks found before the restart";
+    /// Core says "duplicate" for a block it has.
+    const ASK_CHAIN_AFTER_REJECTION: bool = false;
+
+    fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
-
-    /// Gossips our block to the pool, so every node hands it to its own full node.
-    fn publish(&self, p: &Pending) {
-        if let Some(gossip) = &self.gossip {
-            let msg = crate::p2p::gossip::encode_block(&p.block);
-            if msg.len() <= crate::p2p::gossip::MAX_GOSSIP_MESSAGE {
-                let _ = gossip.send(crate::p2p::SwarmCommand::Publish(msg));
-            }
-        }
+    fn updates(&self) -> &mpsc::Sender<FoundBlock> {
+        &self.updates
+    }
+    fn refresh_now(&self) -> &Notify {
+        &self.refresh_now
     }
 
     /// Assembles and checks a candidate; a block that fails our own checks is recorded as
     /// rejected and not submitted.
-    async fn prepare(&self, c: BlockCandidate) -> Option<Pending> {
-        let header = &c.share.candidate.header;
-        let block = c
-            .template
-            .assemble_block(header, &c.share.candidate.coinbase);
-        let reward = c.share.candidate.coinbase_value();
+    async fn prepare(&self, c: &BlockCandidate) -> Option<Pending> {
+        let Some(candidate) = c.share.candidate.as_bitcoin() else {
+            tracing::error!(
+                share = %c.share.id(),
+                "BUG: a found block of another chain family reached the Bitcoin-family submitter"
+            );
+            return None;
+        };
+        let header = &candidate.header;
+        let block = c.template.assemble_block(header, &candidate.coinbase);
+        let reward = candidate.coinbase_value();
         let p = Pending {
             hash: header.block_hash(),
             height: c.template.height,
@@ -254,158 +213,30 @@ impl Submitter {
         }
     }
 
-    /// Submits until the full node gives a final answer or its chain moves past the block.
-    async fn submit(self, p: Pending) {
-        let path = pending_path(&self.data_dir, &p.hash);
-        let persist = {
-            let (path, p) = (path.clone(), p.clone());
-            tokio::task::spawn_blocking(move || write_pending(&path, &p))
-        };
-        let hex = hex::encode(&p.block);
-        let mut attempts = 0u32;
-        let mut backoff = RETRY_MIN;
-        let (status, reason) = loop {
-            attempts += 1;
-            match classify(self.rpc.submit_block(&hex).await) {
-                Answer::Final(status, reason) => break (status, reason),
-                Answer::Transient(why) => {
-                    if attempts == 1 {
-                        warn!(block = %p.hash, "cannot submit the block yet ({why}); retrying");
-                    }
-                    if attempts.is_power_of_two() {
-                        self.progress(p.record(BlockStatus::Submitting, why.clone(), attempts));
-                    }
-                    if let Some(done) = self.moved_past(&p).await {
-                        break done;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(RETRY_MAX);
-                }
-            }
-        };
-        match status {
-            BlockStatus::Accepted => {
-                info!(block = %p.hash, height = p.height, reward = p.reward, attempts, "BLOCK ACCEPTED by the full node");
-                self.refresh_now.notify_one();
-            }
-            BlockStatus::Duplicate | BlockStatus::Inconclusive => {
-                info!(block = %p.hash, height = p.height, attempts, "full node already has the block ({reason})");
-                self.refresh_now.notify_one();
-            }
-            BlockStatus::Rejected => {
-                warn!(block = %p.hash, height = p.height, attempts, "full node refused the block: {reason}")
-            }
-            BlockStatus::Stale => {
-                warn!(block = %p.hash, height = p.height, attempts, "block not submitted in time: {reason}")
-            }
-            BlockStatus::Submitting => {}
-        }
-        let _ = self.updates.send(p.record(status, reason, attempts)).await;
-        match persist.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(block = %p.hash, "could not save the pending block: {e}"),
-            Err(e) => warn!(block = %p.hash, "could not save the pending block: {e}"),
-        }
-        if let Err(e) = std::fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn!(file = %path.display(), "cannot remove a submitted block's file: {e}");
+    /// Gossips our block to the pool, so every node hands it to its own full node.
+    fn announce(&self, p: &Pending, _: &BlockCandidate) {
+        if let Some(gossip) = &self.gossip {
+            let msg = crate::p2p::gossip::encode_block(&p.block);
+            if msg.len() <= crate::p2p::gossip::MAX_GOSSIP_MESSAGE {
+                let _ = gossip.send(crate::p2p::SwarmCommand::Publish(msg));
             }
         }
     }
 
-    /// Whether the full node's chain already has a block at `p.height`: ours (then it got it,
-    /// e.g. from a peer) or another (then ours is stale). `None` when it cannot tell yet.
-    async fn moved_past(&self, p: &Pending) -> Option<(BlockStatus, String)> {
-        let at = tokio::time::timeout(PROBE_TIMEOUT, self.rpc.get_block_hash(p.height as u64));
-        match at.await {
-            Ok(Ok(h)) if h == p.hash => Some((
-                BlockStatus::Duplicate,
-                "in the full node's chain".to_string(),
-            )),
-            Ok(Ok(h)) => Some((
-                BlockStatus::Stale,
-                format!(
-                    "the parent chain moved on: block {h} is at height {}",
-                    p.height
-                ),
-            )),
-            _ => None,
-        }
+    async fn submit_hex(&self, hex: &str) -> Answer {
+        classify(self.rpc.submit_block(hex).await)
     }
-}
 
-fn pending_path(data_dir: &Path, hash: &BlockHash) -> PathBuf {
-    data_dir.join(PENDING_DIR).join(format!("{hash}.block"))
-}
-
-/// Writes a pending block atomically (temporary file, then rename).
-fn write_pending(path: &Path, p: &Pending) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    async fn block_at(&self, height: u64) -> Option<BlockHash> {
+        self.rpc.get_block_hash(height).await.ok()
     }
-    let mut bytes = Vec::with_capacity(PENDING_HEADER + p.block.len());
-    bytes.extend_from_slice(&p.height.to_le_bytes());
-    bytes.extend_from_slice(&p.reward.to_le_bytes());
-    bytes.extend_from_slice(&p.time.to_le_bytes());
-    bytes.extend_from_slice(&p.block);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Blocks left by a previous run, newest last; unreadable files are reported and moved aside.
-fn load_pending(dir: &Path) -> Vec<Pending> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten().take(BLOCK_QUEUE) {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("block") {
-            continue;
-        }
-        match read_pending(&path) {
-            Ok(p) => out.push(p),
-            Err(why) => {
-                warn!(file = %path.display(), "unreadable pending block ({why}); moved aside");
-                let _ = std::fs::rename(&path, path.with_extension("bad"));
-            }
-        }
-    }
-    out.sort_by_key(|p| (p.time, p.height));
-    out
-}
-
-fn read_pending(path: &Path) -> Result<Pending, String> {
-    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > MAX_PENDING_FILE || len < (PENDING_HEADER + 80) as u64 {
-        return Err(format!("{len} bytes"));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    // The file may have changed since its size was read: check what was read.
-    if bytes.len() < PENDING_HEADER + 80 {
-        return Err(format!("{} bytes", bytes.len()));
-    }
-    let (head, block) = bytes.split_at(PENDING_HEADER);
-    let header: bitcoin::block::Header =
-        bitcoin::consensus::deserialize(&block[..80]).map_err(|e| e.to_string())?;
-    let u64_at = |i: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&head[i..i + 8]);
-        u64::from_le_bytes(a)
-    };
-    Ok(Pending {
-        hash: header.block_hash(),
-        height: u32::from_le_bytes([head[0], head[1], head[2], head[3]]),
-        reward: u64_at(4),
-        time: u64_at(12),
-        block: block.to_vec(),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::submit_loop::{load_pending, pending_path, write_pending};
+    use std::time::Duration;
 
     #[test]
     fn submitblock_answers_are_classified() {
@@ -470,10 +301,23 @@ mod tests {
             time: 99,
             block,
         };
-        let path = pending_path(dir.path(), &p.hash);
+        let path = pending_path::<Pending>(dir.path(), &p.hash);
         write_pending(&path, &p).unwrap();
+        // The layout files left by earlier versions have: `HASH.block`, height (4), reward (8),
+        // time found (8), block.
+        assert_eq!(
+            path,
+            dir.path()
+                .join(PENDING_DIR)
+                .join(format!("{}.block", p.hash))
+        );
+        let mut layout = 500u32.to_le_bytes().to_vec();
+        layout.extend_from_slice(&12_345u64.to_le_bytes());
+        layout.extend_from_slice(&99u64.to_le_bytes());
+        layout.extend_from_slice(&p.block);
+        assert_eq!(std::fs::read(&path).unwrap(), layout);
         std::fs::write(dir.path().join(PENDING_DIR).join("junk.block"), b"x").unwrap();
-        let back = load_pending(&dir.path().join(PENDING_DIR));
+        let back = load_pending::<Pending>(&dir.path().join(PENDING_DIR));
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].hash, p.hash);
         assert_eq!(back[0].height, 500);

@@ -4,15 +4,18 @@
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
 use crate::p2p::address_book::{self, MAX_ADDRESS_BOOK};
-use crate::p2p::handlers::{get_base, get_headers, get_shares, gossip_block, gossip_share};
+use crate::p2p::handlers::{
+    get_base, get_headers, get_shares, gossip_block, gossip_monero_block, gossip_share,
+};
 use crate::p2p::sync::SyncState;
 use crate::p2p::wire::{Request, Response};
 use crate::p2p::{gossip, Acceptance, NetEvent, Offence, ShareTopic, SwarmCommand, SyncStatus};
+use crate::work_board::WorkBoard;
 use libp2p::gossipsub::MessageId;
 use libp2p::PeerId;
 use otedama_consensus::validation::Severity;
 use otedama_consensus::{ChainView, MemoryChain, Share, ShareHash};
-use otedama_mining::board::{JobBoard, TipWork};
+use otedama_mining::board::TipWork;
 use otedama_mining::job::FoundShare;
 use otedama_sharechain::{BlockStatus, FoundBlock, InsertOutcome, Sharechain};
 use serde_json::json;
@@ -52,14 +55,12 @@ pub struct NetLink {
 
 pub struct ChainTask {
     pub chain: Sharechain,
-    pub board: Arc<JobBoard>,
+    pub board: WorkBoard,
     pub found: mpsc::Receiver<FoundShare>,
     /// Status changes of found blocks, from the submitter task ([`crate::block_submit`]).
     pub block_updates: mpsc::Receiver<FoundBlock>,
-    /// Blocks peers found, judged here and handed to the submitter.
-    pub peer_blocks: mpsc::Sender<crate::block_submit::Pending>,
-    /// The full node's block rules, for judging gossiped blocks.
-    pub block_rules: otedama_consensus::block_check::BlockRules,
+    /// Blocks peers found: how they are judged here, and the submitter they go to.
+    pub peer_blocks: PeerBlocks,
     pub queries: mpsc::Receiver<ChainQuery>,
     pub events: broadcast::Sender<serde_json::Value>,
     pub counters: Arc<ChainCounters>,
@@ -522,7 +523,7 @@ impl Runner {
         // Relay policy (not consensus): a valid share that cannot be a block on our full node's
         // parent chain is kept but not forwarded, and costs its sender nothing.
         let not_relayed = result.share.as_ref().and_then(|share| {
-            let template = self.t.board.template();
+            let template = self.t.board.bitcoin_template();
             let subsidy = template
                 .as_ref()
                 .map_or(0, |t| self.t.chain.pool().chain.subsidy(t.height));
@@ -605,38 +606,50 @@ impl Runner {
     /// A block a peer found: forwarded and handed to our full node when it is real (checked
     /// against our full node's tip, proof of work first); fakes cost the sender.
     fn on_block_gossip(&mut self, peer: PeerId, msg_id: MessageId, data: &[u8]) {
-        let template = self.t.board.template();
-        let verdict =
-            gossip_block::judge(data, template.as_deref(), &self.t.block_rules, unix_now());
         let mut cmds = Vec::new();
-        let acceptance = match verdict {
-            gossip_block::BlockVerdict::Submit(b) => {
-                let hash = b.hash;
-                info!(%peer, block = %hash, height = b.height, "a peer's node found a block: submitting it to ours too");
-                let pending = crate::block_submit::Pending {
-                    hash,
-                    height: b.height,
-                    reward: b.reward,
-                    time: unix_now(),
-                    block: b.block,
-                };
-                if self.t.peer_blocks.try_send(pending).is_err() {
-                    warn!(%peer, block = %hash, "block submission queue full: peer's block not submitted by us");
+        let acceptance = match &self.t.peer_blocks {
+            PeerBlocks::Bitcoin { rules, submit } => {
+                let template = self.t.board.bitcoin_template();
+                match gossip_block::judge(data, template.as_deref(), rules, unix_now()) {
+                    gossip_block::BlockVerdict::Submit(b) => {
+                        let hash = b.hash;
+                        info!(%peer, block = %hash, height = b.height, "a peer's node found a block: submitting it to ours too");
+                        let pending = crate::block_submit::Pending {
+                            hash,
+                            height: b.height,
+                            reward: b.reward,
+                            time: unix_now(),
+                            block: b.block,
+                        };
+                        if submit.try_send(pending).is_err() {
+                            warn!(%peer, block = %hash, "block submission queue full: peer's block not submitted by us");
+                        }
+                        Acceptance::Accept
+                    }
+                    gossip_block::BlockVerdict::Drop {
+                        acceptance,
+                        offence,
+                        why,
+                    } => dropped_block(peer, acceptance, offence, &why, &mut cmds),
                 }
-                Acceptance::Accept
             }
-            gossip_block::BlockVerdict::Drop {
-                acceptance,
-                offence,
-                why,
-            } => {
-                if let Some(offence) = offence {
-                    warn!(%peer, "peer gossiped a fake block: {why}");
-                    cmds.push(SwarmCommand::Penalise { peer, offence });
-                } else {
-                    debug!(%peer, "gossiped block not relayed: {why}");
+            PeerBlocks::Monero { hasher, submit } => {
+                let work = self.t.board.monero_work();
+                match gossip_monero_block::judge(data, work.as_deref(), &**hasher, unix_now()) {
+                    gossip_monero_block::MoneroBlockVerdict::Submit(p) => {
+                        let id = hex::encode(p.id);
+                        info!(%peer, block = %id, height = p.height, "a peer's node found a block: submitting it to ours too");
+                        if submit.try_send(p).is_err() {
+                            warn!(%peer, block = %id, "block submission queue full: peer's block not submitted by us");
+                        }
+                        Acceptance::Accept
+                    }
+                    gossip_monero_block::MoneroBlockVerdict::Drop {
+                        acceptance,
+                        offence,
+                        why,
+                    } => dropped_block(peer, acceptance, offence, &why, &mut cmds),
                 }
-                acceptance
             }
         };
         cmds.push(SwarmCommand::Validation {
@@ -952,15 +965,12 @@ fn answer(chain: &Sharechain, q: ChainQuery) {
                 .into_iter()
                 .take(limit)
                 .map(|b| {
-                    let ours = chain.store().share(&b.share).ok().flatten().map_or(0, |s| {
-                        s.candidate
-                            .coinbase
-                            .output
-                            .iter()
-                            .filter(|o| o.script_pubkey.as_bytes() == script.as_bytes())
-                            .map(|o| o.value.to_sat())
-                            .sum()
-                    });
+                    let ours = chain
+                        .store()
+                        .share(&b.share)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |s| s.paid_to(chain.pool(), &script));
                     (b, ours)
                 })
                 .collect();
@@ -973,4 +983,36 @@ fn answer(chain: &Sharechain, q: ChainQuery) {
             let _ = reply.send(w);
         }
     }
+}
+
+/// A gossiped block not relayed: a fake one costs its sender `offence`.
+fn dropped_block(
+    peer: PeerId,
+    acceptance: Acceptance,
+    offence: Option<Offence>,
+    why: &str,
+    cmds: &mut Vec<SwarmCommand>,
+) -> Acceptance {
+    if let Some(offence) = offence {
+        warn!(%peer, "peer gossiped a fake block: {why}");
+        cmds.push(SwarmCommand::Penalise { peer, offence });
+    } else {
+        debug!(%peer, "gossiped block not relayed: {why}");
+    }
+    acceptance
+}
+
+/// Where the blocks peers found go once this task judged them: the family's rules and its
+/// submitter's queue.
+pub enum PeerBlocks {
+    Bitcoin {
+        /// The full node's block rules.
+        rules: otedama_consensus::block_check::BlockRules,
+        submit: mpsc::Sender<crate::block_submit::Pending>,
+    },
+    Monero {
+        /// The node's RandomX hasher (the prehash stage has the hash in its memo already).
+        hasher: Arc<dyn otedama_consensus::pow::PowHasher>,
+        submit: mpsc::Sender<crate::monero_submit::PendingMonero>,
+    },
 }

@@ -4,8 +4,10 @@
 use clap::Parser;
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
+use otedama_consensus::chain::BitcoinFamilyParams;
 use otedama_consensus::chain::Chain;
 use otedama_consensus::pool::{PoolParams, Preset};
+use otedama_consensus::PayoutScript;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,12 @@ pub struct Args {
         global = true
     )]
     pub node_rpc_password: Option<String>,
+
+    /// monerod's ZMQ publisher (Monero chains), e.g. tcp://127.0.0.1:18083: new work at once on
+    /// a new Monero tip (monerod started with --zmq-pub tcp://127.0.0.1:18083); without it the
+    /// node polls monerod every second.
+    #[arg(long, env = "OTEDAMA_NODE_ZMQ", value_name = "URL", global = true)]
+    pub node_zmq: Option<String>,
 
     /// Full node cookie file (instead of user and password), e.g. ~/.litecoin/.cookie.
     #[arg(
@@ -142,6 +150,13 @@ pub struct Args {
     #[arg(long, env = "OTEDAMA_MINE", value_name = "N", global = true)]
     pub mine: Option<usize>,
 
+    /// How a Monero node checks peers' RandomX proofs: `auto` builds the 2 GiB dataset (fast
+    /// mode, about 10x faster sync) when the node does not mine itself (--mine 0) and memory
+    /// allows, `fast` builds it whenever memory allows, `light` never does; a mining node also
+    /// verifies on its workers' dataset once built [default: auto].
+    #[arg(long, env = "OTEDAMA_RANDOMX_VERIFY", value_name = "MODE", value_parser = ["auto", "fast", "light"], global = true)]
+    pub randomx_verify: Option<String>,
+
     /// OpenCL devices mining inside the node beside the CPU workers, for --payout-address:
     /// `all` or a list of INDEX[:INTENSITY[:GAP]] (`otedama-node gpus` lists the indexes;
     /// INTENSITY, log2 of nonces per dispatch, is tuned when left out; GAP is the scrypt
@@ -213,7 +228,7 @@ pub struct Args {
     pub log_format: Option<String>,
 
     /// TOML file with any of the keys above (the flags' names: chain, pool, pool-config, data-dir,
-    /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, payout-address, stratum, rpc,
+    /// node-rpc, node-rpc-user, node-rpc-password, node-rpc-cookie, node-zmq, payout-address, stratum, rpc,
     /// stratum-max-connections-per-ip, stratum-ban-secs, stratum-max-payouts, rpc-allow-host (a
     /// list), mine, gpu, p2p-listen (a list), peer (a list), max-peers,
     /// p2p-limit-loopback, no-prune, log-level, log-format).
@@ -239,8 +254,9 @@ pub enum Command {
     /// (`ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`), then exit. With --gpu N: that
     /// OpenCL device against the CPU workers on --threads (every CPU) in the same run.
     Bench {
-        /// Algorithm [default: both].
-        #[arg(long, value_name = "ALGO", value_parser = ["sha256d", "scrypt"])]
+        /// Algorithm [default: sha256d and scrypt]; `randomx` measures the Monero worker's loop
+        /// against the reference library's on one 2 GiB dataset.
+        #[arg(long, value_name = "ALGO", value_parser = ["sha256d", "scrypt", "randomx"])]
         algo: Option<String>,
         /// Threads [default: every CPU].
         #[arg(long, value_name = "N")]
@@ -264,6 +280,7 @@ pub struct FileConfig {
     pub node_rpc_user: Option<String>,
     pub node_rpc_password: Option<String>,
     pub node_rpc_cookie: Option<PathBuf>,
+    pub node_zmq: Option<String>,
     pub payout_address: Option<String>,
     pub stratum: Option<SocketAddr>,
     pub stratum_max_connections_per_ip: Option<usize>,
@@ -272,6 +289,7 @@ pub struct FileConfig {
     pub rpc: Option<SocketAddr>,
     pub rpc_allow_host: Option<Vec<String>>,
     pub mine: Option<usize>,
+    pub randomx_verify: Option<String>,
     pub gpu: Option<String>,
     /// One address or a list (one address was the only form before listening became repeatable).
     pub p2p_listen: Option<OneOrMany>,
@@ -303,14 +321,35 @@ impl OneOrMany {
 /// How the full node is reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeAuth {
-    UserPass { user: String, password: String },
+    UserPass {
+        user: String,
+        password: String,
+    },
     Cookie(PathBuf),
+    /// No login (monerod's default).
+    None,
+}
+
+/// What the node runs for the chain's family.
+#[derive(Clone, Debug)]
+pub enum Family {
+    /// Bitcoin Core / Litecoin Core RPC, the Stratum v1 dialect, SHA256d or scrypt workers.
+    Bitcoin(&'static BitcoinFamilyParams),
+    /// monerod RPC (and ZMQ), the xmrig dialect, RandomX workers.
+    Monero {
+        params: &'static otedama_consensus::chain::MoneroParams,
+        /// monerod's ZMQ publisher (`--node-zmq`); `None`: poll.
+        zmq: Option<String>,
+    },
 }
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub chain: Chain,
+    /// The chain's family: which full-node client, Stratum dialect, workers and block
+    /// assembly the node runs.
+    pub family: Family,
     /// The `--pool` preset (a custom pool's defaults).
     pub preset: Preset,
     /// The pool's parameters: the preset's, or the `--pool-config` file's.
@@ -331,6 +370,8 @@ pub struct Config {
     pub rpc_allow_host: Vec<String>,
     /// CPU worker threads (0: none).
     pub mine: usize,
+    /// Whether the Monero hasher that checks shares builds a dataset (`--randomx-verify`).
+    pub randomx_dataset: bool,
     /// OpenCL devices mining (empty: none).
     pub gpu: Vec<otedama_mining::gpu::GpuSettings>,
     pub p2p_listen: Vec<Multiaddr>,
@@ -414,6 +455,13 @@ pub enum ConfigError {
         value: String,
         choices: String,
     },
+    /// A chain of a family this node does not serve (every chain of `Chain::ALL` is served
+    /// today; kept for a family whose consensus rules come before its full-node link).
+    #[error(
+        "otedama-node cannot run a pool on {chain}: its family's full-node link does not exist \
+         (`otedama-node consensus-id --chain {chain}` works); use one of: {choices}"
+    )]
+    FamilyNotServed { chain: String, choices: String },
     #[error("--node-rpc URL is required (e.g. http://127.0.0.1:9332 for Litecoin Core)")]
     MissingRpc,
     #[error("full node credentials needed: --node-rpc-cookie PATH, or --node-rpc-user and --node-rpc-password")]
@@ -538,10 +586,42 @@ pub fn pool_choice(args: &Args, file: &FileConfig) -> Result<PoolChoice, ConfigE
     })
 }
 
+/// The payout script an address of the family's chain stands for (a Monero payee encoding for
+/// Monero), or why it is not one.
+pub fn payout_script(family: &Family, address: &str) -> Result<PayoutScript, String> {
+    match family {
+        Family::Bitcoin(bitcoin) => {
+            otedama_consensus::chain::address::parse_address(bitcoin, address)
+                .map(PayoutScript::from)
+                .map_err(|e| e.to_string())
+        }
+        Family::Monero { params, .. } => {
+            use otedama_consensus::chain::monero::{address::Address, payee::Payee};
+            let parsed = Address::parse_for(address, params.network).map_err(|e| e.to_string())?;
+            let payee = Payee::from_address(&parsed).map_err(|e| e.to_string())?;
+            Ok(PayoutScript::new(&payee.to_bytes()))
+        }
+    }
+}
+
 /// Merges flags over the file and checks everything a running node needs.
 pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     let choice = pool_choice(&args, &file)?;
     let (chain, preset) = (choice.chain, choice.preset);
+    let node_zmq = args.node_zmq.or(file.node_zmq);
+    let family = match (chain.bitcoin_params(), chain.monero_params()) {
+        (Some(bitcoin), _) => Family::Bitcoin(bitcoin),
+        (None, Some(params)) => Family::Monero {
+            params,
+            zmq: node_zmq,
+        },
+        (None, None) => {
+            return Err(ConfigError::FamilyNotServed {
+                chain: chain.name().into(),
+                choices: CHAIN_NAMES.join(", "),
+            })
+        }
+    };
     let data_dir = match args.data_dir.or(file.data_dir) {
         Some(dir) => dir,
         None => otedama_rpc::data_dir::default_data_dir(chain.name(), &choice.pool_dir_part())
@@ -554,22 +634,22 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     let cookie = args.node_rpc_cookie.or(file.node_rpc_cookie);
     let user = args.node_rpc_user.or(file.node_rpc_user);
     let password = args.node_rpc_password.or(file.node_rpc_password);
-    let node_auth = match (cookie, user, password) {
-        (Some(c), _, _) => NodeAuth::Cookie(c),
-        (None, Some(user), Some(password)) => NodeAuth::UserPass { user, password },
+    let node_auth = match (cookie, user, password, &family) {
+        (Some(c), _, _, _) => NodeAuth::Cookie(c),
+        (None, Some(user), Some(password), _) => NodeAuth::UserPass { user, password },
+        // monerod's RPC on localhost has no login by default.
+        (None, None, None, Family::Monero { .. }) => NodeAuth::None,
         _ => return Err(ConfigError::MissingAuth),
     };
     let payout_address = args
         .payout_address
         .or(file.payout_address)
         .ok_or(ConfigError::MissingPayout)?;
-    otedama_consensus::chain::address::parse_address(chain.params(), &payout_address).map_err(
-        |e| ConfigError::BadPayout {
-            address: payout_address.clone(),
-            chain: chain.name().into(),
-            reason: e.to_string(),
-        },
-    )?;
+    payout_script(&family, &payout_address).map_err(|reason| ConfigError::BadPayout {
+        address: payout_address.clone(),
+        chain: chain.name().into(),
+        reason,
+    })?;
     let stratum = args
         .stratum
         .or(file.stratum)
@@ -608,6 +688,23 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         args.rpc_allow_host
     };
     let mine = args.mine.or(file.mine).unwrap_or(0);
+    let randomx_dataset = match args
+        .randomx_verify
+        .or(file.randomx_verify)
+        .as_deref()
+        .unwrap_or("auto")
+    {
+        "auto" => mine == 0,
+        "fast" => true,
+        "light" => false,
+        other => {
+            return Err(ConfigError::Unknown {
+                what: "--randomx-verify",
+                value: other.to_string(),
+                choices: "auto, fast, light".into(),
+            })
+        }
+    };
     let gpu = match args.gpu.or(file.gpu) {
         Some(list) => otedama_mining::gpu::parse_list(&list).map_err(ConfigError::BadGpu)?,
         None => Vec::new(),
@@ -649,6 +746,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
     )?;
     Ok(Config {
         chain,
+        family,
         preset,
         pool: choice.params,
         data_dir,
@@ -662,6 +760,7 @@ pub fn resolve(args: Args, file: FileConfig) -> Result<Config, ConfigError> {
         rpc,
         rpc_allow_host,
         mine,
+        randomx_dataset,
         gpu,
         p2p_listen,
         p2p_listen_is_default,
@@ -1071,6 +1170,43 @@ mod precedence_tests {
     }
 
     #[test]
+    fn monero_chains_take_a_monero_address_and_need_no_rpc_login() {
+        let xmr = otedama_mining::monerod::placeholder_address(Chain::MoneroRegtest).unwrap();
+        let args = |payout: String, zmq: Option<&str>| Args {
+            chain: Some("monero-regtest".into()),
+            data_dir: Some("/tmp/otedama-monero-config".into()),
+            node_rpc: Some("http://127.0.0.1:18081".into()),
+            node_zmq: zmq.map(String::from),
+            payout_address: Some(payout),
+            ..Args::default()
+        };
+        let config = resolve(
+            args(xmr.clone(), Some("tcp://127.0.0.1:18083")),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(matches!(config.node_auth, NodeAuth::None));
+        match &config.family {
+            Family::Monero { params, zmq } => {
+                assert_eq!(params.name, "monero-regtest");
+                assert_eq!(zmq.as_deref(), Some("tcp://127.0.0.1:18083"));
+            }
+            Family::Bitcoin(_) => panic!("a Monero chain runs the Monero family"),
+        }
+        assert_eq!(
+            payout_script(&config.family, &xmr)
+                .unwrap()
+                .as_bytes()
+                .len(),
+            65,
+            "a Monero payee encoding: kind byte and two keys"
+        );
+        // A Litecoin address cannot be paid on Monero.
+        let err = resolve(args(rltc(), None), FileConfig::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::BadPayout { .. }), "{err}");
+    }
+
+    #[test]
     fn the_name_lists_are_the_names_the_consensus_knows() {
         for name in CHAIN_NAMES {
             assert_eq!(Chain::from_name(name).map(|c| c.name()), Some(name));
@@ -1079,6 +1215,7 @@ mod precedence_tests {
             assert_eq!(Preset::from_name(name).map(|p| p.name()), Some(name));
         }
         assert_eq!(POOL_NAMES.len(), Preset::ALL.len());
+        // The node serves every chain of both families.
         assert_eq!(CHAIN_NAMES.len(), Chain::ALL.len());
     }
 

@@ -220,6 +220,9 @@ mod tests {
         check("stratum-ban-secs", c.stratum_ban.as_secs().to_string());
         check("stratum-max-payouts", c.stratum_max_payouts.to_string());
         check("mine", c.mine.to_string());
+        // `auto`: a dataset when the node does not mine (here --mine 0).
+        assert!(c.randomx_dataset);
+        check("randomx-verify", "auto".into());
         check("max-peers", c.max_peers.to_string());
         check("p2p-limit-loopback", c.p2p_limit_loopback.to_string());
         check("no-prune", c.no_prune.to_string());

@@ -15,6 +15,7 @@
 //!   through honest shares from nodes whose mempools hold more fees than ours (up to twice our
 //!   fees); it also lets an attacker overpay by less than that and still be relayed.
 
+use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
 use otedama_consensus::template::BlockTemplate;
 use otedama_consensus::Share;
@@ -83,7 +84,7 @@ impl ParentTips {
         let Some(current) = self.current.as_ref() else {
             return Ok(());
         };
-        let prev = share.candidate.header.prev_blockhash;
+        let prev = BlockHash::from_byte_array(share.candidate.parent_prev_id());
         if prev != current.prev {
             return match self.previous {
                 Some((old, since)) if old == prev && now.duration_since(since) <= PARENT_GRACE => {
@@ -92,7 +93,7 @@ impl ParentTips {
                 _ => Err(NotRelayed::OtherParent(prev)),
             };
         }
-        let claimed = share.candidate.coinbase_value();
+        let claimed = share.candidate.reward();
         let fees = current.coinbase_value.saturating_sub(current.subsidy);
         let tolerance = fees.max(current.subsidy / VALUE_TOLERANCE_SUBSIDY_DIVISOR);
         let allowed = current.coinbase_value.saturating_add(tolerance);

@@ -4,11 +4,12 @@
 
 use crate::api::{Api, ChainCounters, ChainQuery};
 use crate::chain_task::{tip_work, ChainTask, NetLink};
-use crate::config::{Config, NodeAuth};
+use crate::config::{Config, Family, NodeAuth};
 use crate::p2p::address_book;
 use crate::p2p::service::{self, NetSinks, P2pConfig, NET_QUEUE};
 use crate::p2p::SyncStatus;
 use crate::supervisor::{Supervisor, TaskFailed};
+use crate::work_board::{FullNode, WorkBoard};
 use otedama_consensus::block_check::BlockRules;
 use otedama_consensus::PayoutScript;
 use otedama_mining::board::{BoardConfig, JobBoard};
@@ -52,6 +53,10 @@ pub enum StartError {
     DataDir { dir: String, source: std::io::Error },
     #[error(transparent)]
     TaskFailed(#[from] TaskFailed),
+    #[error("monerod: {0}")]
+    Monerod(otedama_mining::monerod::MoneroRpcError),
+    #[error("{0}")]
+    Monero(String),
 }
 
 impl StartError {
@@ -72,7 +77,11 @@ impl StartError {
                 | StoreError::Corrupt { .. }
                 | StoreError::CorruptShare { .. } => EXIT_RUNTIME,
             },
-            StartError::Node(_)
+            // A wrong network, a restricted or too old monerod: the operator must act.
+            StartError::Monerod(e) if crate::monero_front::is_configuration(e) => EXIT_CONFIG,
+            StartError::Monero(_) => EXIT_CONFIG,
+            StartError::Monerod(_)
+            | StartError::Node(_)
             | StartError::Stratum { .. }
             | StartError::Api { .. }
             | StartError::Identity(_)
@@ -114,10 +123,11 @@ pub async fn run(
         source,
     })?;
     let store_dir = config.data_dir.join("sharechain");
-    let chain = Sharechain::open(&store_dir, pool.clone()).map_err(|source| StartError::Store {
-        dir: store_dir.display().to_string(),
-        source,
-    })?;
+    let mut chain =
+        Sharechain::open(&store_dir, pool.clone()).map_err(|source| StartError::Store {
+            dir: store_dir.display().to_string(),
+            source,
+        })?;
 
     // P2P: the swarm task owns the network; the sharechain task (below) validates and answers.
     let key = crate::p2p::identity::load_or_create(&config.data_dir)?;
@@ -172,125 +182,44 @@ pub async fn run(
         ..SyncStatus::default()
     });
 
-    let auth = match &config.node_auth {
-        NodeAuth::UserPass { user, password } => RpcAuth::UserPass {
-            user: user.clone(),
-            pass: password.clone(),
-        },
-        NodeAuth::Cookie(path) => RpcAuth::Cookie(path.clone()),
-    };
-    let rpc = NodeRpc::new(RpcConfig::new(config.node_rpc.clone(), auth))?;
-    match node_rpc::probe(&rpc, config.chain).await {
-        Ok(_) => {}
-        // A wrong chain is a configuration error: stop. Anything else may pass (the node
-        // starting, restarting): the template source waits for it.
-        Err(e @ otedama_mining::node_rpc::NodeRpcError::WrongChain { .. }) => return Err(e.into()),
-        Err(e) => warn!("full node not ready yet: {e}; waiting for it"),
-    }
-    let source = node_rpc::spawn(rpc.clone(), config.chain, node_rpc::DEFAULT_REFRESH);
-
-    let board = Arc::new(JobBoard::new(BoardConfig {
-        pool: pool.clone(),
-        extranonce_len: 12,
-        tag: b"/otedama/".to_vec(),
-        software_version: software_version(),
-    }));
-    board.set_tip(tip_work(&chain));
-
     // Every long-lived task runs under the supervisor: one that ends early stops the node.
     let mut tasks = Supervisor::new();
-    let otedama_mining::node_rpc::TemplateSource {
-        templates: mut template_rx,
-        status: _source_status,
-        refresh_now,
-        task: source_task,
-    } = source;
-    tasks.adopt("template source", source_task);
-    // Templates -> board.
-    let board_t = board.clone();
-    let mut stop_templates = stop_rx.clone();
-    tasks.spawn("templates", async move {
-        loop {
-            crate::fault::point("templates");
-            let t = template_rx.borrow_and_update().clone();
-            board_t.set_template(t);
-            tokio::select! {
-                changed = template_rx.changed() => {
-                    if changed.is_err() {
-                        return Err("the template source closed".to_string());
-                    }
-                }
-                _ = stop_templates.wait_for(|s| *s) => return Ok(()),
-            }
-        }
-    });
-
-    let payout = otedama_consensus::chain::address::parse_address(
-        config.chain.params(),
-        &config.payout_address,
-    )
-    .map(PayoutScript::from)
-    .map_err(|e| {
-        StartError::Node(otedama_mining::node_rpc::NodeRpcError::Protocol(format!(
-            "payout address: {e}"
-        )))
-    })?;
     let (found_tx, found_rx) = mpsc::channel(FOUND_QUEUE);
-    // Blocks skip the sharechain: miners hand them straight to the submitter.
-    let (block_tx, block_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
     let (block_updates_tx, block_updates_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
-    let (peer_blocks_tx, peer_blocks_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
-    let block_rules = BlockRules::for_chain(config.chain.params());
-    let found_sink = FoundSink::new(found_tx, block_tx, config.chain.pow_algo());
-    let submitter = crate::block_submit::Submitter {
-        rpc: rpc.clone(),
-        rules: block_rules,
-        data_dir: config.data_dir.clone(),
-        updates: block_updates_tx,
-        refresh_now: refresh_now.clone(),
-        gossip: Some(p2p.commands.clone()),
+    let links = FrontLinks {
+        found: found_tx,
+        block_updates: block_updates_tx,
+        gossip: p2p.commands.clone(),
+        stop: stop_rx.clone(),
     };
-    let submit_stop = stop_rx.clone();
-    tasks.spawn("block submitter", async move {
-        submitter.run(block_rx, peer_blocks_rx, submit_stop).await;
-        Ok(())
-    });
-    let stats = Arc::new(StratumStats::default());
-    let mut stratum_config =
-        StratumConfig::new(config.stratum, config.chain.params(), payout.clone());
-    stratum_config.max_connections_per_ip = config.stratum_max_connections_per_ip;
-    stratum_config.ban_duration = config.stratum_ban;
-    stratum_config.max_payouts = config.stratum_max_payouts;
-    let server = StratumServer::bind(
-        stratum_config,
-        board.clone(),
-        found_sink.clone(),
-        stats.clone(),
-    )
-    .await
-    .map_err(|source| StartError::Stratum {
-        addr: config.stratum.to_string(),
-        source,
-    })?;
-    info!("stratum listening on {}", server.local_addr());
-    // Embedded CPU workers (`--mine N`, none for 0): jobs from the board, shares into the same
-    // channel as Stratum's.
-    let workers = otedama_mining::workers::Workers::spawn(
-        otedama_mining::workers::WorkerConfig::new(
-            config.mine,
-            payout.clone(),
-            config.chain.pow_algo(),
-        ),
-        board.clone(),
-        found_sink.clone(),
-    );
-    // Embedded GPU workers (`--gpu LIST`): one thread per OpenCL device, on the same jobs.
-    let gpu_workers = otedama_mining::workers::Workers::spawn_gpus(
-        otedama_mining::workers::WorkerConfig::new(0, payout.clone(), config.chain.pow_algo()),
-        config.gpu.clone(),
-        board.clone(),
-        found_sink,
-    );
+    let front = match &config.family {
+        Family::Bitcoin(bitcoin) => {
+            bitcoin_front(&config, bitcoin, &mut chain, &mut tasks, links).await?
+        }
+        Family::Monero { params, zmq } => {
+            crate::monero_front::start(&config, params, zmq.clone(), &mut chain, &mut tasks, links)
+                .await?
+        }
+    };
+    let Front {
+        board,
+        full_node,
+        peer_blocks,
+        payout,
+        stratum: stats,
+        workers,
+        gpu_workers,
+        stop_workers,
+        prehash,
+    } = front;
+    let traffic_rx = match prehash {
+        Some(link) => {
+            let (rx, task) = crate::prehash::spawn(traffic_rx, link, NET_QUEUE);
+            tasks.adopt("pre-verification", task);
+            rx
+        }
+        None => traffic_rx,
+    };
 
     // The API: queries go to the sharechain task, which stays the store's only owner.
     let (query_tx, query_rx) = mpsc::channel::<ChainQuery>(64);
@@ -310,9 +239,9 @@ pub async fn run(
         payout,
         board: board.clone(),
         stratum: stats.clone(),
-        workers: workers.stats(),
-        gpu_workers: gpu_workers.stats(),
-        rpc: rpc.clone(),
+        workers,
+        gpu_workers,
+        full_node,
         queries: query_tx,
         counters: counters.clone(),
         stop: stop_requested.clone(),
@@ -363,21 +292,13 @@ pub async fn run(
         "miner events",
         miner_events(stats.clone(), events_tx.clone(), stop_rx.clone()),
     );
-    let mut stop_stratum = stop_rx.clone();
-    tasks.spawn("stratum", async move {
-        let stop = async move {
-            let _ = stop_stratum.wait_for(|s| *s).await;
-        };
-        server.run(stop).await.map_err(|e| e.to_string())
-    });
     let chain_stop = stop_rx.clone();
     let chain_task = ChainTask {
         chain,
         board: board.clone(),
         found: found_rx,
         block_updates: block_updates_rx,
-        peer_blocks: peer_blocks_tx,
-        block_rules,
+        peer_blocks,
         queries: query_rx,
         events: events_tx,
         counters,
@@ -408,11 +329,7 @@ pub async fn run(
     };
     info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::task::spawn_blocking(move || {
-        workers.stop();
-        gpu_workers.stop();
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(stop_workers).await;
     tasks.join_all(SHUTDOWN_GRACE).await;
     otedama_rpc::cookie::remove(&config.data_dir);
     match failure {
@@ -422,6 +339,194 @@ pub async fn run(
         }
         Some(failed) => Err(failed.into()),
     }
+}
+
+/// What the chain task, the API and the shutdown need from the family's mining front.
+pub(crate) struct Front {
+    pub board: WorkBoard,
+    pub full_node: FullNode,
+    /// How the chain task judges peers' blocks, and the submitter it hands them to.
+    pub peer_blocks: crate::chain_task::PeerBlocks,
+    /// The node's own payout (`--payout-address`).
+    pub payout: PayoutScript,
+    pub stratum: Arc<StratumStats>,
+    pub workers: Arc<otedama_mining::workers::WorkerStats>,
+    pub gpu_workers: Arc<otedama_mining::workers::WorkerStats>,
+    /// Stops the embedded workers (blocking: joins their threads).
+    pub stop_workers: Box<dyn FnOnce() + Send>,
+    /// The RandomX hasher whose memo peers' Monero shares are hashed into ahead of the writer
+    /// ([`crate::prehash`]); `None` where proof of work is cheap.
+    pub prehash: Option<crate::prehash::PrehashLink>,
+}
+
+/// The channels a front connects to.
+pub(crate) struct FrontLinks {
+    /// Found shares, for the sharechain task.
+    pub found: mpsc::Sender<otedama_mining::job::FoundShare>,
+    /// Found blocks' status records, for the sharechain task.
+    pub block_updates: mpsc::Sender<otedama_sharechain::FoundBlock>,
+    /// The swarm task (the submitter gossips our blocks).
+    pub gossip: mpsc::UnboundedSender<crate::p2p::SwarmCommand>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The Bitcoin family's front: Core's RPC, the template source and job board, the Stratum v1
+/// server, the block submitter and the SHA256d / scrypt CPU and GPU workers.
+async fn bitcoin_front(
+    config: &Config,
+    bitcoin: &'static otedama_consensus::chain::BitcoinFamilyParams,
+    chain: &mut Sharechain,
+    tasks: &mut Supervisor,
+    links: FrontLinks,
+) -> Result<Front, StartError> {
+    let pool = config.pool.clone();
+    let FrontLinks {
+        found: found_tx,
+        block_updates: block_updates_tx,
+        gossip,
+        stop: stop_rx,
+    } = links;
+    let auth = match &config.node_auth {
+        NodeAuth::UserPass { user, password } => RpcAuth::UserPass {
+            user: user.clone(),
+            pass: password.clone(),
+        },
+        NodeAuth::Cookie(path) => RpcAuth::Cookie(path.clone()),
+        // The configuration refuses a Bitcoin-family chain without credentials.
+        NodeAuth::None => {
+            return Err(StartError::Node(
+                otedama_mining::node_rpc::NodeRpcError::Protocol(
+                    "full node credentials needed: --node-rpc-cookie, or --node-rpc-user and \
+                 --node-rpc-password"
+                        .into(),
+                ),
+            ))
+        }
+    };
+    let rpc = NodeRpc::new(RpcConfig::new(config.node_rpc.clone(), auth))?;
+    match node_rpc::probe(&rpc, config.chain).await {
+        Ok(_) => {}
+        // A wrong chain is a configuration error: stop. Anything else may pass (the node
+        // starting, restarting): the template source waits for it.
+        Err(e @ otedama_mining::node_rpc::NodeRpcError::WrongChain { .. }) => return Err(e.into()),
+        Err(e) => warn!("full node not ready yet: {e}; waiting for it"),
+    }
+    let source = node_rpc::spawn(rpc.clone(), config.chain, node_rpc::DEFAULT_REFRESH);
+
+    let board = Arc::new(JobBoard::new(BoardConfig {
+        pool: pool.clone(),
+        extranonce_len: 12,
+        tag: b"/otedama/".to_vec(),
+        software_version: software_version(),
+    }));
+    board.set_tip(tip_work(chain));
+
+    let otedama_mining::node_rpc::TemplateSource {
+        templates: mut template_rx,
+        status: _source_status,
+        refresh_now,
+        task: source_task,
+    } = source;
+    tasks.adopt("template source", source_task);
+    // Templates -> board.
+    let board_t = board.clone();
+    let mut stop_templates = stop_rx.clone();
+    tasks.spawn("templates", async move {
+        loop {
+            crate::fault::point("templates");
+            let t = template_rx.borrow_and_update().clone();
+            board_t.set_template(t);
+            tokio::select! {
+                changed = template_rx.changed() => {
+                    if changed.is_err() {
+                        return Err("the template source closed".to_string());
+                    }
+                }
+                _ = stop_templates.wait_for(|s| *s) => return Ok(()),
+            }
+        }
+    });
+
+    let payout =
+        crate::config::payout_script(&config.family, &config.payout_address).map_err(|e| {
+            StartError::Node(otedama_mining::node_rpc::NodeRpcError::Protocol(format!(
+                "payout address: {e}"
+            )))
+        })?;
+    // Blocks skip the sharechain: miners hand them straight to the submitter.
+    let (block_tx, block_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let (peer_blocks_tx, peer_blocks_rx) = mpsc::channel(crate::block_submit::BLOCK_QUEUE);
+    let block_rules = BlockRules::for_chain(bitcoin);
+    let found_sink = FoundSink::new(found_tx, block_tx, bitcoin.pow);
+    let submitter = crate::block_submit::Submitter {
+        rpc: rpc.clone(),
+        rules: block_rules,
+        data_dir: config.data_dir.clone(),
+        updates: block_updates_tx,
+        refresh_now: refresh_now.clone(),
+        gossip: Some(gossip),
+    };
+    let submit_stop = stop_rx.clone();
+    tasks.spawn("block submitter", async move {
+        submitter.run(block_rx, peer_blocks_rx, submit_stop).await;
+        Ok(())
+    });
+    let stats = Arc::new(StratumStats::default());
+    let mut stratum_config = StratumConfig::new(config.stratum, bitcoin, payout.clone());
+    stratum_config.max_connections_per_ip = config.stratum_max_connections_per_ip;
+    stratum_config.ban_duration = config.stratum_ban;
+    stratum_config.max_payouts = config.stratum_max_payouts;
+    let server = StratumServer::bind(
+        stratum_config,
+        board.clone(),
+        found_sink.clone(),
+        stats.clone(),
+    )
+    .await
+    .map_err(|source| StartError::Stratum {
+        addr: config.stratum.to_string(),
+        source,
+    })?;
+    info!("stratum listening on {}", server.local_addr());
+    // Embedded CPU workers (`--mine N`, none for 0): jobs from the board, shares into the same
+    // channel as Stratum's.
+    let workers = otedama_mining::workers::Workers::spawn(
+        otedama_mining::workers::WorkerConfig::new(config.mine, payout.clone(), bitcoin.pow),
+        board.clone(),
+        found_sink.clone(),
+    );
+    // Embedded GPU workers (`--gpu LIST`): one thread per OpenCL device, on the same jobs.
+    let gpu_workers = otedama_mining::workers::Workers::spawn_gpus(
+        otedama_mining::workers::WorkerConfig::new(0, payout.clone(), bitcoin.pow),
+        config.gpu.clone(),
+        board.clone(),
+        found_sink,
+    );
+
+    let mut stop_stratum = stop_rx.clone();
+    tasks.spawn("stratum", async move {
+        let stop = async move {
+            let _ = stop_stratum.wait_for(|s| *s).await;
+        };
+        server.run(stop).await.map_err(|e| e.to_string())
+    });
+    Ok(Front {
+        board: WorkBoard::Bitcoin(board),
+        full_node: FullNode::Bitcoin(rpc),
+        peer_blocks: crate::chain_task::PeerBlocks::Bitcoin {
+            rules: block_rules,
+            submit: peer_blocks_tx,
+        },
+        payout,
+        stratum: stats,
+        workers: workers.stats(),
+        gpu_workers: gpu_workers.stats(),
+        stop_workers: Box::new(move || {
+            workers.stop();
+            gpu_workers.stop();
+        }),
+        prehash: None,
+    })
 }
 
 /// Says at start what an operator would otherwise learn the hard way: an API reachable from
@@ -447,7 +552,7 @@ fn warn_about_exposure(config: &Config) {
 }
 
 /// `major * 10000 + minor * 100 + patch` of this build, carried in every share.
-fn software_version() -> u32 {
+pub(crate) fn software_version() -> u32 {
     let mut parts = env!("CARGO_PKG_VERSION")
         .split('.')
         .map(|p| p.parse::<u32>().unwrap_or(0));

@@ -32,9 +32,11 @@ fn rltc(program: [u8; 20]) -> String {
 }
 
 fn script(addr: &str) -> Vec<u8> {
-    PayoutScript::from(parse_address(Chain::LitecoinRegtest.params(), addr).expect("address"))
-        .as_bytes()
-        .to_vec()
+    PayoutScript::from(
+        parse_address(Chain::LitecoinRegtest.bitcoin_params().unwrap(), addr).expect("address"),
+    )
+    .as_bytes()
+    .to_vec()
 }
 
 /// Waits (polling every 200 ms) until `cond`, panicking with the node's log after `secs`.

@@ -143,7 +143,7 @@ fn embedded_cpu_worker_mines_blocks_that_litecoind_accepts() {
     assert!(log.contains("BLOCK FOUND"), "{log}");
     let node_script = PayoutScript::from(
         otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
+            Chain::LitecoinRegtest.bitcoin_params().unwrap(),
             &node_addr,
         )
         .unwrap(),
@@ -290,14 +290,14 @@ fn rigs_mine_blocks_that_litecoind_accepts_and_coinbases_pay_the_sharechain_spli
         Sharechain::open(&dir.join("data").join("sharechain"), pool.clone()).expect("reopen store");
     let node_script = PayoutScript::from(
         otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
+            Chain::LitecoinRegtest.bitcoin_params().unwrap(),
             &node_addr,
         )
         .unwrap(),
     );
     let rig_script = PayoutScript::from(
         otedama_consensus::chain::address::parse_address(
-            Chain::LitecoinRegtest.params(),
+            Chain::LitecoinRegtest.bitcoin_params().unwrap(),
             &rig_addr,
         )
         .unwrap(),

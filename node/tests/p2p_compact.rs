@@ -13,6 +13,7 @@ use chains::{address, bin, grow, pool, seed, unix_now, CHAIN};
 use libp2p::{Multiaddr, PeerId};
 use otedama_consensus::testkit::make_share;
 use otedama_consensus::MemoryChain;
+use otedama_node::p2p::service::TOPIC_OVERLAP;
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
 use serde_json::json;
 use std::time::Duration;
@@ -74,6 +75,8 @@ fn synced_nodes_relay_compact_and_a_node_that_cannot_rebuild_fetches_the_full_sh
             n.log_text().contains(ON_COMPACT)
         });
     }
+    // They leave the full topic after the overlap; until then a share comes in both forms.
+    std::thread::sleep(TOPIC_OVERLAP + Duration::from_secs(1));
 
     // An outside author (a test peer: it publishes as a node publishes its own shares, full on
     // the full topic, compact on the compact one) gives A a share and a sibling of it.
@@ -123,6 +126,7 @@ fn synced_nodes_relay_compact_and_a_node_that_cannot_rebuild_fetches_the_full_sh
     c.wait_until(WAIT, "C takes shares on the compact topic", |c| {
         c.log_text().contains(ON_COMPACT)
     });
+    std::thread::sleep(TOPIC_OVERLAP + Duration::from_secs(1));
     assert!(
         !has_share(&c, &uncle.id()),
         "C got the side share before the test could withhold it\n{}",

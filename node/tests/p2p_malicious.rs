@@ -26,6 +26,7 @@ use otedama_consensus::{
     check_contextual, check_stateless, MemoryChain, RejectReason, Share, ShareHash, Target,
 };
 use otedama_node::p2p::gossip::{self, GossipError, MAX_GOSSIP_BYTES};
+use otedama_node::p2p::service::TOPIC_OVERLAP;
 use otedama_node::p2p::wire::{Request, Response, WireError};
 use otedama_node::p2p::GOSSIP_FULL_SHARE;
 use otedama_tests::node::{eventually, NodeProc, NO_FULL_NODE};
@@ -37,7 +38,11 @@ fn payout(n: u8) -> String {
     chains::address("bcrt", n)
 }
 /// How long anything the node does for one message may take.
-const WAIT: Duration = Duration::from_secs(10);
+/// Positive waits only (each returns as soon as the thing happens); long enough for a loaded CI
+/// machine.
+const WAIT: Duration = Duration::from_secs(30);
+/// The log line of a node that switched to the compact topic (`chain_task`).
+const ON_COMPACT: &str = "taking shares on the Compact topic now";
 
 /// What the node's two layers of validation say about `share` on `view` at `now`.
 fn verdict(
@@ -46,7 +51,7 @@ fn verdict(
     share: &Share,
     now: u64,
 ) -> Result<(), RejectReason> {
-    let checked = check_stateless(pool, share)?;
+    let checked = check_stateless(pool, share, pool.chain.stateless_pow())?;
     check_contextual(pool, view, share, &checked, now).map(|_| ())
 }
 
@@ -68,12 +73,13 @@ fn relay_coinbase(pool: &PoolParams, job: &mut otedama_consensus::builder::Share
 /// Rolls the nonce until the header meets the share target again (after a coinbase edit the
 /// merkle root is recomputed first), so only the intended rule breaks.
 fn reseal(pool: &PoolParams, share: &mut Share) {
-    share.candidate.header.merkle_root = share.candidate.computed_merkle_root();
+    share.candidate.as_bitcoin_mut().unwrap().header.merkle_root =
+        share.candidate.as_bitcoin().unwrap().computed_merkle_root();
     let target = share.side.target();
-    let algo = pool.chain.pow_algo();
+    let algo = pool.chain.pow_algo().unwrap();
     for nonce in 0..=u32::MAX {
-        share.candidate.header.nonce = nonce;
-        if target.is_met_by(&algo.hash(&share.candidate.header_bytes())) {
+        share.candidate.as_bitcoin_mut().unwrap().header.nonce = nonce;
+        if target.is_met_by(&algo.hash(&share.candidate.as_bitcoin().unwrap().header_bytes())) {
             return;
         }
     }
@@ -177,13 +183,19 @@ fn cases(
 
     // Bad proof of work: the nonce moved until the header misses the share target.
     let mut s = valid(101, 1);
-    let algo = pool.chain.pow_algo();
+    let algo = pool.chain.pow_algo().unwrap();
     while s
         .side
         .target()
-        .is_met_by(&algo.hash(&s.candidate.header_bytes()))
+        .is_met_by(&algo.hash(&s.candidate.as_bitcoin().unwrap().header_bytes()))
     {
-        s.candidate.header.nonce = s.candidate.header.nonce.wrapping_add(1);
+        s.candidate.as_bitcoin_mut().unwrap().header.nonce = s
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .nonce
+            .wrapping_add(1);
     }
     out.push(share_case(
         "bad proof of work",
@@ -194,7 +206,7 @@ fn cases(
 
     // Wrong payouts: one satoshi moved between two payouts, merkle root and work made right.
     let mut s = valid(102, 2);
-    let outs = &mut s.candidate.coinbase.output;
+    let outs = &mut s.candidate.as_bitcoin_mut().unwrap().coinbase.output;
     assert!(outs.len() >= 4, "at least two payouts");
     outs[0].value = Amount::from_sat(outs[0].value.to_sat() - 1);
     outs[1].value = Amount::from_sat(outs[1].value.to_sat() + 1);
@@ -241,7 +253,7 @@ fn cases(
     let mini = PoolParams::preset(Chain::BitcoinRegtest, Preset::Mini);
     assert_ne!(mini.consensus_id(), pool.consensus_id());
     let s = make_share(&mini, view, Some(tip), 106, now, vec![], 6).unwrap();
-    assert!(check_stateless(&mini, &s).is_ok());
+    assert!(check_stateless(&mini, &s, mini.chain.stateless_pow()).is_ok());
     out.push(share_case(
         "another consensus id",
         s,
@@ -362,6 +374,18 @@ fn malicious_peer_is_refused_forwards_nothing_and_is_banned() {
         &["--peer", &v.multiaddr()],
     );
     o.wait_until(WAIT, "O connects to V", |o| o.peer_count() == 1);
+    // V and O are synced with one another and move to the compact topic a few seconds later
+    // (`TOPIC_SETTLE`). Wait for it: a message published while V leaves the full topic is lost
+    // in flight, and the cases below would wait for a verdict that never comes.
+    for n in [&v, &o] {
+        n.wait_until(
+            Duration::from_secs(60),
+            "the node takes the compact topic",
+            |n| n.log_text().contains(ON_COMPACT),
+        );
+    }
+    // ... and leave the full topic after the overlap; until then a share reaches O twice.
+    std::thread::sleep(TOPIC_OVERLAP + Duration::from_secs(1));
     let v_addr: Multiaddr = v.multiaddr().parse().unwrap();
     let v_id: PeerId = v.peer_id().parse().unwrap();
 

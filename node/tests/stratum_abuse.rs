@@ -300,11 +300,16 @@ fn junk_flood_beside_mine_1_is_banned_and_the_node_keeps_mining() {
         "reconnects while banned were not refused"
     );
     // Bounded cost: each junk connection got at most ten hashed submits scored before it was
-    // closed (the few accepted by luck earn one point each).
-    let lucky = tally.accepted.load(Ordering::Relaxed);
+    // closed (the few accepted by luck earn one point each). A junk hash that happens to meet
+    // the difficulty before a raise, within the grace after it, is answered low-difficulty but
+    // forgiven (not scored, as for an honest rig: docs/security.md), so it is not in the ten.
+    // Counted by the node: a lucky accept whose reply the sender never read (its connection
+    // was closed meanwhile) still paid its point. The node's own worker does not use Stratum.
+    let lucky = metric("otedama_stratum_submits_total{outcome=\"accepted\"}");
+    let forgiven = metric("otedama_stratum_submits_forgiven_total");
     assert!(
-        low <= 10 * JUNK_CONNECTIONS as u64 + 5 * lucky,
-        "{low} low-difficulty submits hashed"
+        low <= 10 * JUNK_CONNECTIONS as u64 + 5 * lucky + forgiven,
+        "{low} low-difficulty submits hashed ({lucky} lucky, {forgiven} forgiven)"
     );
     // A new connection from the banned address is refused.
     let s = TcpStream::connect(("127.0.0.1", node.stratum)).expect("connect");

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Parent-chain names of `--chain`, as the node accepts them.
-pub const CHAIN_NAMES: [&str; 7] = [
+pub const CHAIN_NAMES: [&str; 10] = [
     "bitcoin",
     "bitcoin-testnet4",
     "bitcoin-signet",
@@ -15,6 +15,9 @@ pub const CHAIN_NAMES: [&str; 7] = [
     "litecoin",
     "litecoin-testnet",
     "litecoin-regtest",
+    "monero",
+    "monero-stagenet",
+    "monero-regtest",
 ];
 
 /// Pool preset names of `--pool`, as the node accepts them.

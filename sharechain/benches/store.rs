@@ -163,7 +163,7 @@ fn main() {
         "setup: {n_insert} shares in {:.1} s (the last {} bytes encoded, {} outputs); window holds {} scripts",
         setup.elapsed().as_secs_f64(),
         shares[shares.len() - 1].encode().len(),
-        shares[shares.len() - 1].candidate.coinbase.output.len(),
+        shares[shares.len() - 1].candidate.as_bitcoin().unwrap().coinbase.output.len(),
         source.windows[&parent.expect("tip")].len(),
     );
 

@@ -4,12 +4,14 @@
 use crate::orphans::{OrphanPool, MAX_ORPHANS};
 use crate::state::ChainState;
 use crate::store::{Store, StoreError};
+use otedama_consensus::pow::{PowError, PowHasher, PowInput};
 use otedama_consensus::validation::{
     check_contextual, check_stateless, check_trusted_base, payouts_cross_base, BaseError,
     RejectReason, Severity, MAX_BASE_SEARCH, MIN_BASE_DEPTH_WINDOWS,
 };
-use otedama_consensus::{PoolParams, Share, ShareHash, ShareInfo};
+use otedama_consensus::{Chain, PoolParams, Share, ShareHash, ShareInfo};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What happened to an inserted share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +78,21 @@ pub fn prune_step(pool: &PoolParams) -> u64 {
     pool.pplns_window.max(1)
 }
 
+/// A chain's stateless hasher as an owned value ([`Chain::stateless_pow`] is a `&'static`).
+struct StatelessPow(Chain);
+
+impl PowHasher for StatelessPow {
+    fn pow_hash(&self, input: PowInput<'_>) -> Result<[u8; 32], PowError> {
+        self.0.stateless_pow().pow_hash(input)
+    }
+}
+
 pub struct Sharechain {
     pool: PoolParams,
+    /// The proof-of-work hasher validation uses: the chain's stateless function (Bitcoin
+    /// family) unless the node sets its own ([`Sharechain::set_pow_hasher`]; RandomX needs the
+    /// node's seed caches).
+    pow: Arc<dyn PowHasher>,
     store: Store,
     state: ChainState,
     orphans: OrphanPool,
@@ -97,6 +112,11 @@ pub struct Sharechain {
 }
 
 impl Sharechain {
+    /// Validates with `pow` from now on (the node's RandomX hasher on Monero chains).
+    pub fn set_pow_hasher(&mut self, pow: Arc<dyn PowHasher>) {
+        self.pow = pow;
+    }
+
     /// Opens the store and loads the shares that can still matter: every share within
     /// `window + uncle depth + margin` below the stored best tip (not below the highest stored
     /// height: a tall side chain must not push the best chain out of memory). Nothing is
@@ -105,6 +125,7 @@ impl Sharechain {
         let store = Store::open(path, &pool.consensus_id())?;
         let mut chain = Sharechain {
             state: ChainState::new(pool.clone()),
+            pow: Arc::new(StatelessPow(pool.chain)),
             pool,
             store,
             orphans: OrphanPool::new(MAX_ORPHANS),
@@ -248,7 +269,7 @@ impl Sharechain {
         if self.state.contains(&id) || self.store.info(&id)?.is_some() {
             return Ok(Ok(vec![InsertOutcome::Duplicate { id }]));
         }
-        let info = match check_trusted_base(&self.pool, &share, claimed) {
+        let info = match check_trusted_base(&self.pool, &share, claimed, self.pow.as_ref()) {
             Ok(info) => info,
             Err(e) => return Ok(Err(e)),
         };
@@ -406,7 +427,7 @@ impl Sharechain {
         if self.state.contains(&id) || self.orphans.contains(&id) {
             return Ok(InsertOutcome::Duplicate { id });
         }
-        let checked = match check_stateless(&self.pool, &share) {
+        let checked = match check_stateless(&self.pool, &share, self.pow.as_ref()) {
             Ok(c) => c,
             Err(reason) => return Ok(InsertOutcome::Invalid { id, reason }),
         };

@@ -173,6 +173,11 @@ fn chain_defaults(chain: Chain) -> (f64, f64, u32, u64) {
         Chain::Bitcoin | Chain::BitcoinTestnet4 | Chain::BitcoinSignet | Chain::BitcoinRegtest => {
             (800e18, 600.0, 900_000, 3_000_000)
         }
+        // Monero's network ~5 GH/s (2025); height 3,300,000 (tail emission 0.6 XMR); fees
+        // ~0.005 XMR a block.
+        Chain::Monero | Chain::MoneroStagenet | Chain::MoneroRegtest => {
+            (5e9, 120.0, 3_300_000, 5_000_000_000)
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
 use otedama_mining::node_rpc::{NodeRpc, NodeRpcError, RpcAuth, RpcConfig};
 use serde_json::{json, Value};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,19 +146,10 @@ fn unique_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Two distinct free loopback ports (bound together, then released for the daemon).
+/// Two distinct free loopback ports (see [`crate::ports`]).
 pub fn free_ports() -> (u16, u16) {
-    let bind = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"))
-    };
-    let (a, b) = (bind(), bind());
-    let port = |l: &TcpListener| {
-        l.local_addr()
-            .unwrap_or_else(|e| panic!("local_addr: {e}"))
-            .port()
-    };
-    (port(&a), port(&b))
+    let [a, b] = crate::ports::free_ports::<2>();
+    (a, b)
 }
 
 /// The regtest P2WSH address of the script `OP_TRUE`: anyone can spend what it is paid, so

@@ -38,10 +38,7 @@ pub fn cli_bin() -> PathBuf {
     path
 }
 
-/// One free loopback TCP port.
-pub fn free_port() -> u16 {
-    crate::litecoind::free_ports().0
-}
+pub use crate::ports::free_port;
 
 impl NodeProc {
     /// A fresh directory for a node's data and log.
@@ -84,9 +81,6 @@ impl NodeProc {
         payout: &str,
         extra: &[&str],
     ) -> NodeProc {
-        let (stratum, api) = crate::litecoind::free_ports();
-        let p2p = free_port();
-        let log = dir.join("node.log");
         let mut args: Vec<String> = vec![
             "--chain".into(),
             chain.into(),
@@ -96,36 +90,83 @@ impl NodeProc {
             dir.join("data").display().to_string(),
             "--node-rpc".into(),
             rpc_url.into(),
-            "--node-rpc-user".into(),
-            crate::litecoind::RPC_USER.into(),
-            "--node-rpc-password".into(),
-            crate::litecoind::RPC_PASSWORD.into(),
             "--payout-address".into(),
             payout.into(),
-            "--stratum".into(),
-            format!("127.0.0.1:{stratum}"),
-            "--rpc".into(),
-            format!("127.0.0.1:{api}"),
-            "--p2p-listen".into(),
-            format!("/ip4/127.0.0.1/tcp/{p2p}"),
         ];
+        // monerod has no login; Core needs the harness's.
+        if !chain.starts_with("monero") {
+            args.extend([
+                "--node-rpc-user".into(),
+                crate::litecoind::RPC_USER.into(),
+                "--node-rpc-password".into(),
+                crate::litecoind::RPC_PASSWORD.into(),
+            ]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let command = (bin.to_path_buf(), args);
-        let child = spawn(&command, &log);
-        let node = NodeProc {
-            child: Some(child),
-            command,
-            tag: tag.to_string(),
-            dir,
-            log,
-            api,
-            stratum,
-            p2p,
-        };
-        node.wait_until(Duration::from_secs(30), "the API answers", |n| {
-            n.call("getstatus", json!({})).is_ok()
-        });
-        node
+        NodeProc::start_with_args(bin, tag, dir, args)
+    }
+
+    /// Starts `bin` with `args` plus loopback ports of its own for Stratum, the API and P2P, in
+    /// `dir` (its log is `dir/node.log`); waits until the API answers.
+    pub fn start_with_args(bin: &Path, tag: &str, dir: PathBuf, base: Vec<String>) -> NodeProc {
+        // Another test process can take a port between our pick and the node's bind: the
+        // node then exits with "Address already in use", and it is started again on fresh
+        // ports (a bounded number of times).
+        const ATTEMPTS: usize = 3;
+        let log = dir.join("node.log");
+        for attempt in 1..=ATTEMPTS {
+            let [stratum, api, p2p] = crate::ports::free_ports::<3>();
+            let mut args = base.clone();
+            args.extend([
+                "--stratum".into(),
+                format!("127.0.0.1:{stratum}"),
+                "--rpc".into(),
+                format!("127.0.0.1:{api}"),
+                "--p2p-listen".into(),
+                format!("/ip4/127.0.0.1/tcp/{p2p}"),
+            ]);
+            let command = (bin.to_path_buf(), args);
+            let log_len_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+            let child = spawn(&command, &log);
+            let mut node = NodeProc {
+                child: Some(child),
+                command,
+                tag: tag.to_string(),
+                dir: dir.clone(),
+                log: log.clone(),
+                api,
+                stratum,
+                p2p,
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if node.call("getstatus", json!({})).is_ok() {
+                    return node;
+                }
+                if node.exited() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let text = node.log_text();
+            let this_run = text.get(log_len_before as usize..).unwrap_or(&text);
+            if node.exited() && this_run.contains("Address already in use") && attempt < ATTEMPTS {
+                continue;
+            }
+            panic!(
+                "node {tag}: the API did not answer within 30s (attempt {attempt})\n--- log ---\n{text}"
+            );
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Whether the process has exited (it is reaped then).
+    fn exited(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => true,
+            Some(Ok(None)) => false,
+            Some(Err(_)) | None => true,
+        }
     }
 
     /// The address other nodes dial (`--peer`).

@@ -48,7 +48,7 @@ fn grind_block(pool: &PoolParams, job: &ShareJob, extranonce: &mut u64) -> (Shar
         *extranonce += 1;
         let share = grind(pool, job, &extranonce.to_le_bytes(), time)
             .expect("a regtest share target is met within the nonce range");
-        let checked = check_stateless(pool, &share)
+        let checked = check_stateless(pool, &share, pool.chain.stateless_pow())
             .unwrap_or_else(|e| panic!("own share fails the stateless checks: {e}"));
         if checked.is_block {
             return (share, checked);
@@ -134,7 +134,7 @@ fn mweb_off_litecoind_accepts_blocks_built_from_shares() {
 
     let pool = PoolParams::preset(Chain::LitecoinRegtest, Preset::Main);
     let payout = PayoutScript::from(
-        parse_address(Chain::LitecoinRegtest.params(), &addr)
+        parse_address(Chain::LitecoinRegtest.bitcoin_params().unwrap(), &addr)
             .unwrap_or_else(|e| panic!("parse_address({addr}): {e}")),
     );
     let mut chain = MemoryChain::new();
@@ -176,13 +176,22 @@ fn mweb_off_litecoind_accepts_blocks_built_from_shares() {
         assert_eq!(info.height, round as u64);
         assert_eq!(checked.reward, template.coinbase_value);
 
-        let hash = share.candidate.header.block_hash().to_string();
+        let hash = share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .block_hash()
+            .to_string();
         assert_eq!(
             share.id().to_string(),
             hash,
             "share id displays as the block hash"
         );
-        let block = template.assemble_block(&share.candidate.header, &share.candidate.coinbase);
+        let block = template.assemble_block(
+            &share.candidate.as_bitcoin().unwrap().header,
+            &share.candidate.as_bitcoin().unwrap().coinbase,
+        );
         let result = node1.call("submitblock", json!([hex::encode(&block)]));
         assert!(
             result.is_null(),
@@ -207,11 +216,23 @@ fn mweb_off_litecoind_accepts_blocks_built_from_shares() {
         let cb = &txs[0];
         assert_eq!(
             str_field(cb, &["txid"]),
-            share.candidate.coinbase.compute_txid().to_string()
+            share
+                .candidate
+                .as_bitcoin()
+                .unwrap()
+                .coinbase
+                .compute_txid()
+                .to_string()
         );
         assert_eq!(
             str_field(cb, &["hash"]),
-            share.candidate.coinbase.compute_wtxid().to_string()
+            share
+                .candidate
+                .as_bitcoin()
+                .unwrap()
+                .coinbase
+                .compute_wtxid()
+                .to_string()
         );
         let vout = cb["vout"]
             .as_array()
@@ -268,25 +289,33 @@ fn mweb_off_litecoind_accepts_blocks_built_from_shares() {
     let job = job_for(&pool, &chain, &template, parent, &payout);
     let (share, _) = grind_block(&pool, &job, &mut extranonce);
     let mut bad = share.clone();
-    let first = &mut bad.candidate.coinbase.output[0];
+    let first = &mut bad.candidate.as_bitcoin_mut().unwrap().coinbase.output[0];
     first.value = Amount::from_sat(first.value.to_sat() + 1);
-    bad.candidate.header.merkle_root = merkle_root_from_branch(
-        bad.candidate.coinbase.compute_txid().to_raw_hash(),
-        &bad.candidate.merkle_branch,
+    bad.candidate.as_bitcoin_mut().unwrap().header.merkle_root = merkle_root_from_branch(
+        bad.candidate
+            .as_bitcoin()
+            .unwrap()
+            .coinbase
+            .compute_txid()
+            .to_raw_hash(),
+        &bad.candidate.as_bitcoin().unwrap().merkle_branch,
     );
-    let target = Target::from_compact(bad.candidate.header.bits);
-    let algo = pool.chain.pow_algo();
+    let target = Target::from_compact(bad.candidate.as_bitcoin().unwrap().header.bits);
+    let algo = pool.chain.pow_algo().unwrap();
     let nonce = (0..100_000u32)
         .find(|&nonce| {
-            bad.candidate.header.nonce = nonce;
-            target.is_met_by(&algo.hash(&bad.candidate.header_bytes()))
+            bad.candidate.as_bitcoin_mut().unwrap().header.nonce = nonce;
+            target.is_met_by(&algo.hash(&bad.candidate.as_bitcoin().unwrap().header_bytes()))
         })
         .expect("a regtest block target is met within 100,000 nonces");
-    bad.candidate.header.nonce = nonce;
+    bad.candidate.as_bitcoin_mut().unwrap().header.nonce = nonce;
     // The sharechain cannot refuse this share: it splits whatever total the coinbase claims
     // (other nodes do not know the template's fees), and only the parent chain caps the total.
     let tip = node1.call_str("getbestblockhash", json!([]));
-    let block = template.assemble_block(&bad.candidate.header, &bad.candidate.coinbase);
+    let block = template.assemble_block(
+        &bad.candidate.as_bitcoin().unwrap().header,
+        &bad.candidate.as_bitcoin().unwrap().coinbase,
+    );
     let result = node1.call("submitblock", json!([hex::encode(&block)]));
     assert_eq!(
         result.as_str(),

@@ -10,17 +10,24 @@
 //!    a subaddress, so with additional transaction keys); monerod accepts the block, and each
 //!    wallet, restored from its keys in monero-wallet-rpc, sees exactly its amount.
 
+use bitcoin::hashes::Hash as _;
 use otedama_consensus::chain::monero::address::{Address, AddressKind, Network};
 use otedama_consensus::chain::monero::block::{
     extra_pubkey, Block, MinerTx, OutputTarget, TxOut, EXTRA_TAG_ADDITIONAL_PUBKEYS,
     EXTRA_TAG_NONCE, EXTRA_TAG_PUBKEY,
 };
-use otedama_consensus::chain::monero::difficulty::meets_difficulty;
 use otedama_consensus::chain::monero::hash::Hash32;
 use otedama_consensus::chain::monero::keys;
+use otedama_consensus::chain::monero::payee::Payee;
 use otedama_consensus::chain::monero::varint::write_varint;
+use otedama_consensus::monero_builder::{
+    build_monero_share, grind_monero, MoneroShareInput, MoneroTemplate,
+};
+use otedama_consensus::pow::{PowHasher, PowInput};
+use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset};
+use otedama_mining::randomx_pow::RandomXHasher;
 use otedama_randomx::{Cache, Flags, LargePages, Vm};
-use otedama_tests::monerod::{available, Monerod, RpcError, WalletRpc};
+use otedama_tests::monerod::{available, block_of, grind, Monerod, RpcError, WalletRpc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -73,22 +80,15 @@ fn template(daemon: &Monerod, address: &Address) -> (Block, Value) {
     (block, t)
 }
 
-/// Hashes nonces from `start` until `want(meets)`; returns the block with that nonce and
-/// whether it meets the difficulty.
-fn grind(block: &Block, vm: &mut Vm, difficulty: u128, start: u32, want: bool) -> Block {
-    let mut b = block.clone();
-    let blob = b.hashing_blob();
-    let at = b.header.nonce_offset();
-    let mut hashing = blob.clone();
-    for nonce in start.. {
-        hashing[at..at + 4].copy_from_slice(&nonce.to_le_bytes());
-        if meets_difficulty(&vm.hash(&hashing), difficulty) == want {
-            b.header.nonce = nonce;
-            assert_eq!(b.hashing_blob(), hashing);
-            return b;
-        }
-    }
-    unreachable!("2^32 nonces without the wanted outcome")
+/// Restores `w` from its keys as the open wallet of `wallets` and returns its refreshed balance.
+fn restored_balance(wallets: &WalletRpc, file: &str, w: &Wallet) -> u64 {
+    wallets.restore(
+        file,
+        &w.address.to_string(),
+        &hex::encode(w.spend_secret),
+        &hex::encode(w.view_secret),
+    );
+    wallets.refreshed_balance()
 }
 
 fn submit(daemon: &Monerod, block: &Block) -> Result<Value, RpcError> {
@@ -147,7 +147,7 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
     let seed = hex::decode(t1["seed_hash"].as_str().expect("seed")).expect("hex");
     let cache = Arc::new(Cache::new(&seed, Flags::recommended(), LargePages::Off).expect("cache"));
     let mut vm = Vm::light(cache).expect("vm");
-    let miss = grind(&block1, &mut vm, difficulty, 0, false);
+    let miss = grind(&block1, &mut |b| vm.hash(b), difficulty, 0, false);
     match submit(&daemon, &miss) {
         Err(RpcError::Node { code, message }) => {
             eprintln!(
@@ -157,7 +157,13 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
         }
         other => panic!("a block our hash says misses was not refused: {other:?}"),
     }
-    let hit = grind(&block1, &mut vm, difficulty, miss.header.nonce + 1, true);
+    let hit = grind(
+        &block1,
+        &mut |b| vm.hash(b),
+        difficulty,
+        miss.header.nonce + 1,
+        true,
+    );
     submit(&daemon, &hit).unwrap_or_else(|e| {
         panic!(
             "block with nonce {} refused: {e}\n{}",
@@ -234,7 +240,7 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
         extra,
     };
     let difficulty2 = u128::from(t2["difficulty"].as_u64().expect("difficulty"));
-    let mined = grind(&block2, &mut vm, difficulty2, 0, true);
+    let mined = grind(&block2, &mut |b| vm.hash(b), difficulty2, 0, true);
     submit(&daemon, &mined).unwrap_or_else(|e| {
         panic!(
             "block with our miner tx refused: {e}\n{}",
@@ -249,13 +255,7 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
     let mut expected: Vec<(&Wallet, u64)> = vec![(&miner, reward1)];
     expected.extend(recipients.iter().zip(amounts));
     for (i, (w, amount)) in expected.into_iter().enumerate() {
-        wallets.restore(
-            &format!("w{i}"),
-            &w.address.to_string(),
-            &hex::encode(w.spend_secret),
-            &hex::encode(w.view_secret),
-        );
-        let balance = wallets.refreshed_balance();
+        let balance = restored_balance(&wallets, &format!("w{i}"), w);
         assert_eq!(
             balance,
             amount,
@@ -279,5 +279,181 @@ fn monerod_accepts_our_blocks_and_wallets_see_our_payouts() {
                 "subaddress (0, 1)"
             );
         }
+    }
+}
+
+/// Issue 16, part 3: a Monero sharechain of three miners (two standard addresses and a
+/// subaddress) built by Otedama's consensus code (`monero_builder`: PPLNS split, deterministic
+/// transaction key, one-time keys, view tags), every share validated with real RandomX through
+/// the node's hasher (`RandomXHasher`); the last share also meets monerod's difficulty, so it is
+/// a block: monerod accepts it, and each wallet sees exactly what the split assigned to it.
+///
+/// Not a friendly chain: the template carries real transactions from the pool (a funded wallet
+/// sends several before the shares are built), so the shares' transaction-tree branches are
+/// non-trivial and the reward includes their fees.
+#[test]
+fn a_block_found_by_a_monero_share_pays_the_pplns_split() {
+    if !available("a_block_found_by_a_monero_share_pays_the_pplns_split") {
+        return;
+    }
+    let daemon = Monerod::start("monerod-shares", DIFFICULTY);
+    let wallets = WalletRpc::start("monero-wallet-rpc-shares", &daemon);
+
+    // A funded wallet fills the pool: coinbase outputs unlock after 60 blocks, and wallet2
+    // needs 16 unlocked outputs on chain as ring members, so 90 blocks leave ~30 spendable.
+    let funder = wallet("otedama share funder");
+    daemon.generate_blocks(90, &funder.address.to_string());
+    let balance = restored_balance(&wallets, "funder", &funder);
+    assert!(balance > 0, "the funder mined nothing");
+    let sink = wallet("otedama share payment sink");
+    const PAYMENTS: u64 = 4;
+    for i in 0..PAYMENTS {
+        wallets
+            .rpc()
+            .call(
+                "transfer",
+                json!({
+                    "destinations": [{"amount": 1_000_000_000_000u64 + i, "address": sink.address.to_string()}],
+                    "priority": 0,
+                }),
+            )
+            .unwrap_or_else(|e| panic!("transfer {i}: {e}\n{}", wallets.log_tail(20)));
+    }
+    let pool_size = |d: &Monerod| {
+        d.rpc()
+            .call("get_info", json!({}))
+            .unwrap_or_else(|e| panic!("get_info: {e}"))["tx_pool_size"]
+            .as_u64()
+            .expect("tx_pool_size")
+    };
+    assert_eq!(pool_size(&daemon), PAYMENTS, "payments in the pool");
+
+    let (block, t) = template(&daemon, &sink.address);
+    assert_eq!(
+        block.tx_hashes.len() as u64,
+        PAYMENTS,
+        "the template carries the pool's transactions"
+    );
+    let seed: Hash32 = hex::decode(t["seed_hash"].as_str().expect("seed"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let difficulty = u128::from(t["difficulty"].as_u64().expect("difficulty"));
+    let height = t["height"].as_u64().expect("height");
+    let monero_template = MoneroTemplate {
+        major_version: block.header.major_version,
+        minor_version: block.header.minor_version,
+        timestamp: block.header.timestamp,
+        prev_id: block.header.prev_id,
+        height,
+        seed_hash: seed,
+        tx_hashes: block.tx_hashes.clone(),
+        reward: block.miner_tx.total_amount().expect("reward"),
+    };
+    assert!(
+        Some(monero_template.reward) == t["expected_reward"].as_u64(),
+        "the template's reward (base + fees) is monerod's expected reward"
+    );
+    let hasher = RandomXHasher::new(Flags::recommended());
+    hasher.set_seeds(seed, None).expect("RandomX cache");
+
+    let miners: Vec<Wallet> = (0..3)
+        .map(|i| wallet(&format!("otedama share wallet {i}")))
+        .collect();
+    // The third miner is paid at its subaddress (0, 1).
+    let (d, c) = keys::subaddress_keys(
+        &miners[2].view_secret,
+        &miners[2].address.spend_public,
+        0,
+        1,
+    )
+    .expect("subaddress");
+    let addresses = [
+        miners[0].address,
+        miners[1].address,
+        Address {
+            network: Network::Mainnet,
+            kind: AddressKind::Subaddress,
+            spend_public: d,
+            view_public: c,
+        },
+    ];
+    let payees: Vec<PayoutScript> = addresses
+        .iter()
+        .map(|a| PayoutScript::new(&Payee::from_address(a).expect("payee").to_bytes()))
+        .collect();
+
+    let pool = PoolParams::preset(Chain::MoneroRegtest, Preset::Main);
+    let mut chain = MemoryChain::default();
+    let now = block.header.timestamp;
+    let mut parent = None;
+    let mut tip = None;
+    let mut randomx = |blob: &[u8]| {
+        hasher
+            .pow_hash(PowInput::RandomX { seed: &seed, blob })
+            .expect("a seed the hasher holds")
+    };
+    for n in 0..6u64 {
+        let share = build_monero_share(
+            &pool,
+            &chain,
+            &MoneroShareInput {
+                parent,
+                uncles: vec![],
+                payout_script: payees[(n % 3) as usize].clone(),
+                now: now + n,
+                software_version: 1,
+                template: &monero_template,
+                extra_nonce: &n.to_le_bytes(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("share {n}: {e}"));
+        // The last share is also a block: grind until RandomX meets monerod's difficulty.
+        let share = if n < 5 {
+            grind_monero(share, &hasher).expect("share ground")
+        } else {
+            let mined = grind(
+                &block_of(&share, &monero_template),
+                &mut randomx,
+                difficulty,
+                0,
+                true,
+            );
+            let mut s = share;
+            s.candidate.as_monero_mut().expect("monero").header.nonce = mined.header.nonce;
+            s
+        };
+        let info = chain
+            .validate_and_insert_with(&pool, &share, now + 100, &hasher)
+            .unwrap_or_else(|e| panic!("share {n} refused: {e}"));
+        parent = Some(info.id);
+        tip = Some(share);
+    }
+    let tip = tip.expect("six shares");
+    let block = block_of(&tip, &monero_template);
+    assert_eq!(block.id(), *tip.id().as_byte_array(), "share id = block id");
+    submit(&daemon, &block)
+        .unwrap_or_else(|e| panic!("block from a share refused: {e}\n{}", daemon.log_tail(30)));
+    assert_eq!(header_hash(&daemon, height), hex::encode(block.id()));
+    assert_eq!(
+        pool_size(&daemon),
+        0,
+        "the block mined the pool's transactions"
+    );
+
+    // What the split paid each payee, by the consensus code; all of the reward.
+    let paid: Vec<u64> = payees.iter().map(|p| tip.paid_to(&pool, p)).collect();
+    assert_eq!(paid.iter().sum::<u64>(), monero_template.reward);
+    assert!(paid.iter().all(|p| *p > 0), "{paid:?}");
+
+    for (i, (w, amount)) in miners.iter().zip(&paid).enumerate() {
+        let balance = restored_balance(&wallets, &format!("s{i}"), w);
+        assert_eq!(
+            balance,
+            *amount,
+            "wallet {i} sees {balance}, the split paid {amount}; transfers: {}",
+            wallets.incoming()
+        );
+        eprintln!("share wallet {i}: {balance} piconero, as split");
     }
 }

@@ -28,13 +28,14 @@
 //! re-encoding gives back the same bytes: one encoding per compact share, as for full shares.
 
 use super::encoding::{decode_side, encode_side, Reader};
-use super::{BitcoinCandidate, DecodeError, Share, SideData, FORMAT_VERSION};
+use super::{BitcoinCandidate, Candidate, DecodeError, Share, SideData, FORMAT_VERSION};
 use super::{MAX_BRANCH_LEN, MAX_PAYOUT_SCRIPT_LEN};
 use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::coinbase::{is_witness_commitment, parse_commitment_script};
 use crate::hash::{tagged_hash, ShareHash};
 use crate::pool::limits::MAX_UNCLES;
 use crate::pool::PoolParams;
+use crate::pow::PowInput;
 use crate::pplns::with_share_payouts;
 use crate::validation::RejectReason;
 use crate::work::{Target, Work};
@@ -179,6 +180,10 @@ pub enum CompactError {
     RewardOverflow,
     #[error("coinbase without its payouts is {0} bytes, over the {MAX_STUB_BYTES}-byte limit")]
     TooLarge(usize),
+    /// The compact form is the Bitcoin family's (a coinbase stub); other families' shares
+    /// travel whole.
+    #[error("the {0} family has no compact form")]
+    NoCompactForm(&'static str),
 }
 
 /// Why a compact share could not be rebuilt here. None of these is the sender's fault for
@@ -261,7 +266,12 @@ pub fn precheck(pool: &PoolParams, c: &CompactShare) -> Result<(), RejectReason>
     }
     let mut header = [0u8; 80];
     header.copy_from_slice(&serialize(&c.header));
-    if !target.is_met_by(&pool.chain.pow_algo().hash(&header)) {
+    let pow = pool
+        .chain
+        .stateless_pow()
+        .pow_hash(PowInput::Header(&header))
+        .map_err(RejectReason::PowUnavailable)?;
+    if !target.is_met_by(&pow) {
         return Err(RejectReason::InsufficientWork);
     }
     Ok(())
@@ -269,7 +279,11 @@ pub fn precheck(pool: &PoolParams, c: &CompactShare) -> Result<(), RejectReason>
 
 /// The compact form of a share.
 pub fn compact(share: &Share) -> Result<CompactShare, CompactError> {
-    let outputs = &share.candidate.coinbase.output;
+    let candidate = match &share.candidate {
+        Candidate::Bitcoin(c) => c,
+        Candidate::Monero(_) => return Err(CompactError::NoCompactForm("monero")),
+    };
+    let outputs = &candidate.coinbase.output;
     let n = payout_count(outputs).ok_or(CompactError::Layout)?;
     let mut reward: u64 = 0;
     for o in &outputs[..n] {
@@ -277,18 +291,18 @@ pub fn compact(share: &Share) -> Result<CompactShare, CompactError> {
             .checked_add(o.value.to_sat())
             .ok_or(CompactError::RewardOverflow)?;
     }
-    let mut stub = share.candidate.coinbase.clone();
+    let mut stub = candidate.coinbase.clone();
     stub.output.drain(..n);
     let stub_len = serialize(&stub).len();
     if stub_len > MAX_STUB_BYTES {
         return Err(CompactError::TooLarge(stub_len));
     }
     Ok(CompactShare {
-        header: share.candidate.header,
+        header: candidate.header,
         reward,
         checksum: payout_checksum(&outputs[..n]),
         stub,
-        merkle_branch: share.candidate.merkle_branch.clone(),
+        merkle_branch: candidate.merkle_branch.clone(),
         side: share.side.clone(),
     })
 }
@@ -379,7 +393,7 @@ pub fn rebuild<V: ChainView + ?Sized>(
         return Err(RebuildError::IdMismatch);
     }
     Ok(Share {
-        candidate,
+        candidate: Candidate::Bitcoin(candidate),
         side: c.side.clone(),
     })
 }

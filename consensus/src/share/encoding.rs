@@ -1,8 +1,10 @@
 //! The canonical share encoding (layout in the parent module's docs).
 
 use super::{
-    BitcoinCandidate, PayoutScript, Share, SideData, FORMAT_VERSION, MAX_PAYOUT_SCRIPT_LEN,
+    BitcoinCandidate, Candidate, PayoutScript, Share, SideData, FORMAT_VERSION,
+    MAX_PAYOUT_SCRIPT_LEN,
 };
+use crate::chain::monero::candidate::{CandidateError, MoneroCandidate, MAX_CANDIDATE_BYTES};
 use crate::hash::ShareHash;
 use crate::pool::limits::MAX_UNCLES;
 use bitcoin::block::Header;
@@ -16,7 +18,13 @@ use bitcoin::{Transaction, TxMerkleNode};
 pub const MAX_COINBASE_BYTES: usize = 80_000;
 /// Longest merkle branch: 2^24 transactions, far beyond any 4 MWU block (~2^14).
 pub const MAX_BRANCH_LEN: usize = 24;
-/// Largest encoded share: every field at its bound.
+/// The format tag of a Monero share: the family (1) in the top byte, the rules version
+/// ([`FORMAT_VERSION`]) below it, so one `u32` says both and a Bitcoin-family share keeps its
+/// bytes.
+pub const MONERO_FORMAT_VERSION: u32 = (1 << 24) | FORMAT_VERSION;
+
+/// Largest encoded share of either family: the Bitcoin family's, every field at its bound (a
+/// Monero share is smaller, checked below).
 pub const MAX_SHARE_BYTES: usize = 4
     + 80
     + 4
@@ -24,6 +32,10 @@ pub const MAX_SHARE_BYTES: usize = 4
     + 1
     + 32 * MAX_BRANCH_LEN
     + (32 + 8 + 4 + 8 + 4 + 4 + 1 + MAX_PAYOUT_SCRIPT_LEN + 1 + 32 * MAX_UNCLES);
+
+const SIDE_MAX_BYTES: usize =
+    32 + 8 + 4 + 8 + 4 + 4 + 1 + MAX_PAYOUT_SCRIPT_LEN + 1 + 32 * MAX_UNCLES;
+const _: () = assert!(4 + MAX_CANDIDATE_BYTES + SIDE_MAX_BYTES <= MAX_SHARE_BYTES);
 
 /// Why bytes are not a share.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +60,8 @@ pub enum DecodeError {
     TooManyUncles(usize),
     #[error("encoding is not canonical")]
     NonCanonical,
+    #[error("Monero candidate: {0}")]
+    Monero(CandidateError),
 }
 
 pub(super) fn encode_side(side: &SideData, out: &mut Vec<u8>) {
@@ -68,17 +82,29 @@ pub(super) fn encode_side(side: &SideData, out: &mut Vec<u8>) {
 
 pub(super) fn encode_share(share: &Share) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&serialize(&share.candidate.header));
-    let cb = serialize(&share.candidate.coinbase);
-    out.extend_from_slice(&(cb.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cb);
-    out.push(share.candidate.merkle_branch.len().min(255) as u8);
-    for n in share.candidate.merkle_branch.iter().take(255) {
-        out.extend_from_slice(n.as_byte_array());
+    match &share.candidate {
+        Candidate::Bitcoin(c) => {
+            out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            encode_bitcoin_candidate(c, &mut out);
+        }
+        Candidate::Monero(c) => {
+            out.extend_from_slice(&MONERO_FORMAT_VERSION.to_le_bytes());
+            c.encode(&mut out);
+        }
     }
     encode_side(&share.side, &mut out);
     out
+}
+
+fn encode_bitcoin_candidate(c: &BitcoinCandidate, out: &mut Vec<u8>) {
+    out.extend_from_slice(&serialize(&c.header));
+    let cb = serialize(&c.coinbase);
+    out.extend_from_slice(&(cb.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cb);
+    out.push(c.merkle_branch.len().min(255) as u8);
+    for n in c.merkle_branch.iter().take(255) {
+        out.extend_from_slice(n.as_byte_array());
+    }
 }
 
 /// A bounds-checked reader over a byte slice.
@@ -125,9 +151,23 @@ pub(super) fn decode_share(bytes: &[u8]) -> Result<Share, DecodeError> {
     }
     let mut r = Reader { bytes };
     let version = r.u32()?;
-    if version != FORMAT_VERSION {
-        return Err(DecodeError::UnknownVersion(version));
+    let candidate = match version {
+        FORMAT_VERSION => Candidate::Bitcoin(decode_bitcoin_candidate(&mut r)?),
+        MONERO_FORMAT_VERSION => {
+            let (c, used) = MoneroCandidate::decode(r.bytes).map_err(DecodeError::Monero)?;
+            r.take(used)?;
+            Candidate::Monero(c)
+        }
+        other => return Err(DecodeError::UnknownVersion(other)),
+    };
+    let side = decode_side(&mut r)?;
+    if !r.bytes.is_empty() {
+        return Err(DecodeError::TrailingBytes(r.bytes.len()));
     }
+    Ok(Share { candidate, side })
+}
+
+fn decode_bitcoin_candidate(r: &mut Reader<'_>) -> Result<BitcoinCandidate, DecodeError> {
     let header: Header =
         deserialize(r.take(80)?).map_err(|e| DecodeError::BadCoinbase(e.to_string()))?;
     let cb_len = r.u32()? as usize;
@@ -151,17 +191,10 @@ pub(super) fn decode_share(bytes: &[u8]) -> Result<Share, DecodeError> {
     for _ in 0..branch_len {
         merkle_branch.push(TxMerkleNode::from_byte_array(r.hash()?));
     }
-    let side = decode_side(&mut r)?;
-    if !r.bytes.is_empty() {
-        return Err(DecodeError::TrailingBytes(r.bytes.len()));
-    }
-    Ok(Share {
-        candidate: BitcoinCandidate {
-            header,
-            coinbase,
-            merkle_branch,
-        },
-        side,
+    Ok(BitcoinCandidate {
+        header,
+        coinbase,
+        merkle_branch,
     })
 }
 

@@ -12,17 +12,23 @@
 //! Every length is bounded before anything is allocated, and a share decodes only if re-encoding
 //! it gives back the same bytes, so there is exactly one encoding of every share.
 
+mod candidate;
 pub mod compact;
 mod encoding;
 
-pub use encoding::{DecodeError, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES};
+pub use candidate::{merkle_root_from_branch, BitcoinCandidate, Candidate};
+
+use crate::chain::monero::keys::derive_output;
+use crate::chain::monero::payee::Payee;
+use crate::chain::monero::tx_key::tx_secret_key;
+pub use encoding::{
+    DecodeError, MAX_BRANCH_LEN, MAX_COINBASE_BYTES, MAX_SHARE_BYTES, MONERO_FORMAT_VERSION,
+};
 
 use crate::hash::{tagged_hash, ConsensusId, ShareHash};
 use crate::work::Target;
-use bitcoin::block::Header;
-use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::hashes::Hash;
 use bitcoin::pow::CompactTarget;
-use bitcoin::{Transaction, TxMerkleNode};
 
 /// Version of the share format and rules; shares of another version are refused, and the
 /// consensus id commits to it, so pools of different versions never mix.
@@ -31,11 +37,12 @@ use bitcoin::{Transaction, TxMerkleNode};
 /// reserved value, retarget anchor reset at the floor (docs/consensus.md, "Changes").
 pub const FORMAT_VERSION: u32 = 2;
 
-/// Longest payout script: P2WSH and P2TR are 34 bytes, and 64 leaves room for a future family
-/// whose payee is a pair of 32-byte keys.
-pub const MAX_PAYOUT_SCRIPT_LEN: usize = 64;
+/// Longest payout script: P2WSH and P2TR are 34 bytes (Bitcoin family); a Monero payee is a
+/// kind byte and two 32-byte keys, 65 bytes.
+pub const MAX_PAYOUT_SCRIPT_LEN: usize = 65;
 
-/// Who a share pays: the output script (Bitcoin family) as raw bytes, ordered bytewise.
+/// Who a share pays, as raw bytes ordered bytewise: the output script (Bitcoin family) or the
+/// payee encoding (Monero: kind, spend key, view key).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PayoutScript(pub Box<[u8]>);
 
@@ -97,67 +104,67 @@ impl SideData {
     }
 }
 
-/// A Bitcoin-family block candidate: enough to check the proof of work and the payouts, and to
-/// rebuild the full block from the template when it meets the parent target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BitcoinCandidate {
-    pub header: Header,
-    pub coinbase: Transaction,
-    /// Merkle branch from the coinbase txid to the header's merkle root (the coinbase is always
-    /// the leftmost leaf, so every step hashes `current || sibling`).
-    pub merkle_branch: Vec<TxMerkleNode>,
-}
-
-impl BitcoinCandidate {
-    /// What the coinbase pays in all: the reward `R` the share claims (saturating: a sum past
-    /// `u64::MAX` is over any chain's money supply anyway).
-    pub fn coinbase_value(&self) -> u64 {
-        self.coinbase
-            .output
-            .iter()
-            .map(|o| o.value.to_sat())
-            .fold(0u64, u64::saturating_add)
-    }
-
-    pub fn header_bytes(&self) -> [u8; 80] {
-        let mut out = [0u8; 80];
-        let v = bitcoin::consensus::serialize(&self.header);
-        out.copy_from_slice(&v);
-        out
-    }
-
-    /// Merkle root implied by the coinbase and the branch.
-    pub fn computed_merkle_root(&self) -> TxMerkleNode {
-        merkle_root_from_branch(
-            self.coinbase.compute_txid().to_raw_hash(),
-            &self.merkle_branch,
-        )
-    }
-}
-
-/// Folds a leftmost-leaf merkle branch: `h = SHA256d(h || sibling)` for each sibling.
-pub fn merkle_root_from_branch(leaf: sha256d::Hash, branch: &[TxMerkleNode]) -> TxMerkleNode {
-    let mut h = leaf.to_byte_array();
-    let mut buf = [0u8; 64];
-    for sibling in branch {
-        buf[..32].copy_from_slice(&h);
-        buf[32..].copy_from_slice(sibling.as_byte_array());
-        h = sha256d::Hash::hash(&buf).to_byte_array();
-    }
-    TxMerkleNode::from_byte_array(h)
-}
-
 /// A share of the sharechain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
-    pub candidate: BitcoinCandidate,
+    pub candidate: Candidate,
     pub side: SideData,
 }
 
 impl Share {
-    /// The share id: SHA256d of the header.
+    /// The share id: the parent-chain block id of its candidate (Bitcoin family: SHA256d of the
+    /// header; Monero: the block id).
     pub fn id(&self) -> ShareHash {
-        ShareHash::from_raw_hash(self.candidate.header.block_hash().to_raw_hash())
+        self.candidate.id()
+    }
+
+    /// What this share's candidate pays `payee` in all (its payout outputs to that payee).
+    /// `pool` is the share's pool: a Monero payout can only be recognised with the keys the
+    /// pool's rules derive.
+    pub fn paid_to(&self, pool: &crate::pool::PoolParams, payee: &PayoutScript) -> u64 {
+        match &self.candidate {
+            Candidate::Bitcoin(c) => c
+                .coinbase
+                .output
+                .iter()
+                .filter(|o| o.script_pubkey.as_bytes() == payee.as_bytes())
+                .map(|o| o.value.to_sat())
+                .fold(0u64, u64::saturating_add),
+            Candidate::Monero(c) => {
+                let Ok(payee) = Payee::from_bytes(payee.as_bytes()) else {
+                    return 0;
+                };
+                let tx_secret = self.monero_tx_secret(pool, c);
+                let mut paid = 0u64;
+                for (i, out) in c.miner_tx.outputs.iter().enumerate() {
+                    let mine = derive_output(
+                        &tx_secret,
+                        &payee.spend,
+                        &payee.view,
+                        payee.subaddress,
+                        i as u64,
+                    )
+                    .is_ok_and(|d| d.key == *out.target.key());
+                    if mine {
+                        paid = paid.saturating_add(out.amount);
+                    }
+                }
+                paid
+            }
+        }
+    }
+
+    /// The transaction secret key every node derives for a Monero share's miner transaction
+    /// (docs/consensus.md section 14): from the pool, the share's commitment and the parent
+    /// block it builds on.
+    pub fn monero_tx_secret(
+        &self,
+        pool: &crate::pool::PoolParams,
+        c: &crate::chain::monero::candidate::MoneroCandidate,
+    ) -> [u8; 32] {
+        let id = pool.commitment_id();
+        let commitment = self.side.commitment(&id);
+        tx_secret_key(id.as_byte_array(), &commitment, &c.header.prev_id)
     }
 
     /// Canonical bytes.

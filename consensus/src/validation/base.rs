@@ -7,10 +7,11 @@
 //! then validated in full except the one check whose inputs reach below the base: the payouts
 //! of the first `pplns_window - 1` shares above it ([`payouts_cross_base`]).
 
+use super::stateless::is_valid_payee;
 use super::{check_stateless, RejectReason};
-use crate::chain::address::is_standard_payout_script;
 use crate::chain_view::{ChainView, ShareInfo};
 use crate::pool::PoolParams;
+use crate::pow::PowHasher;
 use crate::share::Share;
 use crate::work::Work;
 
@@ -51,8 +52,9 @@ pub fn check_trusted_base(
     pool: &PoolParams,
     share: &Share,
     claimed: &ShareInfo,
+    pow: &dyn PowHasher,
 ) -> Result<ShareInfo, BaseError> {
-    let checked = check_stateless(pool, share).map_err(BaseError::Share)?;
+    let checked = check_stateless(pool, share, pow).map_err(BaseError::Share)?;
     let side = &share.side;
     let derived = [
         (claimed.id == checked.id, "id"),
@@ -85,7 +87,7 @@ pub fn check_trusted_base(
         if u.work.0 < floor_work.0 {
             return Err(BaseError::Implausible("uncle work below the floor"));
         }
-        if !is_standard_payout_script(u.script.as_script()) {
+        if !is_valid_payee(pool.chain.family(), &u.script) {
             return Err(BaseError::Implausible("uncle payout script"));
         }
         least = least.saturating_add(u.work);

@@ -1,12 +1,15 @@
 //! Checks that need the sharechain.
 
 use super::{Checked, RejectReason};
+use crate::chain::monero::candidate::MoneroCandidate;
+use crate::chain::monero::miner_tx::parse_miner_tx;
+use crate::chain::monero::outputs::payouts_match;
+use crate::chain::monero::payee::Payee;
 use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::pool::PoolParams;
 use crate::pplns::with_share_payouts;
 use crate::retarget::{anchor_after, next_share_bits, RetargetInput};
-use crate::share::Share;
-use bitcoin::hashes::Hash;
+use crate::share::{Candidate, PayoutScript, Share};
 
 /// Contextual checks of a share that passed [`super::check_stateless`]. Returns the index entry
 /// to store. `now` is the validating node's clock (Unix seconds).
@@ -188,19 +191,23 @@ fn check_payouts<V: ChainView + ?Sized>(
     checked: &Checked,
     info: &ShareInfo,
 ) -> Result<(), RejectReason> {
-    let outputs = &share.candidate.coinbase.output[..checked.payout_count];
     let matches = with_share_payouts(
         view,
         pool,
         info,
-        share.candidate.header.prev_blockhash.as_byte_array(),
+        &share.candidate.parent_prev_id(),
         checked.reward,
-        |expected| {
-            expected.len() == outputs.len()
-                && expected.iter().zip(outputs).all(|((script, amount), out)| {
-                    out.value.to_sat() == *amount
-                        && out.script_pubkey.as_bytes() == script.as_bytes()
-                })
+        |expected| match &share.candidate {
+            Candidate::Bitcoin(c) => {
+                let outputs =
+                    &c.coinbase.output[..checked.payout_count.min(c.coinbase.output.len())];
+                expected.len() == outputs.len()
+                    && expected.iter().zip(outputs).all(|((script, amount), out)| {
+                        out.value.to_sat() == *amount
+                            && out.script_pubkey.as_bytes() == script.as_bytes()
+                    })
+            }
+            Candidate::Monero(c) => monero_payouts_match(pool, share, c, expected),
         },
     )
     .ok_or(RejectReason::WindowUnavailable)?;
@@ -208,4 +215,31 @@ fn check_payouts<V: ChainView + ?Sized>(
         return Err(RejectReason::WrongPayouts);
     }
     Ok(())
+}
+
+/// A Monero miner transaction pays `expected` when recomputing its outputs with the share's
+/// deterministic transaction key gives the same keys, view tags, amounts and public keys.
+fn monero_payouts_match(
+    pool: &PoolParams,
+    share: &Share,
+    c: &MoneroCandidate,
+    expected: &[(&PayoutScript, u64)],
+) -> bool {
+    let Ok(parts) = parse_miner_tx(&c.miner_tx) else {
+        return false;
+    };
+    let mut payees = Vec::with_capacity(expected.len());
+    for (script, amount) in expected {
+        let Ok(payee) = Payee::from_bytes(script.as_bytes()) else {
+            return false;
+        };
+        payees.push((payee, *amount));
+    }
+    payouts_match(
+        &share.monero_tx_secret(pool, c),
+        &payees,
+        &parts.tx_public,
+        &parts.additional,
+        &c.miner_tx.outputs,
+    )
 }

@@ -13,7 +13,9 @@
 //! [`ChainView`]: crate::chain_view::ChainView
 
 mod base;
+mod bitcoin_candidate;
 mod contextual;
+mod monero_candidate;
 mod reason;
 mod stateless;
 
@@ -22,4 +24,4 @@ pub use base::{
 };
 pub use contextual::check_contextual;
 pub use reason::{RejectReason, Severity};
-pub use stateless::{check_stateless, Checked};
+pub use stateless::{check_stateless, is_valid_payee, CandidateFacts, Checked};

@@ -1,6 +1,9 @@
 //! Why a share is refused.
 
+use crate::chain::monero::check::MoneroRejectReason;
+use crate::chain::FamilyKind;
 use crate::hash::ShareHash;
+use crate::pow::PowError;
 use crate::share::DecodeError;
 use bitcoin::pow::CompactTarget;
 
@@ -63,6 +66,19 @@ pub enum RejectReason {
     BadGenesis,
     #[error("a first share other than the pool's pinned genesis {0}")]
     GenesisNotPinned(ShareHash),
+    /// A candidate of another chain family than the pool's (a Bitcoin-family share sent to a
+    /// Monero pool or the reverse).
+    #[error("a {} share for a {} pool", .share.name(), .pool.name())]
+    WrongFamily { pool: FamilyKind, share: FamilyKind },
+    /// The node's hasher cannot hash this share yet (RandomX: no cache for the seed it names,
+    /// which a node holds only for its parent chain's current and next seed). Not the sender's
+    /// fault for certain: the node may be behind its parent chain.
+    #[error("proof of work not computable here: {0}")]
+    PowUnavailable(PowError),
+    /// A Monero candidate breaks one of its family's stateless rules (docs/consensus.md
+    /// section 14).
+    #[error("Monero candidate: {0}")]
+    Monero(MoneroRejectReason),
     // Contextual.
     #[error("parent share {0} is unknown")]
     MissingParent(ShareHash),
@@ -113,7 +129,7 @@ impl RejectReason {
             | RejectReason::MissingUncle(_)
             | RejectReason::WindowUnavailable
             | RejectReason::TargetDisagreesWithTrustedBase { .. } => Severity::MissingData,
-            RejectReason::TimestampInFuture => Severity::NotYet,
+            RejectReason::TimestampInFuture | RejectReason::PowUnavailable(_) => Severity::NotYet,
             RejectReason::Decode(_)
             | RejectReason::InsufficientWork
             | RejectReason::TargetOutOfBounds(_)
@@ -133,6 +149,8 @@ impl RejectReason {
             | RejectReason::UnclesNotCanonical
             | RejectReason::BadGenesis
             | RejectReason::GenesisNotPinned(_)
+            | RejectReason::WrongFamily { .. }
+            | RejectReason::Monero(_)
             | RejectReason::WrongHeight { .. }
             | RejectReason::WrongTarget { .. }
             | RejectReason::TimestampBeforeParent

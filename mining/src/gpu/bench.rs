@@ -54,7 +54,7 @@ pub fn measure(
         threads,
         rate,
         baseline,
-        pow,
+        unit: pow.into(),
         other_cores: None,
     })
 }

@@ -124,7 +124,7 @@ pub enum NodeRpcError {
         "the full node is on the wrong chain: Otedama is configured for {expected} \
          (getblockchaininfo.chain {:?}), but the node is on {found}; point --node-rpc-url at a \
          node of that chain or change --chain",
-        core_chain_name(*expected)
+        core_chain_name(*expected).unwrap_or("none: not a Bitcoin-family chain")
     )]
     WrongChain { expected: Chain, found: String },
     #[error("the full node at {url} did not answer {method} within {after:?}")]
@@ -208,14 +208,16 @@ fn de_block_hash<'de, D: Deserializer<'de>>(d: D) -> Result<BlockHash, D::Error>
     BlockHash::from_str(&s).map_err(serde::de::Error::custom)
 }
 
-/// The `getblockchaininfo.chain` value of a node of `chain`.
-pub fn core_chain_name(chain: Chain) -> &'static str {
+/// The `getblockchaininfo.chain` value of a node of `chain`; `None` for chains no Bitcoin
+/// Core-style node serves (Monero's).
+pub fn core_chain_name(chain: Chain) -> Option<&'static str> {
     match chain {
-        Chain::Bitcoin | Chain::Litecoin => "main",
-        Chain::BitcoinTestnet4 => "testnet4",
-        Chain::BitcoinSignet => "signet",
-        Chain::BitcoinRegtest | Chain::LitecoinRegtest => "regtest",
-        Chain::LitecoinTestnet => "test",
+        Chain::Bitcoin | Chain::Litecoin => Some("main"),
+        Chain::BitcoinTestnet4 => Some("testnet4"),
+        Chain::BitcoinSignet => Some("signet"),
+        Chain::BitcoinRegtest | Chain::LitecoinRegtest => Some("regtest"),
+        Chain::LitecoinTestnet => Some("test"),
+        Chain::Monero | Chain::MoneroStagenet | Chain::MoneroRegtest => None,
     }
 }
 
@@ -253,19 +255,15 @@ const GENESIS: [(Chain, &str); 7] = [
     ),
 ];
 
-/// The genesis block hash of `chain`, as RPC shows it.
-pub fn genesis_hash(chain: Chain) -> &'static str {
-    GENESIS
-        .iter()
-        .find(|(c, _)| *c == chain)
-        .map(|(_, h)| *h)
-        .unwrap_or_else(|| unreachable!("GENESIS lists every chain"))
+/// The genesis block hash of a Bitcoin-family `chain`, as RPC shows it.
+pub fn genesis_hash(chain: Chain) -> Option<&'static str> {
+    GENESIS.iter().find(|(c, _)| *c == chain).map(|(_, h)| *h)
 }
 
 /// The `params` of a `getblocktemplate` request for `chain`: rules `segwit`, plus `mweb` for
 /// Litecoin (Litecoin Core refuses a request without it, Bitcoin Core one with it).
 pub fn template_request(chain: Chain, longpollid: Option<&str>) -> Value {
-    let rules: &[&str] = if chain.params().has_mweb {
+    let rules: &[&str] = if chain.bitcoin_params().is_some_and(|p| p.has_mweb) {
         &["segwit", "mweb"]
     } else {
         &["segwit"]
@@ -629,14 +627,14 @@ impl NodeRpc {
     /// and the genesis block (Bitcoin and Litecoin both say `main`). Returns the chain info.
     pub async fn check_chain(&self, chain: Chain) -> Result<BlockchainInfo, NodeRpcError> {
         let info = self.get_blockchain_info().await?;
-        if info.chain != core_chain_name(chain) {
+        if core_chain_name(chain) != Some(info.chain.as_str()) {
             return Err(self.counted(NodeRpcError::WrongChain {
                 expected: chain,
                 found: format!("chain {:?}", info.chain),
             }));
         }
         let genesis = self.get_block_hash(0).await?.to_string();
-        if genesis != genesis_hash(chain) {
+        if genesis_hash(chain) != Some(genesis.as_str()) {
             let known = GENESIS
                 .iter()
                 .find(|(_, h)| *h == genesis)
@@ -783,8 +781,12 @@ mod tests {
     #[test]
     fn every_chain_has_a_genesis_and_name() {
         for chain in Chain::ALL {
-            assert_eq!(genesis_hash(chain).len(), 64);
-            assert!(!core_chain_name(chain).is_empty());
+            let bitcoin_family = chain.bitcoin_params().is_some();
+            assert_eq!(
+                genesis_hash(chain).map(str::len),
+                bitcoin_family.then_some(64)
+            );
+            assert_eq!(core_chain_name(chain).is_some(), bitcoin_family);
         }
     }
 

@@ -15,15 +15,17 @@
 //! queue drained by a writer task; no lock is held across an await.
 
 mod config;
+pub(crate) mod conn;
 pub mod difficulty;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod guard;
-mod line;
+pub(crate) mod line;
+pub(crate) mod listener;
 mod protocol;
 mod server;
-mod session;
-mod stats;
+pub(crate) mod session;
+pub(crate) mod stats;
 mod username;
 
 pub use config::{StratumConfig, VardiffConfig, DEFAULT_VERSION_ROLLING_MASK};

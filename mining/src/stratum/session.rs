@@ -1,11 +1,11 @@
 //! One miner connection: reads requests, answers them, pushes work.
 
 use super::config::StratumConfig;
+use super::conn::{Close, Conn, ConnParams, Dialect};
 use super::difficulty::{build_header, difficulty_to_target, target_to_difficulty};
-use super::guard::{
-    IpPermit, PayoutSlot, PayoutSlots, Score, Standing, Verdict, DIFFICULTY_GRACE, THROTTLE_PAUSE,
-};
+use super::guard::{PayoutSlot, PayoutSlots, Verdict, DIFFICULTY_GRACE};
 use super::line::{LineRead, LineReader};
+use super::listener::Admitted;
 use super::protocol::{
     difficulty_json, notification, notify_params, parse_hex_uint, reply_err, reply_ok, ErrorCode,
     RpcError,
@@ -16,28 +16,24 @@ use crate::job::{FoundShare, FoundSink, Job, JobSource, WorkEpoch};
 use otedama_consensus::PayoutScript;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::io::AsyncRead;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// Workers one connection may authorize.
 const MAX_WORKERS_PER_CONNECTION: usize = 16;
-/// Malformed lines (bad JSON, bad UTF-8, not a request) before a connection is closed.
-const MAX_MALFORMED: u32 = 10;
 /// Jobs whose notified difficulty a connection remembers.
 const MAX_JOB_RECORDS: usize = 32;
 /// Accepted submits a connection remembers for duplicate detection.
 const MAX_SEEN_SUBMITS: usize = 64;
-/// A write that makes no progress for this long closes the connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time queued replies get to go out after a connection is closed by the server.
-const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// How the Bitcoin server's log lines start.
+pub(crate) const STRATUM: Dialect = Dialect {
+    name: "stratum",
+    server: "stratum server",
+};
 
 /// What every connection shares.
 pub(crate) struct Shared {
@@ -120,25 +116,6 @@ impl Drop for Extranonce1 {
     }
 }
 
-/// Why a connection ended.
-#[derive(Debug)]
-enum Close {
-    Eof,
-    // Read by the `Debug` of the close log line.
-    Io(#[allow(dead_code)] std::io::Error),
-    LineTooLong,
-    Malformed,
-    RateLimit,
-    QueueFull,
-    AuthTimeout,
-    IdleTimeout,
-    /// Replies waited longer than [`WRITE_TIMEOUT`] for a client that does not read.
-    WriteTimeout,
-    /// The bad-submit score ran out (the address is banned unless bans are off).
-    Score,
-    Shutdown,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct SubmitKey {
     job: u64,
@@ -182,12 +159,7 @@ struct Accepted {
 
 struct Session {
     shared: Arc<Shared>,
-    peer: SocketAddr,
-    wr: OwnedWriteHalf,
-    pending: std::cell::RefCell<Vec<u8>>,
-    /// When the oldest unsent reply was queued.
-    pending_since: std::cell::Cell<Option<Instant>>,
-    pending_limit: usize,
+    conn: Conn,
     work: watch::Receiver<WorkEpoch>,
     work_open: bool,
     extranonce1: Extranonce1,
@@ -207,97 +179,39 @@ struct Session {
     /// After a raise of the announced difficulty: the easiest difficulty in force within
     /// [`DIFFICULTY_GRACE`] before it, and when the raise was sent.
     raised: Option<(f64, Instant)>,
-    /// This connection's standing with its address, and its bad-submit account.
-    ip: IpPermit,
-    score: Score,
-    /// Reading is paused until then (a throttled connection after a bad submit).
-    paused_until: Option<Instant>,
     /// The hold on the connection's payout address, once authorized.
     payout_slot: Option<PayoutSlot>,
     current: Option<Arc<Job>>,
     /// Easiest difficulty each recent job was notified with.
     job_difficulty: VecDeque<(u64, f64)>,
     seen_order: VecDeque<SubmitKey>,
-    /// Start of the vardiff window, accepted submits in it, and the next timed retarget.
-    vardiff_start: Instant,
-    vardiff_submits: u32,
-    vardiff_next: Instant,
-    tokens: f64,
-    refilled: Instant,
-    over_limit: u32,
-    malformed: u32,
-    connected: Instant,
-    last_message: Instant,
     last_seq: u64,
 }
 
 /// Serves one accepted connection until it closes or the server stops.
-pub(crate) async fn serve_connection(
-    shared: Arc<Shared>,
-    sock: TcpStream,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
-    ip: IpPermit,
-) {
-    shared
-        .stats
-        .connections_total
-        .fetch_add(1, Ordering::Relaxed);
-    // Counted down on drop, also when the task is aborted at shutdown.
-    let _open = OpenConnection::new(shared.stats.clone());
-    let _ = sock.set_nodelay(true);
-    let (rd, wr) = sock.into_split();
-    let mut reader = LineReader::new(rd, shared.config.max_line_bytes);
-    let mut session = Session::new(shared, peer, wr, ip);
-    tracing::debug!(%peer, extranonce1 = %session.extranonce1_hex, "stratum connection");
+pub(crate) async fn serve_connection(shared: Arc<Shared>, admitted: Admitted) {
+    let (mut reader, conn, mut stop) =
+        Conn::open(admitted, conn_params(&shared.config), &shared.stats);
+    let mut session = Session::new(shared, conn);
+    tracing::debug!(peer = %session.conn.peer, extranonce1 = %session.extranonce1_hex, "stratum connection");
     let why = if *stop.borrow() {
         Close::Shutdown
     } else {
         session.run(&mut reader, &mut stop).await
     };
-    tracing::debug!(%peer, reason = ?why, "stratum connection closed");
-    let stats = &session.shared.stats;
-    match why {
-        Close::LineTooLong | Close::Malformed | Close::RateLimit => {
-            stats.closed_abuse.fetch_add(1, Ordering::Relaxed);
-        }
-        Close::AuthTimeout | Close::IdleTimeout => {
-            stats.closed_timeout.fetch_add(1, Ordering::Relaxed);
-        }
-        Close::QueueFull | Close::WriteTimeout => {
-            stats.closed_slow_reader.fetch_add(1, Ordering::Relaxed);
-        }
-        // Counted (and the address banned) where the score ran out.
-        Close::Score => {}
-        Close::Eof | Close::Io(_) | Close::Shutdown => {}
-    }
-    if !matches!(why, Close::Score) {
-        // Unpaid debt goes to the address's next connection.
-        let score = session.score;
-        session.ip.leave(score);
-    }
-    let pending = std::mem::take(&mut *session.pending.borrow_mut());
-    let _ = tokio::time::timeout(FLUSH_GRACE, async {
-        let _ = session.wr.write_all(&pending).await;
-        let _ = session.wr.shutdown().await;
-    })
-    .await;
+    session.conn.finish(why).await;
     drop(session);
 }
 
-struct OpenConnection(Arc<StratumStats>);
-
-impl OpenConnection {
-    fn new(stats: Arc<StratumStats>) -> OpenConnection {
-        stats.connections_open.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(stats)
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+fn conn_params(c: &StratumConfig) -> ConnParams {
+    ConnParams {
+        dialect: STRATUM,
+        max_line_bytes: c.max_line_bytes,
+        outbound_bytes: c.outbound_queue * 1024,
+        requests_per_sec: c.max_submits_per_sec,
+        auth_timeout: c.auth_timeout,
+        idle_timeout: c.idle_timeout,
+        ban_duration: c.ban_duration,
     }
 }
 
@@ -309,27 +223,16 @@ impl Drop for Session {
     }
 }
 
-fn after(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d)
-        .unwrap_or_else(|| t + Duration::from_secs(365 * 86400))
-}
-
 impl Session {
-    fn new(shared: Arc<Shared>, peer: SocketAddr, wr: OwnedWriteHalf, ip: IpPermit) -> Session {
+    fn new(shared: Arc<Shared>, conn: Conn) -> Session {
         let extranonce1 = shared.extranonces.allocate();
         let extranonce1_hex = hex::encode(&extranonce1.bytes);
         let mut work = shared.jobs.subscribe();
         let last_seq = work.borrow_and_update().seq;
-        let now = Instant::now();
         let c = &shared.config;
         let difficulty = c.initial_difficulty.max(c.min_difficulty);
-        let tokens = c.max_submits_per_sec as f64;
         Session {
-            peer,
-            wr,
-            pending: std::cell::RefCell::new(Vec::new()),
-            pending_since: std::cell::Cell::new(None),
-            pending_limit: c.outbound_queue * 1024,
+            conn,
             work,
             work_open: true,
             extranonce1,
@@ -342,22 +245,10 @@ impl Session {
             difficulty,
             sent_difficulty: None,
             raised: None,
-            score: Score::new(ip.carried()),
-            ip,
-            paused_until: None,
             payout_slot: None,
             current: None,
             job_difficulty: VecDeque::new(),
             seen_order: VecDeque::new(),
-            vardiff_start: now,
-            vardiff_submits: 0,
-            vardiff_next: now,
-            tokens,
-            refilled: now,
-            over_limit: 0,
-            malformed: 0,
-            connected: now,
-            last_message: now,
             last_seq,
             shared,
         }
@@ -384,21 +275,12 @@ impl Session {
                 sleep.as_mut().reset(deadline);
             }
             let watch_work = self.started && self.work_open;
-            let has_pending = !self.pending.borrow().is_empty();
-            let reading = match self.paused_until {
-                Some(t) if Instant::now() < t => false,
-                _ => {
-                    self.paused_until = None;
-                    true
-                }
-            };
+            let has_pending = self.conn.has_pending();
+            let reading = !self.conn.paused();
             let result = tokio::select! {
                 biased;
                 _ = stop.changed() => Err(Close::Shutdown),
-                w = self.wr.writable(), if has_pending => match w {
-                    Ok(()) => self.flush(),
-                    Err(e) => Err(Close::Io(e)),
-                },
+                w = self.conn.writable(), if has_pending => w.and_then(|()| self.conn.flush()),
                 changed = self.work.changed(), if watch_work => match changed {
                     Ok(()) => {
                         let epoch = *self.work.borrow_and_update();
@@ -433,89 +315,30 @@ impl Session {
         }
     }
 
+    fn vardiff_on(&self) -> bool {
+        self.started && self.config().vardiff.enabled
+    }
+
     fn next_deadline(&self) -> Instant {
-        let c = self.config();
-        let mut d = after(self.last_message, c.idle_timeout);
-        if !self.ready() {
-            d = d.min(after(self.connected, c.auth_timeout));
-        }
-        if self.started && c.vardiff.enabled {
-            d = d.min(self.vardiff_next);
-        }
-        if let Some(since) = self.pending_since.get() {
-            d = d.min(after(since, WRITE_TIMEOUT));
-        }
-        if let Some(t) = self.paused_until {
-            d = d.min(t);
-        }
-        d
+        self.conn.next_deadline(self.ready(), self.vardiff_on())
     }
 
     fn on_timer(&mut self) -> Result<(), Close> {
-        let now = Instant::now();
-        let c = self.config();
-        if !self.ready() && now >= after(self.connected, c.auth_timeout) {
-            return Err(Close::AuthTimeout);
-        }
-        if now >= after(self.last_message, c.idle_timeout) {
-            return Err(Close::IdleTimeout);
-        }
         if self
-            .pending_since
-            .get()
-            .is_some_and(|since| now >= after(since, WRITE_TIMEOUT))
+            .conn
+            .on_timer(Instant::now(), self.ready(), self.vardiff_on())?
         {
-            return Err(Close::WriteTimeout);
-        }
-        if self.started && c.vardiff.enabled && now >= self.vardiff_next {
             self.retarget()?;
         }
         Ok(())
     }
 
     /// Queues a message; a full queue means the client does not read: close it.
-    fn send(&self, msg: String) -> Result<(), Close> {
-        let mut pending = self.pending.borrow_mut();
-        if !pending.is_empty() {
-            if pending.len() + msg.len() > self.pending_limit {
-                return Err(Close::QueueFull);
-            }
-            pending.extend_from_slice(msg.as_bytes());
-            return Ok(());
-        }
-        let queued = match self.wr.try_write(msg.as_bytes()) {
-            Ok(n) => {
-                pending.extend_from_slice(&msg.as_bytes()[n..]);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                pending.extend_from_slice(msg.as_bytes());
-                Ok(())
-            }
-            Err(e) => Err(Close::Io(e)),
-        };
-        if !pending.is_empty() && self.pending_since.get().is_none() {
-            self.pending_since.set(Some(Instant::now()));
-        }
-        queued
+    fn send(&mut self, msg: String) -> Result<(), Close> {
+        self.conn.send(msg)
     }
 
-    fn flush(&self) -> Result<(), Close> {
-        let mut pending = self.pending.borrow_mut();
-        while !pending.is_empty() {
-            match self.wr.try_write(&pending) {
-                Ok(n) => {
-                    pending.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(Close::Io(e)),
-            }
-        }
-        self.pending_since.set(None);
-        Ok(())
-    }
-
-    fn reply(&self, id: &Value, result: Result<Value, RpcError>) -> Result<(), Close> {
+    fn reply(&mut self, id: &Value, result: Result<Value, RpcError>) -> Result<(), Close> {
         match result {
             Ok(v) => self.send(reply_ok(id, v)),
             Err(e) => self.send(reply_err(id, &e)),
@@ -523,31 +346,11 @@ impl Session {
     }
 
     fn malformed(&mut self, id: &Value, what: &'static str) -> Result<(), Close> {
-        self.malformed += 1;
-        self.send(reply_err(id, &RpcError::other(what)))?;
-        if self.malformed >= MAX_MALFORMED {
-            return Err(Close::Malformed);
-        }
-        Ok(())
-    }
-
-    /// Takes one token of the request bucket.
-    fn take_token(&mut self) -> bool {
-        let rate = self.config().max_submits_per_sec as f64;
-        let now = Instant::now();
-        let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + dt * rate).min(rate);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.conn.malformed(reply_err(id, &RpcError::other(what)))
     }
 
     fn on_line(&mut self, raw: &[u8]) -> Result<(), Close> {
-        self.last_message = Instant::now();
+        self.conn.line_received();
         let Ok(text) = std::str::from_utf8(raw) else {
             return self.malformed(&Value::Null, "invalid UTF-8");
         };
@@ -559,21 +362,8 @@ impl Session {
             return self.malformed(&Value::Null, "malformed JSON-RPC request");
         };
         let id = obj.remove("id").unwrap_or(Value::Null);
-        if !self.take_token() {
-            self.over_limit += 1;
-            self.shared
-                .stats
-                .requests_rate_limited
-                .fetch_add(1, Ordering::Relaxed);
-            if obj.get("method").and_then(Value::as_str) == Some("mining.submit") {
-                self.shared
-                    .stats
-                    .submits_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            if self.over_limit >= 10 * self.config().max_submits_per_sec {
-                return Err(Close::RateLimit);
-            }
+        let is_submit = obj.get("method").and_then(Value::as_str) == Some("mining.submit");
+        if !self.conn.admit_request(is_submit)? {
             return self.send(reply_err(&id, &RpcError::other("rate limit exceeded")));
         }
         let method = match obj.remove("method") {
@@ -672,7 +462,7 @@ impl Session {
                     sh.stats
                         .authorize_refused_payouts
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(peer = %self.peer, payout = %u.payout_address, "stratum payout refused: payout address cap reached");
+                    tracing::info!(peer = %self.conn.peer, payout = %u.payout_address, "stratum payout refused: payout address cap reached");
                     let msg = format!(
                         "this node already serves {} payout addresses, its limit (each one costs a \
                          job rebuild on every change of work): mine to the node's own payout with a \
@@ -693,7 +483,7 @@ impl Session {
         let entry =
             sh.stats
                 .register_miner(&u.payout, &u.payout_address, &u.worker, u.default_payout);
-        tracing::debug!(peer = %self.peer, user, payout = %u.payout_address, "stratum worker authorized");
+        tracing::debug!(peer = %self.conn.peer, user, payout = %u.payout_address, "stratum worker authorized");
         self.workers.insert(user.to_string(), entry);
         if self.payout.is_none() {
             self.payout = Some((u.payout, u.payout_address));
@@ -713,9 +503,8 @@ impl Session {
             return Ok(());
         }
         self.started = true;
-        self.vardiff_start = Instant::now();
-        self.vardiff_submits = 0;
-        self.vardiff_next = after(self.vardiff_start, self.config().vardiff.retarget_interval);
+        let interval = self.config().vardiff.retarget_interval;
+        self.conn.vardiff.restart(Instant::now(), interval);
         self.last_seq = self.work.borrow_and_update().seq;
         self.send_work(true, true)
     }
@@ -806,9 +595,8 @@ impl Session {
     /// A new wanted difficulty (suggested by the miner), clamped to the bounds.
     fn set_difficulty_wish(&mut self, d: f64) {
         self.difficulty = d.clamp(self.config().min_difficulty, 1e300);
-        self.vardiff_start = Instant::now();
-        self.vardiff_submits = 0;
-        self.vardiff_next = after(self.vardiff_start, self.config().vardiff.retarget_interval);
+        let interval = self.config().vardiff.retarget_interval;
+        self.conn.vardiff.restart(Instant::now(), interval);
     }
 
     fn on_suggest_difficulty(&mut self, id: &Value, params: &Value) -> Result<(), Close> {
@@ -833,38 +621,12 @@ impl Session {
     /// Vardiff: moves the difficulty towards one accepted submit per target interval. Runs
     /// after `retarget_submits` accepted submits or `retarget_interval`, whichever comes first.
     fn retarget(&mut self) -> Result<(), Close> {
-        let v = self.config().vardiff.clone();
-        let min = self.config().min_difficulty;
-        let now = Instant::now();
-        self.vardiff_next = after(now, v.retarget_interval);
-        if !v.enabled {
+        let v = &self.shared.config.vardiff;
+        let Some(factor) = self.conn.vardiff.retarget(v, v.enabled, Instant::now()) else {
             return Ok(());
-        }
-        let elapsed = now
-            .saturating_duration_since(self.vardiff_start)
-            .as_secs_f64()
-            .max(0.001);
-        let target = v.target_submit_interval.as_secs_f64();
-        let submits = self.vardiff_submits as f64;
-        // Observed submit rate over the wanted one.
-        let factor = if self.vardiff_submits == 0 {
-            // Nothing yet: only lower once two target intervals have passed in silence.
-            if elapsed < 2.0 * target {
-                return Ok(());
-            }
-            target / elapsed
-        } else {
-            submits * target / elapsed
-        }
-        .clamp(1.0 / v.max_step, v.max_step);
-        self.vardiff_start = now;
-        self.vardiff_submits = 0;
-        // A deadband: a few submits are a noisy estimate of the rate.
-        if submits > 0.0 && (2.0 / 3.0..=1.5).contains(&factor) {
-            return Ok(());
-        }
+        };
         let base = self.sent_difficulty.unwrap_or(self.difficulty);
-        self.difficulty = (base * factor).max(min);
+        self.difficulty = (base * factor).max(self.config().min_difficulty);
         self.announce_difficulty()
     }
 
@@ -925,14 +687,10 @@ impl Session {
                         },
                     );
                 }
-                self.score.record(Verdict::Good);
+                self.conn.score.record(Verdict::Good);
                 self.send(reply_ok(id, json!(true)))?;
-                self.vardiff_submits += 1;
-                let v = &self.config().vardiff;
-                if v.enabled
-                    && (self.vardiff_submits >= v.retarget_submits
-                        || self.vardiff_start.elapsed() >= v.retarget_interval)
-                {
+                let v = &self.shared.config.vardiff;
+                if self.conn.vardiff.accepted(v) && v.enabled {
                     self.retarget()?;
                 }
                 Ok(())
@@ -950,38 +708,9 @@ impl Session {
                 if let Some(e) = &entry {
                     e.record(now, outcome);
                 }
-                tracing::trace!(peer = %self.peer, error = %e.message, ?verdict, "submit refused");
+                tracing::trace!(peer = %self.conn.peer, error = %e.message, ?verdict, "submit refused");
                 self.send(reply_err(id, &e))?;
-                self.account(verdict)
-            }
-        }
-    }
-
-    /// Scores a refused submit: throttles, or closes and bans, a connection whose submits keep
-    /// costing the node without ever paying it (docs/security.md).
-    fn account(&mut self, verdict: Verdict) -> Result<(), Close> {
-        let stats = &self.shared.stats;
-        match self.score.record(verdict) {
-            Standing::Fine => Ok(()),
-            Standing::Throttled => {
-                stats.throttle_pauses.fetch_add(1, Ordering::Relaxed);
-                self.paused_until = Some(Instant::now() + THROTTLE_PAUSE);
-                Ok(())
-            }
-            Standing::Banned => {
-                stats.closed_score.fetch_add(1, Ordering::Relaxed);
-                let ban = self.ip.ban(Instant::now());
-                if ban == Some(true) {
-                    stats.bans.fetch_add(1, Ordering::Relaxed);
-                }
-                let banned = ban.is_some();
-                tracing::info!(
-                    peer = %self.peer,
-                    banned,
-                    ban_secs = self.config().ban_duration.as_secs(),
-                    "stratum connection closed for bad submits"
-                );
-                Err(Close::Score)
+                self.conn.account(verdict)
             }
         }
     }
@@ -1166,7 +895,14 @@ impl Session {
                 return;
             }
         };
-        debug_assert_eq!(&share.candidate.header_bytes(), header);
+        debug_assert_eq!(
+            share
+                .candidate
+                .as_bitcoin()
+                .map(|c| c.header_bytes())
+                .as_ref(),
+            Some(header)
+        );
         let id = share.id();
         let found = FoundShare {
             share,

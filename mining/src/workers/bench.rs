@@ -12,7 +12,7 @@
 //! The main lines are labelled with the algorithm alone (`sha256d`, `scrypt`) and measure the
 //! kernel the workers use; `ALGO/KERNEL` lines measure the CPU's other kernels on one thread.
 
-use super::{ScryptHasher, ScryptKernel, ScryptWork, Sha256dKernel, Sha256dWork};
+use super::{RateUnit, ScryptHasher, ScryptKernel, ScryptWork, Sha256dKernel, Sha256dWork};
 use otedama_consensus::pow::PowAlgo;
 use otedama_consensus::work::{Target, U256};
 use std::sync::{Arc, Barrier};
@@ -29,7 +29,7 @@ pub struct Measure {
     pub rate: f64,
     /// The baseline's hashes per second.
     pub baseline: f64,
-    pub pow: PowAlgo,
+    pub unit: RateUnit,
     /// Cores' worth of CPU that other processes used while this was measured (Linux; `None`
     /// elsewhere): a measure taken on a busy machine says so.
     pub other_cores: Option<f64>,
@@ -48,10 +48,7 @@ impl Measure {
 impl std::fmt::Display for Measure {
     /// `ALGO threads=N rate=R UNIT baseline=B UNIT ratio=X`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (scale, unit) = match self.pow {
-            PowAlgo::Sha256d => (1e6, "MH/s"),
-            PowAlgo::Scrypt1024 => (1e3, "kH/s"),
-        };
+        let (scale, unit) = self.unit.scale();
         write!(
             f,
             "{} threads={} rate={:.3} {unit} baseline={:.3} {unit} ratio={:.2}",
@@ -114,7 +111,7 @@ fn cpu_ticks() -> Option<(u64, u64)> {
 }
 
 /// Runs `f` and returns its result with the cores other processes used meanwhile.
-fn watching_others<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
+pub(crate) fn watching_others<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
     let t0 = Instant::now();
     let a = cpu_ticks();
     let r = f();
@@ -260,7 +257,7 @@ pub fn run(pow: PowAlgo, threads: usize, dur: Duration, mut each: impl FnMut(&Me
             threads: t,
             rate,
             baseline,
-            pow,
+            unit: pow.into(),
             other_cores,
         });
         if t == 1 {
@@ -271,7 +268,7 @@ pub fn run(pow: PowAlgo, threads: usize, dur: Duration, mut each: impl FnMut(&Me
                 threads: t,
                 rate,
                 baseline: one,
-                pow,
+                unit: pow.into(),
                 other_cores,
             });
         }
@@ -318,7 +315,7 @@ pub fn run(pow: PowAlgo, threads: usize, dur: Duration, mut each: impl FnMut(&Me
             threads: 1,
             rate,
             baseline,
-            pow,
+            unit: pow.into(),
             other_cores: match (other_cores, base_others) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
@@ -351,9 +348,15 @@ pub fn bench_args(
     Ok((algos, threads, Duration::from_secs_f64(seconds)))
 }
 
-/// `otedama-node bench [--algo sha256d|scrypt] [--threads N] [--seconds S]`: prints every
+/// `otedama-node bench [--algo sha256d|scrypt|randomx] [--threads N] [--seconds S]`: prints every
 /// measure's line to stdout, and to stderr a note for measures other processes disturbed.
+///
+/// `--algo randomx` (never part of the default) runs [`super::randomx::bench`]: 2 GiB of
+/// dataset and its initialisation first.
 pub fn cli(algo: Option<&str>, threads: Option<usize>, seconds: f64) -> Result<(), String> {
+    if algo == Some("randomx") {
+        return super::randomx::bench::cli(threads, seconds);
+    }
     let (algos, threads, dur) = bench_args(algo, threads, seconds)?;
     for pow in algos {
         run(pow, threads, dur, |m| {

@@ -27,6 +27,7 @@
 
 pub mod bench;
 mod lanes;
+pub mod randomx;
 pub mod scrypt;
 pub mod sha256d;
 #[cfg(target_arch = "x86_64")]
@@ -140,7 +141,8 @@ impl ThreadStats {
 /// What the workers report, for logs and the node's status.
 #[derive(Debug)]
 pub struct WorkerStats {
-    pub pow: PowAlgo,
+    /// How the rates are shown.
+    pub unit: RateUnit,
     /// The kernel in use (`sha-ni`, `avx512`, ...).
     pub kernel: &'static str,
     pub started: Instant,
@@ -150,9 +152,9 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
-    fn new(pow: PowAlgo, kernel: &'static str, names: Vec<String>) -> WorkerStats {
+    pub fn new(unit: RateUnit, kernel: &'static str, names: Vec<String>) -> WorkerStats {
         WorkerStats {
-            pow,
+            unit,
             kernel,
             started: Instant::now(),
             threads: names.iter().map(|_| ThreadStats::default()).collect(),
@@ -183,12 +185,44 @@ impl WorkerStats {
     }
 }
 
-/// A hashrate with its unit: MH/s for SHA256d, kH/s for scrypt.
-pub fn format_rate(pow: PowAlgo, hashes_per_sec: f64) -> String {
-    match pow {
-        PowAlgo::Sha256d => format!("{:.2} MH/s", hashes_per_sec / 1e6),
-        PowAlgo::Scrypt1024 => format!("{:.2} kH/s", hashes_per_sec / 1e3),
+/// The unit a hash rate is shown in, by what one hash costs: MH/s for SHA256d (a CPU core does
+/// millions), kH/s for scrypt (thousands), H/s for RandomX (hundreds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateUnit {
+    MegaHashes,
+    KiloHashes,
+    Hashes,
+}
+
+impl RateUnit {
+    /// The divisor and the unit's name.
+    pub fn scale(self) -> (f64, &'static str) {
+        match self {
+            RateUnit::MegaHashes => (1e6, "MH/s"),
+            RateUnit::KiloHashes => (1e3, "kH/s"),
+            RateUnit::Hashes => (1.0, "H/s"),
+        }
     }
+
+    /// `hashes_per_sec` in this unit, two decimals.
+    pub fn format(self, hashes_per_sec: f64) -> String {
+        let (scale, unit) = self.scale();
+        format!("{:.2} {unit}", hashes_per_sec / scale)
+    }
+}
+
+impl From<PowAlgo> for RateUnit {
+    fn from(pow: PowAlgo) -> RateUnit {
+        match pow {
+            PowAlgo::Sha256d => RateUnit::MegaHashes,
+            PowAlgo::Scrypt1024 => RateUnit::KiloHashes,
+        }
+    }
+}
+
+/// A hashrate of a header-hash algorithm with its unit ([`RateUnit`]).
+pub fn format_rate(pow: PowAlgo, hashes_per_sec: f64) -> String {
+    RateUnit::from(pow).format(hashes_per_sec)
 }
 
 struct Shared {
@@ -220,7 +254,11 @@ impl Workers {
         found: impl Into<FoundSink>,
     ) -> Workers {
         let names = (0..config.threads).map(|i| format!("cpu-{i}")).collect();
-        let stats = Arc::new(WorkerStats::new(config.pow, config.kernel_name(), names));
+        let stats = Arc::new(WorkerStats::new(
+            config.pow.into(),
+            config.kernel_name(),
+            names,
+        ));
         Workers::start(config, Vec::new(), stats, source, found.into())
     }
 
@@ -234,7 +272,7 @@ impl Workers {
         found: impl Into<FoundSink>,
     ) -> Workers {
         let names = gpus.iter().map(|g| format!("gpu-{}", g.index)).collect();
-        let stats = Arc::new(WorkerStats::new(config.pow, "opencl", names));
+        let stats = Arc::new(WorkerStats::new(config.pow.into(), "opencl", names));
         Workers::start(config, gpus, stats, source, found.into())
     }
 
@@ -809,7 +847,14 @@ impl Worker<'_> {
                 return Next::NewWork;
             }
         };
-        debug_assert_eq!(&share.candidate.header_bytes(), header);
+        debug_assert_eq!(
+            share
+                .candidate
+                .as_bitcoin()
+                .map(|c| c.header_bytes())
+                .as_ref(),
+            Some(header)
+        );
         let id = share.id();
         let mut found = FoundShare {
             share,

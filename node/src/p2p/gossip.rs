@@ -160,7 +160,7 @@ mod wire_cost {
             assert_eq!(rebuilt.as_ref(), Ok(&s));
             view.validate_and_insert(&pool, &s, t).unwrap();
             parent = Some(s.id());
-            let outputs = s.candidate.coinbase.output.len();
+            let outputs = s.candidate.output_count();
             if [0, 9, 49, 199, 399].contains(&i) {
                 sizes.push((i + 1, outputs, super::encode(&s).len(), compact.len()));
             }

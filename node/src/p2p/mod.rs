@@ -101,8 +101,9 @@ pub enum SwarmCommand {
         topic: ShareTopic,
         data: Vec<u8>,
     },
-    /// Take shares on this topic only (and leave the other): the node's capability, which
-    /// peers learn from the subscription.
+    /// Take shares on this topic only (and leave the other after
+    /// [`service::TOPIC_OVERLAP`]): the node's capability, which peers learn from the
+    /// subscription.
     Subscribe(ShareTopic),
     Validation {
         msg_id: MessageId,

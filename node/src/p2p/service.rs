@@ -155,7 +155,15 @@ struct Service {
     /// Inbound connections kept after eviction (`--max-peers` less the reserved outbound).
     inbound_slots: usize,
     last_walk: Option<Instant>,
+    /// The share topic we are leaving and when we stop listening to it ([`TOPIC_OVERLAP`]).
+    leaving: Option<(IdentTopic, Instant)>,
 }
+
+/// How long a node stays on the share topic it leaves after joining the other one. A peer
+/// learns of our new subscription at once but keeps publishing on the old topic until it hears
+/// the unsubscribe: without an overlap, a share it sends in that window is dropped here. Several
+/// heartbeats (700 ms) plus an internet round trip.
+pub const TOPIC_OVERLAP: Duration = Duration::from_secs(5);
 
 /// Starts the swarm: listens, dials `--peer`s and the address book, and runs until `stop`.
 pub fn start(
@@ -242,6 +250,7 @@ pub fn start(
         target_outbound: config.target_outbound,
         inbound_slots,
         last_walk: None,
+        leaving: None,
     };
     info!(%peer_id, "P2P identity");
     let now_unix = unix_now();
@@ -370,6 +379,13 @@ impl Service {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if let Some((topic, at)) = self.leaving.take() {
+            if now >= at {
+                let _ = self.swarm.behaviour_mut().gossip.unsubscribe(&topic);
+            } else {
+                self.leaving = Some((topic, at));
+            }
+        }
         for peer in self.scores.expired_bans(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             let _ = self.sinks.control.send(NetEvent::Unbanned { peer });
@@ -427,7 +443,7 @@ impl Service {
                 if let Err(e) = gossip.subscribe(&on) {
                     warn!("cannot subscribe to the {topic:?} share topic: {e}");
                 } else {
-                    let _ = gossip.unsubscribe(&off);
+                    self.leaving = Some((off, Instant::now() + TOPIC_OVERLAP));
                 }
             }
             SwarmCommand::Validation {

@@ -41,9 +41,15 @@ pub fn assert_coinbase_is_the_split(
         .unwrap_or_else(|| panic!("block {h} ({hash}) is not a share of the node"));
     let share = chain.store().share(&id).expect("store").expect("the share");
     let window = WindowWeights::from_scratch(&view, pool, &info).expect("window");
-    let reward = share.candidate.coinbase_value();
+    let reward = share.candidate.as_bitcoin().unwrap().coinbase_value();
     let seed = lottery_seed(
-        share.candidate.header.prev_blockhash.as_byte_array(),
+        share
+            .candidate
+            .as_bitcoin()
+            .unwrap()
+            .header
+            .prev_blockhash
+            .as_byte_array(),
         share.side.prev_share.as_byte_array(),
     );
     let expect = payout_outputs(

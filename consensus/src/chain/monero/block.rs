@@ -455,7 +455,9 @@ pub const EXTRA_TAG_PUBKEY: u8 = 0x01;
 pub const EXTRA_TAG_NONCE: u8 = 0x02;
 pub const EXTRA_TAG_MERGE_MINING: u8 = 0x03;
 pub const EXTRA_TAG_ADDITIONAL_PUBKEYS: u8 = 0x04;
-/// Longest extra nonce (`TX_EXTRA_NONCE_MAX_COUNT`): its length is one byte.
+/// Longest extra nonce (`TX_EXTRA_NONCE_MAX_COUNT`). Its length is serialised as a varint
+/// (`tx_extra_nonce` is a `std::string`; `add_extra_nonce_to_tx_extra` writes a varint too), so
+/// from 128 bytes on it takes two bytes.
 pub const MAX_EXTRA_NONCE: usize = 255;
 /// Longest run of zero padding (`TX_EXTRA_PADDING_MAX_COUNT`).
 pub const MAX_EXTRA_PADDING: usize = 255;
@@ -514,10 +516,18 @@ pub fn parse_extra(extra: &[u8]) -> Result<Vec<ExtraField>, ExtraError> {
                 pos += 33;
             }
             EXTRA_TAG_NONCE => {
-                let len = *body.first().ok_or(truncated(pos))? as usize;
-                let bytes = body.get(1..1 + len).ok_or(truncated(pos))?;
+                // A `std::string`: varint length (two bytes from 128 on), then the bytes.
+                let (len, n) = read_varint(body).map_err(|e| match e {
+                    VarintError::Truncated => truncated(pos),
+                    _ => ExtraError::Malformed(pos),
+                })?;
+                if len > MAX_EXTRA_NONCE as u64 {
+                    return Err(ExtraError::Malformed(pos));
+                }
+                let len = len as usize;
+                let bytes = body.get(n..n + len).ok_or(truncated(pos))?;
                 fields.push(ExtraField::Nonce(bytes.to_vec()));
-                pos += 2 + len;
+                pos += 1 + n + len;
             }
             EXTRA_TAG_MERGE_MINING => {
                 // A varint length, then depth (varint) and the 32-byte root inside it.
@@ -691,6 +701,18 @@ mod tests {
         assert!(parse_extra(&[0, 1]).is_err());
         assert!(parse_extra(&[0x42]).is_err());
         assert!(parse_extra(&[EXTRA_TAG_ADDITIONAL_PUBKEYS, 0xff, 0xff, 0x03]).is_err());
+        // Nonce lengths are varints: 200 bytes take the length 0xc8 0x01.
+        let mut long = vec![EXTRA_TAG_NONCE, 0xc8, 0x01];
+        long.extend_from_slice(&[5; 200]);
+        assert_eq!(
+            parse_extra(&long),
+            Ok(vec![ExtraField::Nonce(vec![5; 200])])
+        );
+        let mut too_long = vec![EXTRA_TAG_NONCE, 0x80, 0x02];
+        too_long.extend_from_slice(&[5; 256]);
+        assert!(parse_extra(&too_long).is_err());
+        assert!(parse_extra(&[EXTRA_TAG_NONCE, 0x80, 0x00]).is_err());
+        assert!(parse_extra(&[EXTRA_TAG_NONCE]).is_err());
     }
 
     fn arb_target() -> impl Strategy<Value = OutputTarget> {

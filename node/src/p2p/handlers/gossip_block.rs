@@ -125,11 +125,16 @@ mod tests {
     /// A block on `t` ground to meet its regtest target, as a finder would gossip it.
     fn found_block(t: &BlockTemplate) -> Vec<u8> {
         let pool = PoolParams::preset(Chain::BitcoinRegtest, Preset::Main);
-        let algo = Chain::BitcoinRegtest.pow_algo();
+        let algo = Chain::BitcoinRegtest.pow_algo().unwrap();
         for en in 0u8.. {
             let share = first_share_on(&pool, t, &script(1), [en; 12]);
-            if Target::from_compact(t.bits).is_met_by(&algo.hash(&share.candidate.header_bytes())) {
-                return t.assemble_block(&share.candidate.header, &share.candidate.coinbase);
+            if Target::from_compact(t.bits)
+                .is_met_by(&algo.hash(&share.candidate.as_bitcoin().unwrap().header_bytes()))
+            {
+                return t.assemble_block(
+                    &share.candidate.as_bitcoin().unwrap().header,
+                    &share.candidate.as_bitcoin().unwrap().coinbase,
+                );
             }
         }
         unreachable!("half of all regtest headers are blocks")
@@ -137,7 +142,7 @@ mod tests {
 
     #[test]
     fn real_blocks_are_submitted_fakes_penalised_others_ignored() {
-        let rules = BlockRules::for_chain(Chain::BitcoinRegtest.params());
+        let rules = BlockRules::for_chain(Chain::BitcoinRegtest.bitcoin_params().unwrap());
         let t = template(100, 5_000_000_000);
         let block = found_block(&t);
         let now = t.curtime;

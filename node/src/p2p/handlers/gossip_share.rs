@@ -439,7 +439,8 @@ mod tests {
         );
         // ...and a full share that is invalid (same id: the witness is not in it) is.
         let mut bad = s.clone();
-        bad.candidate.coinbase.input[0].witness = bitcoin::Witness::from_slice(&[[7u8; 32]]);
+        bad.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].witness =
+            bitcoin::Witness::from_slice(&[[7u8; 32]]);
         assert_eq!(bad.id(), s.id());
         let mut sync = crate::p2p::sync::SyncState::new();
         let mut cmds = sync.peer_connected(peer, &b);
@@ -463,7 +464,8 @@ mod tests {
         let mut chain = Sharechain::open(dir.path(), pool.clone()).unwrap();
         let mut bad = make_share(&pool, chain.state(), None, 1, T0, vec![], 1).unwrap();
         // A reserved value that is not zero (the id does not change, the bytes do).
-        bad.candidate.coinbase.input[0].witness = bitcoin::Witness::from_slice(&[[7u8; 32]]);
+        bad.candidate.as_bitcoin_mut().unwrap().coinbase.input[0].witness =
+            bitcoin::Witness::from_slice(&[[7u8; 32]]);
         let r = handle(&mut chain, &gossip::encode(&bad), T0).unwrap();
         assert_eq!(
             r.verdict,

@@ -5,6 +5,7 @@ pub mod get_base;
 pub mod get_headers;
 pub mod get_shares;
 pub mod gossip_block;
+pub mod gossip_monero_block;
 pub mod gossip_share;
 
 use otedama_sharechain::Sharechain;

@@ -1,0 +1,334 @@
+//! The outputs of a share's miner transaction: one tagged one-time key per payee, in the given
+//! order, and the transaction public keys a wallet needs to find them.
+//!
+//! The transaction keys follow Monero's wallet rules (`construct_tx_with_tx_key` and
+//! `classify_addresses` in `src/cryptonote_core/cryptonote_tx_utils.cpp`), so that
+//! `monero-wallet-rpc` recognises every payout, as tests/tests/monerod_block.rs shows against a
+//! real wallet. With `r` the transaction secret key ([`tx_key`](super::tx_key)), counting
+//! *distinct* destinations (by their keys; the first occurrence's kind counts, as in
+//! `classify_addresses`):
+//!
+//! * main key `R = r·G`, except when the only destination is one subaddress `(D, C)`: then
+//!   `R = r·D` (the wallet's `8·a·R = 8·r·C` is the derivation);
+//! * additional keys (`tx_extra` tag 0x04, one per output) iff there is a subaddress destination
+//!   and also a standard one or a second subaddress. Output `i` to a subaddress then has the
+//!   additional key `r·D_i` and derivation `8·r·C_i`; output `i` to a standard address has the
+//!   additional key `r·G` (= `R`; a wallet tries the main key and the output's additional key)
+//!   and derivation `8·r·A_i`.
+//!
+//! Monero's wallet draws a fresh random `r_i` per additional key; one `r` for all is what the
+//! real wallet was shown to accept and keeps everything derivable from the one deterministic key.
+//!
+//! Output `i` (0-based, the position in the miner transaction) has the one-time key
+//! `Hs(D_i || varint i)·G + B_i` and view tag `Keccak("view_tag" || D_i || varint i)[0]`
+//! ([`keys::derive_output`]), as a `txout_to_tagged_key` (the only output type from hard fork 16).
+
+use super::block::{OutputTarget, TxOut};
+use super::hash::Hash32;
+use super::keys::{self, KeyError};
+use super::payee::Payee;
+use std::collections::BTreeSet;
+
+/// What a payee list and a transaction key put in the miner transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutOutputs {
+    /// The main transaction public key (`tx_extra` tag 0x01).
+    pub tx_public: Hash32,
+    /// One key per output when additional keys are needed (`tx_extra` tag 0x04), else empty.
+    pub additional: Vec<Hash32>,
+    /// The outputs, in the payees' order.
+    pub outputs: Vec<TxOut>,
+}
+
+/// Which keys a payee list needs (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyPlan {
+    /// `R = r·G`, no additional keys.
+    Main,
+    /// A single subaddress destination: `R = r·D`, no additional keys.
+    SingleSubaddress,
+    /// `R = r·G` and one additional key per output.
+    Additional,
+}
+
+fn key_plan(payees: &[(Payee, u64)]) -> KeyPlan {
+    let mut seen = BTreeSet::new();
+    let (mut standard, mut sub) = (0usize, 0usize);
+    for (p, _) in payees {
+        if seen.insert((p.spend, p.view)) {
+            if p.subaddress {
+                sub += 1;
+            } else {
+                standard += 1;
+            }
+        }
+    }
+    match (standard, sub) {
+        (_, 0) => KeyPlan::Main,
+        (0, 1) => KeyPlan::SingleSubaddress,
+        _ => KeyPlan::Additional,
+    }
+}
+
+/// The outputs paying `payees` (each with its amount) from a transaction with secret key
+/// `tx_secret`, and the transaction public keys. An error if `tx_secret` is not a reduced
+/// scalar or a payee key is not a valid point.
+pub fn payout_outputs(
+    tx_secret: &[u8; 32],
+    payees: &[(Payee, u64)],
+) -> Result<PayoutOutputs, KeyError> {
+    let plan = key_plan(payees);
+    let main = keys::secret_key_to_public_key(tx_secret)?;
+    let mut outputs = Vec::with_capacity(payees.len());
+    let mut additional = Vec::new();
+    if plan == KeyPlan::Additional {
+        additional.reserve(payees.len());
+    }
+    let mut tx_public = main;
+    for (i, (payee, amount)) in payees.iter().enumerate() {
+        // derive_output's derivation is 8·r·view in every case; the subaddress flag only adds
+        // the per-output key r·spend.
+        let d = keys::derive_output(
+            tx_secret,
+            &payee.spend,
+            &payee.view,
+            payee.subaddress,
+            i as u64,
+        )?;
+        outputs.push(TxOut {
+            amount: *amount,
+            target: OutputTarget::TaggedKey {
+                key: d.key,
+                view_tag: d.view_tag,
+            },
+        });
+        match plan {
+            KeyPlan::Main => {}
+            KeyPlan::SingleSubaddress => {
+                if let Some(k) = d.subaddress_tx_key {
+                    tx_public = k;
+                }
+            }
+            KeyPlan::Additional => additional.push(d.subaddress_tx_key.unwrap_or(main)),
+        }
+    }
+    Ok(PayoutOutputs {
+        tx_public,
+        additional,
+        outputs,
+    })
+}
+
+/// Whether `tx_public`, `additional` and `outputs` are exactly what [`payout_outputs`] gives for
+/// `tx_secret` and `payees`: what every validating node checks of a share's miner transaction.
+/// False on any difference, including invalid keys.
+pub fn payouts_match(
+    tx_secret: &[u8; 32],
+    payees: &[(Payee, u64)],
+    tx_public: &Hash32,
+    additional: &[Hash32],
+    outputs: &[TxOut],
+) -> bool {
+    if outputs.len() != payees.len() {
+        return false;
+    }
+    match payout_outputs(tx_secret, payees) {
+        Ok(p) => p.tx_public == *tx_public && p.additional == additional && p.outputs == outputs,
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::keys::{hash_to_scalar, output_is_mine, secret_key_to_public_key};
+    use super::*;
+
+    /// A wallet: secrets, and the payee of its main address or subaddress (0, 1).
+    struct Wallet {
+        view_secret: Hash32,
+        payee: Payee,
+    }
+
+    fn wallet(seed: u8, subaddress: bool) -> Wallet {
+        let b = hash_to_scalar(&[seed, b's']).to_bytes();
+        let a = hash_to_scalar(&b).to_bytes();
+        let b_pub = secret_key_to_public_key(&b).unwrap();
+        let (spend, view) = if subaddress {
+            keys::subaddress_keys(&a, &b_pub, 0, 1).unwrap()
+        } else {
+            (b_pub, secret_key_to_public_key(&a).unwrap())
+        };
+        Wallet {
+            view_secret: a,
+            payee: Payee::new(spend, view, subaddress).unwrap(),
+        }
+    }
+
+    fn tx_secret() -> [u8; 32] {
+        hash_to_scalar(b"outputs test tx key").to_bytes()
+    }
+
+    /// Which outputs `w` finds, scanning like wallet2: the main key, then the output's
+    /// additional key if there is one.
+    fn found_by(w: &Wallet, p: &PayoutOutputs) -> Vec<usize> {
+        p.outputs
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| {
+                let mut keys_to_try = vec![p.tx_public];
+                if let Some(k) = p.additional.get(*i) {
+                    keys_to_try.push(*k);
+                }
+                keys_to_try.iter().any(|r| {
+                    output_is_mine(
+                        &w.view_secret,
+                        &w.payee.spend,
+                        r,
+                        *i as u64,
+                        o.target.key(),
+                        o.target.view_tag(),
+                    )
+                    .unwrap()
+                })
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn check_mix(kinds: &[bool]) -> PayoutOutputs {
+        let wallets: Vec<Wallet> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &sub)| wallet(i as u8, sub))
+            .collect();
+        let payees: Vec<(Payee, u64)> = wallets
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.payee, 1000 + i as u64))
+            .collect();
+        let r = tx_secret();
+        let p = payout_outputs(&r, &payees).unwrap();
+        assert_eq!(p.outputs.len(), payees.len());
+        for (i, w) in wallets.iter().enumerate() {
+            assert_eq!(found_by(w, &p), vec![i], "kinds {kinds:?}, wallet {i}");
+            assert_eq!(p.outputs[i].amount, 1000 + i as u64);
+            assert!(p.outputs[i].target.view_tag().is_some());
+        }
+        assert!(payouts_match(
+            &r,
+            &payees,
+            &p.tx_public,
+            &p.additional,
+            &p.outputs
+        ));
+        p
+    }
+
+    #[test]
+    fn all_standard_uses_r_g_and_no_additional_keys() {
+        let p = check_mix(&[false, false, false]);
+        assert_eq!(p.tx_public, secret_key_to_public_key(&tx_secret()).unwrap());
+        assert!(p.additional.is_empty());
+    }
+
+    #[test]
+    fn one_subaddress_alone_uses_r_d() {
+        let p = check_mix(&[true]);
+        let w = wallet(0, true);
+        let r = keys::scalar(&tx_secret()).unwrap();
+        let d = keys::point(&w.payee.spend).unwrap();
+        assert_eq!(p.tx_public, (r * d).compress().0);
+        assert!(p.additional.is_empty());
+        // Two outputs to the same subaddress: still one destination.
+        let payees = [(w.payee, 5), (w.payee, 6)];
+        let p2 = payout_outputs(&tx_secret(), &payees).unwrap();
+        assert_eq!(p2.tx_public, p.tx_public);
+        assert!(p2.additional.is_empty());
+        assert_eq!(found_by(&w, &p2), vec![0, 1]);
+    }
+
+    #[test]
+    fn mixes_use_additional_keys() {
+        let main = secret_key_to_public_key(&tx_secret()).unwrap();
+        for kinds in [
+            &[false, true][..],
+            &[true, false],
+            &[true, true],
+            &[false, true, false, true, true],
+            &[true, true, true, false],
+        ] {
+            let p = check_mix(kinds);
+            assert_eq!(p.tx_public, main);
+            assert_eq!(p.additional.len(), kinds.len());
+            for (i, &sub) in kinds.iter().enumerate() {
+                // Standard outputs' slots repeat R.
+                assert_eq!(p.additional[i] == main, !sub, "{kinds:?} {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn mismatches_are_caught() {
+        let wallets = [wallet(1, false), wallet(2, true)];
+        let payees: Vec<(Payee, u64)> = wallets.iter().map(|w| (w.payee, 10)).collect();
+        let r = tx_secret();
+        let p = payout_outputs(&r, &payees).unwrap();
+        let ok =
+            |tp: &Hash32, add: &[Hash32], outs: &[TxOut]| payouts_match(&r, &payees, tp, add, outs);
+        assert!(ok(&p.tx_public, &p.additional, &p.outputs));
+        let mut outs = p.outputs.clone();
+        outs[1].amount += 1;
+        assert!(!ok(&p.tx_public, &p.additional, &outs));
+        let mut outs = p.outputs.clone();
+        outs.swap(0, 1);
+        assert!(!ok(&p.tx_public, &p.additional, &outs));
+        let mut outs = p.outputs.clone();
+        if let OutputTarget::TaggedKey { view_tag, .. } = &mut outs[0].target {
+            *view_tag ^= 1;
+        }
+        assert!(!ok(&p.tx_public, &p.additional, &outs));
+        assert!(!ok(&p.tx_public, &[], &p.outputs));
+        assert!(!ok(&[9; 32], &p.additional, &p.outputs));
+        assert!(!ok(&p.tx_public, &p.additional, &p.outputs[..1]));
+        // Another key, or another order of payees, gives other outputs.
+        let r2 = hash_to_scalar(b"other").to_bytes();
+        assert!(!payouts_match(
+            &r2,
+            &payees,
+            &p.tx_public,
+            &p.additional,
+            &p.outputs
+        ));
+        let rev: Vec<_> = payees.iter().rev().copied().collect();
+        assert!(!payouts_match(
+            &r,
+            &rev,
+            &p.tx_public,
+            &p.additional,
+            &p.outputs
+        ));
+        // Invalid keys: an error from payout_outputs, false from payouts_match.
+        let bad = Payee {
+            subaddress: false,
+            spend: {
+                let mut b = [0xff; 32];
+                b[0] = 0xed;
+                b[31] = 0x7f;
+                b
+            },
+            view: p.tx_public,
+        };
+        assert_eq!(payout_outputs(&r, &[(bad, 1)]), Err(KeyError::InvalidPoint));
+        assert!(!payouts_match(
+            &r,
+            &[(bad, 1)],
+            &p.tx_public,
+            &[],
+            &p.outputs[..1]
+        ));
+        assert_eq!(
+            payout_outputs(&[0xff; 32], &payees),
+            Err(KeyError::InvalidScalar)
+        );
+    }
+}

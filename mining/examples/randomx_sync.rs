@@ -1,0 +1,164 @@
+//! Verifying the RandomX proof of work of a sync batch (issue 17): 4,320 Monero shares (a main
+//! pool's PPLNS window) from one peer, through the node's `RandomXHasher`.
+//!
+//! `cargo run --release -p otedama-mining --example randomx_sync [-- SHARES]`
+//! (`OTEDAMA_BENCH_QUICK=1`: 240 shares, a smoke run). Three ways, timed in the same run:
+//!
+//! * (a) one thread, light mode: what the store's single writer costs without help;
+//! * (b) `prehash` in light mode on all cores, then the writer's lookups;
+//! * (c) the dataset built on all cores, then `prehash` in fast mode, then the lookups; the
+//!   figure of the issue (under 30 s on 2 cores) is this total, dataset build included.
+//!
+//! Each way has its own hasher (the 256 MiB cache build is printed apart and left out of (a)
+//! and (b)). The hashes of (b) and (c) are checked against (a)'s. Numbers:
+//! docs/performance.md, "Monero share verification during sync".
+
+use std::time::{Duration, Instant};
+
+use otedama_consensus::pow::{PowHasher, PowInput};
+use otedama_mining::randomx_pow::{DatasetPolicy, RandomXConfig, RandomXHasher};
+
+const SEED: [u8; 32] = *b"otedama sync bench seed 00000001";
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| {
+            let w: Vec<&str> = l.split_whitespace().take(3).collect();
+            (w.len() == 3).then(|| w.join(" "))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// CPU seconds this process has used (user + system, all threads), to tell a phase whose
+/// threads waited for a core (CPU time about the wall time) from one whose threads ran but each
+/// hashed slower (CPU time about threads x wall time).
+fn cpu_s() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage writes one rusage struct, which is plain data, zeroed here.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) } == 0 {
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            return tv(r.ru_utime) + tv(r.ru_stime);
+        }
+    }
+    f64::NAN
+}
+
+fn hasher(dataset: DatasetPolicy) -> Result<(RandomXHasher, f64), Box<dyn std::error::Error>> {
+    let h = RandomXHasher::with_config(RandomXConfig {
+        dataset,
+        ..RandomXConfig::default()
+    });
+    let t = Instant::now();
+    h.set_seeds(SEED, None)?;
+    Ok((h, t.elapsed().as_secs_f64()))
+}
+
+/// The writer's pass: every share's hash through `pow_hash`; returns the hashes and seconds.
+fn writer(h: &RandomXHasher, blobs: &[Vec<u8>]) -> Result<(Vec<[u8; 32]>, f64), String> {
+    let t = Instant::now();
+    let hashes = blobs
+        .iter()
+        .map(|blob| {
+            h.pow_hash(PowInput::RandomX { seed: &SEED, blob })
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((hashes, t.elapsed().as_secs_f64()))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let quick = std::env::var_os("OTEDAMA_BENCH_QUICK").is_some();
+    let shares: u32 = match std::env::args().nth(1) {
+        Some(a) => a.parse()?,
+        None if quick => 240,
+        None => 4_320,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let blobs: Vec<Vec<u8>> = (0..shares)
+        .map(|i| {
+            let mut b = vec![0x5a; 76];
+            b[39..43].copy_from_slice(&i.to_le_bytes());
+            b
+        })
+        .collect();
+    let inputs: Vec<PowInput<'_>> = blobs
+        .iter()
+        .map(|blob| PowInput::RandomX { seed: &SEED, blob })
+        .collect();
+    println!(
+        "{shares} shares, 76-byte blobs, one seed, {cores} cores; load {}",
+        load()
+    );
+
+    // (a) The writer alone, light mode, one thread.
+    let (h, cache_s) = hasher(DatasetPolicy::Never)?;
+    println!("cache build: {cache_s:.2} s");
+    let cpu = cpu_s();
+    let (want, a) = writer(&h, &blobs)?;
+    println!(
+        "(a) 1 thread, light: {a:.1} s ({:.1} H/s), CPU {:.1} s; load {}",
+        f64::from(shares) / a,
+        cpu_s() - cpu,
+        load()
+    );
+    drop(h);
+
+    // (b) prehash on all cores, light mode, then the writer's lookups.
+    let (h, _) = hasher(DatasetPolicy::Never)?;
+    let (t, cpu) = (Instant::now(), cpu_s());
+    let report = h.prehash(&inputs);
+    let b_pre = t.elapsed().as_secs_f64();
+    let b_cpu = cpu_s() - cpu;
+    let (got, b_look) = writer(&h, &blobs)?;
+    if got != want {
+        return Err("(b) hashes differ from (a)".into());
+    }
+    let b = b_pre + b_look;
+    println!(
+        "(b) prehash {cores} threads, light: {b_pre:.1} s ({:.1} H/s, CPU {b_cpu:.1} s) + \
+         lookups {:.1} ms = {b:.1} s, {:.2}x (a); {report:?}; load {}",
+        f64::from(shares) / b_pre,
+        b_look * 1e3,
+        a / b,
+        load()
+    );
+    drop(h);
+
+    // (c) dataset on all cores, prehash in fast mode, lookups.
+    let (t, cpu) = (Instant::now(), cpu_s());
+    let (h, c_cache) = hasher(DatasetPolicy::Always)?;
+    if !h.wait_for_dataset(Duration::from_secs(3600)) {
+        return Err(format!("no dataset: {:?}", h.stats()).into());
+    }
+    let c_build = t.elapsed().as_secs_f64();
+    let (t, cpu_build) = (Instant::now(), cpu_s() - cpu);
+    let cpu = cpu_s();
+    let report = h.prehash(&inputs);
+    let c_pre = t.elapsed().as_secs_f64();
+    let c_cpu = cpu_s() - cpu;
+    let (got, c_look) = writer(&h, &blobs)?;
+    if got != want {
+        return Err("(c) hashes differ from (a)".into());
+    }
+    let c = c_build + c_pre + c_look;
+    let stats = h.stats();
+    println!(
+        "(c) cache {c_cache:.1} s + dataset {:.1} s ({cores} threads, CPU {cpu_build:.1} s) + \
+         prehash fast {c_pre:.1} s ({:.1} H/s, CPU {c_cpu:.1} s) + lookups {:.1} ms = {c:.1} s, \
+         {:.2}x (a); {report:?}; load {}",
+        c_build - c_cache,
+        f64::from(shares) / c_pre,
+        c_look * 1e3,
+        a / c,
+        load()
+    );
+    println!(
+        "(c) without the dataset build: {:.1} s, {:.2}x (a); stats {stats:?}",
+        c_pre + c_look,
+        a / (c_pre + c_look)
+    );
+    Ok(())
+}
