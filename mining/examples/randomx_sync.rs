@@ -7,7 +7,9 @@
 //! * (a) one thread, light mode: what the store's single writer costs without help;
 //! * (b) `prehash` in light mode on all cores, then the writer's lookups;
 //! * (c) the dataset built on all cores, then `prehash` in fast mode, then the lookups; the
-//!   figure of the issue (under 30 s on 2 cores) is this total, dataset build included.
+//!   figure of the issue (under 30 s on 2 cores) is this total, dataset build included;
+//! * (d) a restarted node: (c)'s dataset was saved to disk (`dataset_file`, as the node does in
+//!   its data dir), a new hasher loads and checks it, then `prehash` in fast mode and lookups.
 //!
 //! Each way has its own hasher (the 256 MiB cache build is printed apart and left out of (a)
 //! and (b)). The hashes of (b) and (c) are checked against (a)'s. Numbers:
@@ -16,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use otedama_consensus::pow::{PowHasher, PowInput};
-use otedama_mining::randomx_pow::{DatasetPolicy, RandomXConfig, RandomXHasher};
+use otedama_mining::randomx_pow::{dataset_file, DatasetPolicy, RandomXConfig, RandomXHasher};
 
 const SEED: [u8; 32] = *b"otedama sync bench seed 00000001";
 
@@ -46,9 +48,13 @@ fn cpu_s() -> f64 {
     f64::NAN
 }
 
-fn hasher(dataset: DatasetPolicy) -> Result<(RandomXHasher, f64), Box<dyn std::error::Error>> {
+fn hasher(
+    dataset: DatasetPolicy,
+    dataset_dir: Option<&std::path::Path>,
+) -> Result<(RandomXHasher, f64), Box<dyn std::error::Error>> {
     let h = RandomXHasher::with_config(RandomXConfig {
         dataset,
+        dataset_dir: dataset_dir.map(Into::into),
         ..RandomXConfig::default()
     });
     let t = Instant::now();
@@ -94,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // (a) The writer alone, light mode, one thread.
-    let (h, cache_s) = hasher(DatasetPolicy::Never)?;
+    let (h, cache_s) = hasher(DatasetPolicy::Never, None)?;
     println!("cache build: {cache_s:.2} s");
     let cpu = cpu_s();
     let (want, a) = writer(&h, &blobs)?;
@@ -107,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(h);
 
     // (b) prehash on all cores, light mode, then the writer's lookups.
-    let (h, _) = hasher(DatasetPolicy::Never)?;
+    let (h, _) = hasher(DatasetPolicy::Never, None)?;
     let (t, cpu) = (Instant::now(), cpu_s());
     let report = h.prehash(&inputs);
     let b_pre = t.elapsed().as_secs_f64();
@@ -129,7 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // (c) dataset on all cores, prehash in fast mode, lookups.
     let (t, cpu) = (Instant::now(), cpu_s());
-    let (h, c_cache) = hasher(DatasetPolicy::Always)?;
+    let dir = std::env::temp_dir().join(format!("otedama-randomx-sync-{}", std::process::id()));
+    let (h, c_cache) = hasher(DatasetPolicy::Always, Some(&dir))?;
     if !h.wait_for_dataset(Duration::from_secs(3600)) {
         return Err(format!("no dataset: {:?}", h.stats()).into());
     }
@@ -160,5 +167,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c_pre + c_look,
         a / (c_pre + c_look)
     );
+
+    // (d) The saved dataset, loaded by a new hasher (a restarted node).
+    let saved = dataset_file::path_for(&dir, &SEED);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !saved.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(h);
+    let (t, cpu) = (Instant::now(), cpu_s());
+    let (h, d_cache) = hasher(DatasetPolicy::Always, Some(&dir))?;
+    if !h.wait_for_dataset(Duration::from_secs(3600)) {
+        return Err(format!("no dataset: {:?}", h.stats()).into());
+    }
+    let d_load = t.elapsed().as_secs_f64();
+    let cpu_load = cpu_s() - cpu;
+    let (t, cpu) = (Instant::now(), cpu_s());
+    let report = h.prehash(&inputs);
+    let d_pre = t.elapsed().as_secs_f64();
+    let d_cpu = cpu_s() - cpu;
+    let (got, d_look) = writer(&h, &blobs)?;
+    if got != want {
+        return Err("(d) hashes differ from (a)".into());
+    }
+    let stats = h.stats();
+    if stats.datasets_loaded != 1 {
+        return Err(format!("(d) did not load the saved dataset: {stats:?}").into());
+    }
+    let d = d_load + d_pre + d_look;
+    println!(
+        "(d) cache {d_cache:.1} s + saved dataset loaded {:.1} s (CPU {cpu_load:.1} s) + \
+         prehash fast {d_pre:.1} s ({:.1} H/s, CPU {d_cpu:.1} s) + lookups {:.1} ms = {d:.1} s, \
+         {:.2}x (a); {report:?}; load {}",
+        d_load - d_cache,
+        f64::from(shares) / d_pre,
+        d_look * 1e3,
+        a / d,
+        load()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -2,14 +2,15 @@
 //! and the dataset policies. Hashes are compared with a light machine made directly from
 //! `otedama-randomx`, never with remembered values. Every seed costs a 256 MiB cache and about
 //! a second; the one dataset (2 GiB, a minute or more on two busy cores) is built in
-//! `always_policy_builds_a_dataset_and_fast_equals_light` only.
+//! `always_policy_builds_a_dataset_and_fast_equals_light` only, which also saves it and loads it
+//! back into a second hasher (a restarted node).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otedama_consensus::pow::{PowError, PowHasher, PowInput};
 use otedama_mining::randomx_pow::{
-    DatasetPolicy, HashMode, PrehashReport, RandomXConfig, RandomXHasher,
+    dataset_file, DatasetPolicy, HashMode, PrehashReport, RandomXConfig, RandomXHasher,
 };
 use otedama_randomx::{Cache, Flags, LargePages, Vm};
 
@@ -184,12 +185,16 @@ fn never_policy_never_builds_a_dataset() {
 fn always_policy_builds_a_dataset_and_fast_equals_light() {
     let blobs = blobs(24, 0x55);
     let want = reference(&SEED_A, &blobs);
-    let h = RandomXHasher::with_config(RandomXConfig {
+    let dir = std::env::temp_dir().join(format!("otedama-rx-saved-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = RandomXConfig {
         dataset: DatasetPolicy::Always,
         // The batch below is large enough to wait for the dataset rather than hash light.
         prehash_wait_min: 8,
+        dataset_dir: Some(dir.clone()),
         ..RandomXConfig::default()
-    });
+    };
+    let h = RandomXHasher::with_config(config.clone());
     h.set_seeds(SEED_A, None).unwrap();
     assert_eq!(h.mode(), HashMode::BuildingDataset);
     // Until the dataset is ready, hashes are light and right.
@@ -231,4 +236,65 @@ fn always_policy_builds_a_dataset_and_fast_equals_light() {
     let s = h.stats();
     assert_eq!((s.light_hashes, s.fast_hashes), (2, 26));
     assert_eq!(s.datasets_built, 1, "one dataset at most");
+
+    // The dataset was saved for the next start (after it went into use).
+    let saved = dataset_file::path_for(&dir, &SEED_A);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !saved.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saved.exists(), "no saved dataset at {}", saved.display());
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().len(),
+        64 + otedama_randomx::dataset_item_count() * 64
+    );
+    drop(h);
+
+    // A restarted node loads it instead of building, and its fast hashes are the light ones.
+    let start = Instant::now();
+    let h2 = RandomXHasher::with_config(config);
+    h2.set_seeds(SEED_A, None).unwrap();
+    assert!(h2.wait_for_dataset(Duration::from_secs(300)));
+    eprintln!(
+        "saved dataset loaded and checked: {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let fresh = self::blobs(4, 0x57);
+    let fresh_want = reference(&SEED_A, &fresh);
+    for (blob, want) in fresh.iter().zip(&fresh_want) {
+        assert_eq!(pow(&h2, &SEED_A, blob), Ok(*want));
+    }
+    let s = h2.stats();
+    assert_eq!(
+        (
+            s.datasets_built,
+            s.datasets_loaded,
+            s.fast_hashes,
+            s.light_hashes
+        ),
+        (0, 1, 4, 0)
+    );
+    drop(h2);
+
+    // One byte changed on disk: the file is refused for its checksum.
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&saved)
+            .unwrap();
+        let at = SeekFrom::Start(64 + 1_000_000_007);
+        let mut byte = [0u8; 1];
+        f.seek(at).unwrap();
+        f.read_exact(&mut byte).unwrap();
+        f.seek(at).unwrap();
+        f.write_all(&[!byte[0]]).unwrap();
+    }
+    let cache = Cache::new(&SEED_A, Flags::recommended(), LargePages::Off).unwrap();
+    assert!(matches!(
+        dataset_file::load(&dir, &cache, LargePages::Off),
+        Err(dataset_file::DatasetFileError::Checksum { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }

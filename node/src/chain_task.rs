@@ -523,12 +523,9 @@ impl Runner {
         // Relay policy (not consensus): a valid share that cannot be a block on our full node's
         // parent chain is kept but not forwarded, and costs its sender nothing.
         let not_relayed = result.share.as_ref().and_then(|share| {
-            let template = self.t.board.bitcoin_template();
-            let subsidy = template
-                .as_ref()
-                .map_or(0, |t| self.t.chain.pool().chain.subsidy(t.height));
             let now = Instant::now();
-            self.parent_tips.observe(template.as_deref(), subsidy, now);
+            let view = self.t.board.parent_view(self.t.chain.pool().chain);
+            self.parent_tips.observe(view, now);
             self.parent_tips
                 .judge(share, now)
                 .err()

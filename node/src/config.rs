@@ -153,7 +153,9 @@ pub struct Args {
     /// How a Monero node checks peers' RandomX proofs: `auto` builds the 2 GiB dataset (fast
     /// mode, about 10x faster sync) when the node does not mine itself (--mine 0) and memory
     /// allows, `fast` builds it whenever memory allows, `light` never does; a mining node also
-    /// verifies on its workers' dataset once built [default: auto].
+    /// verifies on its workers' dataset once built. A built dataset is saved as
+    /// DATA_DIR/randomx/SEED.rxds (2,080 MiB, current seed only) and loaded at the next start
+    /// in seconds [default: auto].
     #[arg(long, env = "OTEDAMA_RANDOMX_VERIFY", value_name = "MODE", value_parser = ["auto", "fast", "light"], global = true)]
     pub randomx_verify: Option<String>,
 

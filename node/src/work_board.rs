@@ -3,7 +3,9 @@
 //! the current split look like, without knowing whether jobs are Bitcoin coinbases or Monero
 //! miner transactions.
 
+use crate::relay_policy::{ParentId, ParentView};
 use bitcoin::hashes::Hash;
+use otedama_consensus::chain::Chain;
 use otedama_consensus::template::BlockTemplate;
 use otedama_consensus::work::{Target, Work};
 use otedama_consensus::PayoutScript;
@@ -55,6 +57,25 @@ impl WorkBoard {
         match self {
             WorkBoard::Bitcoin(_) => None,
             WorkBoard::Monero(b) => b.work(),
+        }
+    }
+
+    /// The parent chain as the relay policy judges shares by it; `None` while the full node
+    /// is away (the policy then relays every valid share).
+    pub fn parent_view(&self, chain: Chain) -> Option<ParentView> {
+        match self {
+            WorkBoard::Bitcoin(b) => b.template().map(|t| ParentView {
+                prev: ParentId(t.prev_blockhash.to_byte_array()),
+                reward: t.coinbase_value,
+                base_reward: chain.subsidy(t.height),
+            }),
+            // monerod's own miner transaction pays its set's fees minus any penalty; a block
+            // of ours within the zone pays the base reward at least.
+            WorkBoard::Monero(b) => b.work().map(|w| ParentView {
+                prev: ParentId(w.template.prev_id),
+                reward: w.template.reward.max(w.menu.base_reward),
+                base_reward: w.menu.base_reward,
+            }),
         }
     }
 

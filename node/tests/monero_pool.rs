@@ -207,19 +207,30 @@ struct Three {
     rigs: Vec<XmrigRig>,
 }
 
-fn three_nodes() -> Three {
+/// Three nodes, each beside its own monerod, each with a rig logged in as `WALLET` plus
+/// `rig_suffix` (e.g. `+16` for a fixed share difficulty).
+fn three_nodes(rig_suffix: &str) -> Three {
     let daemons: Vec<Monerod> = (0..3)
         .map(|i| Monerod::start(&format!("xmr-three-{i}"), BLOCK_DIFFICULTY / 20))
         .collect();
     let wallets: Vec<Wallet> = (0..3)
         .map(|i| wallet(&format!("otedama e2e three nodes {i}")))
         .collect();
+    // Mainnet conditions: the sharechain outgrows its PPLNS window within the test (a window
+    // of 12 shares), so shares leave the window and the split is over the last 12 only.
+    let pool_file = std::env::temp_dir().join(format!(
+        "otedama-xmr-three-{}-{}.toml",
+        std::process::id(),
+        rig_suffix.len()
+    ));
+    std::fs::write(&pool_file, "name = \"xmr-three\"\npplns-window = 12\n").expect("pool file");
+    let pool_file = pool_file.display().to_string();
     let mut nodes: Vec<NodeProc> = Vec::new();
     for (i, (d, w)) in daemons.iter().zip(&wallets).enumerate() {
         let peers: Vec<String> = nodes.iter().map(|n| n.multiaddr()).collect();
         // Light-mode checks: three 2 GiB datasets would only slow a test machine down (the
         // dataset path has its own tests in mining/tests/randomx_verify.rs).
-        let mut extra: Vec<&str> = vec!["--randomx-verify", "light"];
+        let mut extra: Vec<&str> = vec!["--randomx-verify", "light", "--pool-config", &pool_file];
         for p in &peers {
             extra.push("--peer");
             extra.push(p);
@@ -236,7 +247,7 @@ fn three_nodes() -> Three {
     let rigs: Vec<XmrigRig> = nodes
         .iter()
         .zip(&wallets)
-        .map(|(n, w)| XmrigRig::start(n.stratum, &w.address.to_string()))
+        .map(|(n, w)| XmrigRig::start(n.stratum, &format!("{}{rig_suffix}", w.address)))
         .collect();
     Three {
         daemons,
@@ -256,7 +267,7 @@ fn three_monero_nodes_share_one_sharechain_and_a_block_pays_miners_of_all_three(
         wallets,
         nodes,
         rigs,
-    } = three_nodes();
+    } = three_nodes("");
     // A block whose miner transaction pays all three wallets.
     let all_paid = eventually(Duration::from_secs(300), || {
         nodes.iter().zip(&daemons).any(|(n, d)| {
@@ -305,13 +316,13 @@ fn three_monero_nodes_share_one_sharechain_and_a_block_pays_miners_of_all_three(
     drop(rigs);
 }
 
-/// Ignored in CI: in earlier full CI runs on a loaded 2-core machine, with rigs finding shares
-/// every fraction of a second, the two nodes without the last rig once fell 11 shares behind the
-/// third and did not catch up within 90 s. Since then it passed alone (15 s) and beside the
-/// other Monero and fast-share-rate tests (19 s); it stays out of CI until it has passed full
-/// runs too. Run it with `--run-ignored only`.
+/// The rigs mine at a fixed share difficulty of 16 (a share every ~3 s each at the test rig's
+/// ~5 light-mode H/s). At the regtest floor of 2 hashes per share, three rigs made ~7 shares a
+/// second, and every node checks every share in light mode (55-110 ms each here): on a loaded
+/// 2-core CI machine the nodes then could not verify as fast as the rigs found, fell behind by
+/// a dozen shares and did not catch up in 90 s. That is a test rate no real pool has (a share
+/// every 10 s); the test is about convergence, not throughput.
 #[test]
-#[ignore = "Monero share propagation lags under CI load (see the doc comment)"]
 fn three_monero_nodes_converge_on_one_tip_and_window() {
     if !available("monero_pool") {
         return;
@@ -322,7 +333,7 @@ fn three_monero_nodes_converge_on_one_tip_and_window() {
         rigs,
         daemons: _daemons,
         wallets: _wallets,
-    } = three_nodes();
+    } = three_nodes("+16");
     // Shares from all three first.
     let _ = eventually(Duration::from_secs(120), || {
         nodes.iter().all(|n| n.best().0 >= 10)

@@ -106,6 +106,21 @@ pub enum Error {
     DatasetTooLarge { items: u64 },
 }
 
+/// Why [`Dataset::load_with`] refused a saved dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError<E> {
+    #[error(transparent)]
+    Alloc(Error),
+    #[error("filling the dataset: {0}")]
+    Fill(E),
+    #[error("sample item {item} is past the dataset's end")]
+    SampleOutOfRange { item: u64 },
+    /// The saved item differs from the one the cache computes: another key, another library,
+    /// or damage.
+    #[error("dataset item {item} differs from the one the cache computes")]
+    Mismatch { item: u64 },
+}
+
 /// Whether to back memory with large (2 MiB) pages. They make hashing about a third faster but
 /// need pages reserved by the administrator (`vm.nr_hugepages`), which most machines lack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -461,6 +476,53 @@ impl Dataset {
             }
         });
         result.map(|()| dataset)
+    }
+
+    /// A dataset for `cache`'s key whose bytes come from `fill` (a copy this machine saved
+    /// earlier) instead of being computed, then checked against the cache: each item of
+    /// `samples` is recomputed from the cache and must equal what `fill` wrote. `fill` gets the
+    /// whole memory (`item_count() * DATASET_ITEM_SIZE` bytes) and must write all of it.
+    ///
+    /// Why: building a dataset costs minutes of CPU on a small machine, reading 2 GiB back costs
+    /// seconds. The samples catch a copy made for another key or by another library version;
+    /// the caller's own checksum catches damage to single bytes.
+    pub fn load_with<E>(
+        cache: &Cache,
+        large_pages: LargePages,
+        samples: &[u64],
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Dataset, LoadError<E>> {
+        let dataset = Dataset::alloc(cache, large_pages).map_err(LoadError::Alloc)?;
+        let len = dataset.items as usize * DATASET_ITEM_SIZE;
+        // SAFETY: the allocation holds `items` items (size checked in `alloc`) and is owned by
+        // `dataset` alone: no machine exists yet, so this is the only reference to it.
+        let memory = unsafe {
+            let p = ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()).cast::<u8>();
+            std::slice::from_raw_parts_mut(p, len)
+        };
+        fill(memory).map_err(LoadError::Fill)?;
+        for &item in samples {
+            if item >= dataset.items {
+                return Err(LoadError::SampleOutOfRange { item });
+            }
+            let at = item as usize * DATASET_ITEM_SIZE;
+            let mut loaded = [0u8; DATASET_ITEM_SIZE];
+            loaded.copy_from_slice(&memory[at..at + DATASET_ITEM_SIZE]);
+            // SAFETY: item < items (checked), exclusive as above; the cache is only read. The
+            // library writes exactly that one item.
+            unsafe {
+                ffi::randomx_init_dataset(
+                    dataset.ptr.as_ptr(),
+                    cache.ptr.as_ptr(),
+                    item as c_ulong,
+                    1,
+                )
+            };
+            if memory[at..at + DATASET_ITEM_SIZE] != loaded {
+                return Err(LoadError::Mismatch { item });
+            }
+        }
+        Ok(dataset)
     }
 
     pub fn item_count(&self) -> u64 {

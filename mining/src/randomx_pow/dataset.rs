@@ -166,10 +166,18 @@ fn build_loop(weak: Weak<Inner>) {
         let cache = Arc::clone(&slot.cache);
         let seed = slot.seed;
         let weak_slot = Arc::downgrade(&slot);
+        let dir = inner.config.dataset_dir.clone();
         drop((slot, inner));
 
         let start = Instant::now();
-        let built = Dataset::new(&cache, threads, large_pages);
+        let loaded = dir
+            .as_deref()
+            .and_then(|dir| load_saved(dir, &cache, large_pages));
+        let from_file = loaded.is_some();
+        let built = match loaded {
+            Some(d) => Ok(d),
+            None => Dataset::new(&cache, threads, large_pages),
+        };
         drop(cache);
         let secs = start.elapsed().as_secs_f64();
 
@@ -187,18 +195,27 @@ fn build_loop(weak: Weak<Inner>) {
                     pool: Pool::new(inner.config.max_idle_vms),
                 });
                 let large = fast.dataset.large_pages();
+                let dataset = Arc::clone(&fast.dataset);
                 if slot.set_fast_if_pending(FastState::Ready(fast)) {
-                    inner
-                        .counters
-                        .datasets_built
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let counter = if from_file {
+                        &inner.counters.datasets_loaded
+                    } else {
+                        &inner.counters.datasets_built
+                    };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(
                         seed = %hex::encode(seed),
                         secs = format_args!("{secs:.1}"),
                         threads,
                         large_pages = large,
+                        source = if from_file { "saved file" } else { "built" },
                         "RandomX dataset ready: fast mode"
                     );
+                    // Saving reads 2 GiB for seconds: not while holding the hasher alive.
+                    drop(inner);
+                    if let (Some(dir), false) = (dir, from_file) {
+                        save_built(&dir, &seed, &dataset);
+                    }
                 }
             }
             (Ok(_), None) => tracing::info!(
@@ -217,6 +234,61 @@ fn build_loop(weak: Weak<Inner>) {
                 }
             }
         }
+    }
+}
+
+/// The dataset saved for `cache`'s seed in `dir`, if there is a usable one; a file that is
+/// there but unusable is deleted with a warning saying why (the dataset is then built).
+fn load_saved(
+    dir: &std::path::Path,
+    cache: &otedama_randomx::Cache,
+    large_pages: otedama_randomx::LargePages,
+) -> Option<Dataset> {
+    let start = Instant::now();
+    match super::dataset_file::load(dir, cache, large_pages) {
+        Ok(Some(d)) => {
+            tracing::info!(
+                path = %super::dataset_file::path_for(dir, &seed_of(cache)).display(),
+                secs = format_args!("{:.1}", start.elapsed().as_secs_f64()),
+                "RandomX dataset loaded from its saved file (checksum and {} sampled items \
+                 checked)",
+                super::dataset_file::SAMPLE_ITEMS
+            );
+            Some(d)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            let path = super::dataset_file::path_for(dir, &seed_of(cache));
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "saved RandomX dataset not usable: deleting it and building the dataset"
+            );
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+}
+
+fn seed_of(cache: &otedama_randomx::Cache) -> [u8; 32] {
+    <[u8; 32]>::try_from(cache.key()).unwrap_or_default()
+}
+
+/// Saves a dataset just built, so the next start loads it in seconds.
+fn save_built(dir: &std::path::Path, seed: &[u8; 32], dataset: &Dataset) {
+    let start = Instant::now();
+    match super::dataset_file::save(dir, seed, dataset) {
+        Ok(path) => tracing::info!(
+            path = %path.display(),
+            mib = dataset.bytes() / MIB,
+            secs = format_args!("{:.1}", start.elapsed().as_secs_f64()),
+            "RandomX dataset saved for the next start"
+        ),
+        Err(e) => tracing::warn!(
+            dir = %dir.display(),
+            error = %e,
+            "cannot save the RandomX dataset (the next start builds it again)"
+        ),
     }
 }
 

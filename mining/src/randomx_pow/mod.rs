@@ -24,6 +24,7 @@
 //!   store's single writer, which then finds every result in the memo.
 
 mod dataset;
+pub mod dataset_file;
 mod memo;
 
 pub use dataset::{dataset_bytes, DatasetPolicy, MEMORY_MARGIN};
@@ -39,7 +40,7 @@ use otedama_randomx::{Cache, Dataset, Error, Flags, LargePages, Vm};
 use memo::Memo;
 
 /// How the hasher allocates its caches, datasets and machines.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomXConfig {
     /// Flags of the caches and machines, usually [`Flags::recommended`] (JIT, hardware AES).
     pub flags: Flags,
@@ -67,6 +68,9 @@ pub struct RandomXConfig {
     /// so from about 1,000 hashes on (fewer once the build is under way) waiting and hashing in
     /// fast mode ends first. `usize::MAX` never waits.
     pub prehash_wait_min: usize,
+    /// Where datasets are saved per seed and loaded from at the next start
+    /// ([`dataset_file`]); `None` keeps them in memory only.
+    pub dataset_dir: Option<std::path::PathBuf>,
 }
 
 /// Default of [`RandomXConfig::memo_capacity`].
@@ -86,6 +90,7 @@ impl Default for RandomXConfig {
             threads: available_parallelism(),
             memo_capacity: DEFAULT_MEMO_CAPACITY,
             prehash_wait_min: DEFAULT_PREHASH_WAIT_MIN,
+            dataset_dir: None,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct HasherStats {
     pub fast_hashes: u64,
     /// Datasets built and installed.
     pub datasets_built: u64,
+    /// Datasets loaded from [`RandomXConfig::dataset_dir`] and installed.
+    pub datasets_loaded: u64,
 }
 
 /// What one [`RandomXHasher::prehash`] call did with its inputs.
@@ -148,6 +155,7 @@ struct Counters {
     light_hashes: AtomicU64,
     fast_hashes: AtomicU64,
     datasets_built: AtomicU64,
+    datasets_loaded: AtomicU64,
 }
 
 /// Idle machines of one backing. A `Vm` is not `Sync`, so each hash takes one out (or makes one)
@@ -408,9 +416,9 @@ impl RandomXHasher {
     pub fn with_config(config: RandomXConfig) -> Self {
         RandomXHasher {
             inner: Arc::new(Inner {
+                memo: Mutex::new(Memo::new(config.memo_capacity)),
                 config,
                 slots: RwLock::new(Vec::new()),
-                memo: Mutex::new(Memo::new(config.memo_capacity)),
                 counters: Counters::default(),
                 builder_running: Mutex::new(false),
                 offered: Mutex::new(None),
@@ -631,6 +639,7 @@ impl RandomXHasher {
             light_hashes: c.light_hashes.load(Ordering::Relaxed),
             fast_hashes: c.fast_hashes.load(Ordering::Relaxed),
             datasets_built: c.datasets_built.load(Ordering::Relaxed),
+            datasets_loaded: c.datasets_loaded.load(Ordering::Relaxed),
         }
     }
 
