@@ -97,6 +97,14 @@ pub trait ChainView {
         None
     }
 
+    /// Where Monero payout checks remember their curve work between shares
+    /// ([`DerivationMemo`](crate::chain::monero::derivation_memo::DerivationMemo)): a view that
+    /// checks many shares keeps one. It changes no result, only the time; `None` derives
+    /// everything each time.
+    fn derivation_memo(&self) -> Option<&crate::chain::monero::derivation_memo::DerivationMemo> {
+        None
+    }
+
     /// The ancestor of `id` at `height` (`id` itself at its own height).
     fn ancestor_at(&self, id: &ShareHash, height: u64) -> Option<&ShareInfo> {
         let mut cur = self.share_info(id)?;
@@ -124,6 +132,8 @@ pub struct MemoryChain {
     pub windows: HashMap<ShareHash, WindowWeights>,
     /// Best tip by cumulative work, ties to the first seen.
     pub best: Option<ShareHash>,
+    /// Monero payout checks' memo (a clone starts with an empty one).
+    pub memo: crate::chain::monero::derivation_memo::DerivationMemo,
 }
 
 impl ChainView for MemoryChain {
@@ -133,6 +143,10 @@ impl ChainView for MemoryChain {
 
     fn window_weights(&self, id: &ShareHash) -> Option<Cow<'_, WindowWeights>> {
         self.windows.get(id).map(Cow::Borrowed)
+    }
+
+    fn derivation_memo(&self) -> Option<&crate::chain::monero::derivation_memo::DerivationMemo> {
+        Some(&self.memo)
     }
 }
 

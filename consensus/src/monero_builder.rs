@@ -10,7 +10,7 @@ use crate::chain::monero::candidate::MoneroCandidate;
 use crate::chain::monero::hash::Hash32;
 use crate::chain::monero::keys::KeyError;
 use crate::chain::monero::miner_tx::{build_miner_tx, MinerTxError};
-use crate::chain::monero::outputs::payout_outputs;
+use crate::chain::monero::outputs::payout_outputs_with;
 use crate::chain::monero::payee::Payee;
 use crate::chain::monero::tree::first_leaf_branch;
 use crate::chain::monero::tx_key::tx_secret_key;
@@ -108,8 +108,9 @@ pub fn build_monero_share_with_payouts<V: ChainView + ?Sized>(
     }
     let id = pool.commitment_id();
     let commitment = side.commitment(&id);
-    let tx_secret = tx_secret_key(id.as_byte_array(), &commitment, &t.prev_id);
-    let outputs = payout_outputs(&tx_secret, &payees)?;
+    let tx_secret = tx_secret_key(id.as_byte_array(), &t.prev_id);
+    // The view's memo: a node building job after job on one Monero parent derives each payee once.
+    let outputs = payout_outputs_with(&tx_secret, &payees, view.derivation_memo())?;
     let miner_tx = build_miner_tx(t.height, &outputs, input.extra_nonce, &commitment)?;
     let mut leaves = Vec::with_capacity(1 + t.tx_hashes.len());
     leaves.push(miner_tx.hash());

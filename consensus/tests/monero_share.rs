@@ -249,7 +249,7 @@ fn a_share_candidate_end_to_end() {
     ];
     let consensus_id = [0x11; 32];
     let commitment = [0x22; 32];
-    let r = tx_secret_key(&consensus_id, &commitment, &block.header.prev_id);
+    let r = tx_secret_key(&consensus_id, &block.header.prev_id);
     let outs = payout_outputs(&r, &payees).expect("outputs");
     let miner_tx = build_miner_tx(height, &outs, &[0; 8], &commitment).expect("miner tx");
     block.miner_tx = miner_tx.clone();
@@ -275,7 +275,7 @@ fn a_share_candidate_end_to_end() {
     assert_eq!(facts.payout_count, 4);
     assert_eq!(facts.reward, 600_000_000_000);
     // The validating node's side: the key from the share, the payouts from its PPLNS window.
-    let r_node = tx_secret_key(&consensus_id, &commitment, &cand.header.prev_id);
+    let r_node = tx_secret_key(&consensus_id, &cand.header.prev_id);
     assert!(payouts_match(
         &r_node,
         &payees,
@@ -283,13 +283,17 @@ fn a_share_candidate_end_to_end() {
         &facts.additional,
         &cand.miner_tx.outputs
     ));
-    // Another share (commitment) or parent gives another key, and the outputs no longer match.
-    let other = tx_secret_key(&consensus_id, &[0x23; 32], &cand.header.prev_id);
-    assert!(!payouts_match(
-        &other,
-        &payees,
-        &facts.tx_public,
-        &facts.additional,
-        &cand.miner_tx.outputs
-    ));
+    // Another parent or pool gives another key, and the outputs no longer match.
+    for other in [
+        tx_secret_key(&consensus_id, &[0x23; 32]),
+        tx_secret_key(&[0x12; 32], &cand.header.prev_id),
+    ] {
+        assert!(!payouts_match(
+            &other,
+            &payees,
+            &facts.tx_public,
+            &facts.additional,
+            &cand.miner_tx.outputs
+        ));
+    }
 }

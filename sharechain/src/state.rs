@@ -1,6 +1,7 @@
 //! The in-memory chain state: index entries of every share that can still matter, the leaves
 //! (tips), and the PPLNS window weights of each leaf, maintained incrementally.
 
+use otedama_consensus::chain::monero::derivation_memo::DerivationMemo;
 use otedama_consensus::chain_view::ChainView;
 use otedama_consensus::pplns::{window_after, WindowWeights};
 use otedama_consensus::{PoolParams, ShareHash, ShareInfo};
@@ -22,6 +23,9 @@ pub struct ChainState {
     pool: Option<PoolParams>,
     /// The trusted base (docs/consensus.md section 13), while it is loaded.
     trusted_base: Option<ShareHash>,
+    /// What Monero payout checks of earlier shares derived (a bounded cache; no result depends
+    /// on it).
+    memo: DerivationMemo,
 }
 
 impl ChainView for ChainState {
@@ -42,6 +46,10 @@ impl ChainView for ChainState {
 
     fn trusted_base(&self) -> Option<&ShareInfo> {
         self.trusted_base.and_then(|b| self.infos.get(&b))
+    }
+
+    fn derivation_memo(&self) -> Option<&DerivationMemo> {
+        Some(&self.memo)
     }
 }
 

@@ -155,16 +155,13 @@ impl Share {
     }
 
     /// The transaction secret key every node derives for a Monero share's miner transaction
-    /// (docs/consensus.md section 14): from the pool, the share's commitment and the parent
-    /// block it builds on.
+    /// (docs/consensus.md section 14): from the pool and the parent block it builds on.
     pub fn monero_tx_secret(
         &self,
         pool: &crate::pool::PoolParams,
         c: &crate::chain::monero::candidate::MoneroCandidate,
     ) -> [u8; 32] {
-        let id = pool.commitment_id();
-        let commitment = self.side.commitment(&id);
-        tx_secret_key(id.as_byte_array(), &commitment, &c.header.prev_id)
+        tx_secret_key(pool.commitment_id().as_byte_array(), &c.header.prev_id)
     }
 
     /// Canonical bytes.

@@ -2,8 +2,9 @@
 
 use super::{Checked, RejectReason};
 use crate::chain::monero::candidate::MoneroCandidate;
+use crate::chain::monero::derivation_memo::DerivationMemo;
 use crate::chain::monero::miner_tx::parse_miner_tx;
-use crate::chain::monero::outputs::payouts_match;
+use crate::chain::monero::outputs::payouts_match_with;
 use crate::chain::monero::payee::Payee;
 use crate::chain_view::{ChainView, ShareInfo, UncleCredit};
 use crate::pool::PoolParams;
@@ -207,7 +208,9 @@ fn check_payouts<V: ChainView + ?Sized>(
                             && out.script_pubkey.as_bytes() == script.as_bytes()
                     })
             }
-            Candidate::Monero(c) => monero_payouts_match(pool, share, c, expected),
+            Candidate::Monero(c) => {
+                monero_payouts_match(pool, share, c, expected, view.derivation_memo())
+            }
         },
     )
     .ok_or(RejectReason::WindowUnavailable)?;
@@ -219,27 +222,32 @@ fn check_payouts<V: ChainView + ?Sized>(
 
 /// A Monero miner transaction pays `expected` when recomputing its outputs with the share's
 /// deterministic transaction key gives the same keys, view tags, amounts and public keys.
+/// `memo` (the view's) saves the curve work shares on one Monero parent have in common.
 fn monero_payouts_match(
     pool: &PoolParams,
     share: &Share,
     c: &MoneroCandidate,
     expected: &[(&PayoutScript, u64)],
+    memo: Option<&DerivationMemo>,
 ) -> bool {
     let Ok(parts) = parse_miner_tx(&c.miner_tx) else {
         return false;
     };
     let mut payees = Vec::with_capacity(expected.len());
     for (script, amount) in expected {
-        let Ok(payee) = Payee::from_bytes(script.as_bytes()) else {
+        // Invalid keys are refused by the derivation (an error: no match); a payee the memo
+        // knows was derived from, so its keys were checked then.
+        let Ok(payee) = Payee::from_bytes_keys_unchecked(script.as_bytes()) else {
             return false;
         };
         payees.push((payee, *amount));
     }
-    payouts_match(
+    payouts_match_with(
         &share.monero_tx_secret(pool, c),
         &payees,
         &parts.tx_public,
         &parts.additional,
         &c.miner_tx.outputs,
+        memo,
     )
 }

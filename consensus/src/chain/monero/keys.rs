@@ -169,9 +169,23 @@ pub fn derive_output(
     } else {
         None
     };
+    output_from_derivation(&derivation, index, spend_public, subaddress_tx_key)
+}
+
+/// [`derive_output`] from its two variable-base multiplications already done: the derivation
+/// `8·r·view` and, for a subaddress, `r·spend`. Both depend on the transaction key and the payee
+/// only, not on the output's index, so a node that checks many outputs to one payee under one
+/// key computes them once ([`super::derivation_memo`]); what is left here is one fixed-base
+/// multiplication and two hashes.
+pub fn output_from_derivation(
+    derivation: &[u8; 32],
+    index: u64,
+    spend_public: &[u8; 32],
+    subaddress_tx_key: Option<Hash32>,
+) -> Result<DerivedOutput, KeyError> {
     Ok(DerivedOutput {
-        key: derive_public_key(&derivation, index, spend_public)?,
-        view_tag: derive_view_tag(&derivation, index),
+        key: derive_public_key(derivation, index, spend_public)?,
+        view_tag: derive_view_tag(derivation, index),
         subaddress_tx_key,
     })
 }

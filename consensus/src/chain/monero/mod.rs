@@ -20,6 +20,8 @@
 //! * [`payee`]: who a share pays (spend and view keys, subaddress or not), 65 canonical bytes.
 //! * [`tx_key`]: the miner transaction's secret key, derived from the share so nodes can check
 //!   the outputs and miners cannot reuse one.
+//! * [`derivation_memo`]: the curve work of payout checks remembered per transaction key and
+//!   payee, so shares built on one Monero parent cost it once.
 //! * [`outputs`]: the payout outputs and transaction public keys (main and additional) under
 //!   Monero's wallet rules, and the check every node makes of them.
 //! * [`miner_tx`]: the one layout of a share's miner transaction and its strict inverse.
@@ -32,6 +34,7 @@ pub mod address;
 pub mod block;
 pub mod candidate;
 pub mod check;
+pub mod derivation_memo;
 pub mod difficulty;
 pub mod hash;
 pub mod keys;

@@ -24,6 +24,7 @@
 //! ([`keys::derive_output`]), as a `txout_to_tagged_key` (the only output type from hard fork 16).
 
 use super::block::{OutputTarget, TxOut};
+use super::derivation_memo::{DerivationMemo, Known, PayeeDerivation};
 use super::hash::Hash32;
 use super::keys::{self, KeyError};
 use super::payee::Payee;
@@ -77,6 +78,16 @@ pub fn payout_outputs(
     tx_secret: &[u8; 32],
     payees: &[(Payee, u64)],
 ) -> Result<PayoutOutputs, KeyError> {
+    payout_outputs_with(tx_secret, payees, None)
+}
+
+/// [`payout_outputs`], taking what `memo` already knows under `tx_secret` and recording what it
+/// derives there: the same result with any memo or none (see [`DerivationMemo`]).
+pub fn payout_outputs_with(
+    tx_secret: &[u8; 32],
+    payees: &[(Payee, u64)],
+    memo: Option<&DerivationMemo>,
+) -> Result<PayoutOutputs, KeyError> {
     let plan = key_plan(payees);
     let main = keys::secret_key_to_public_key(tx_secret)?;
     let mut outputs = Vec::with_capacity(payees.len());
@@ -85,9 +96,9 @@ pub fn payout_outputs(
         additional.reserve(payees.len());
     }
     let mut tx_public = main;
-    let derived = derive_all(tx_secret, payees);
+    let derived = derive_all(tx_secret, payees, memo);
     for ((_, amount), d) in payees.iter().zip(derived) {
-        let d = d?;
+        let (_, d) = d?;
         outputs.push(TxOut {
             amount: *amount,
             target: OutputTarget::TaggedKey {
@@ -112,75 +123,121 @@ pub fn payout_outputs(
     })
 }
 
-/// Payee lists at least this long derive their outputs on several threads. One derivation costs
-/// ~90 us here (two scalar multiplications, docs/performance.md "Monero share validation"),
-/// starting a scoped thread ~20 us, so a thread pays for itself from a handful of payees; 32
-/// keeps small shares (and the many tests with a few payees) on the calling thread.
+/// Payee lists with at least this many outputs to derive do it on several threads. One
+/// derivation costs ~90 us here (two scalar multiplications, docs/performance.md "Monero share
+/// validation"), starting a scoped thread ~20 us, so a thread pays for itself from a handful of
+/// payees; 32 keeps small shares (and the many tests with a few payees) on the calling thread.
 pub const PARALLEL_MIN_PAYEES: usize = 32;
 
-/// The derivation of every payee's output, in order: `derive_output(r, payee, i)` for each `i`,
-/// on up to `available_parallelism` scoped threads for long lists, each taking one contiguous
-/// chunk. The result is the same list whatever the threads (each entry depends on its own
-/// inputs only), so every node computes the same outputs; a chunk whose thread cannot be
-/// started or fails is derived on the calling thread instead. Why threads: a share of a window
-/// with 200 payees costs 18 ms of derivations, which the store's single writer pays for every
-/// share of a sync (4,320 shares: 78 s on one core).
+type Derived = Result<(PayeeDerivation, keys::DerivedOutput), KeyError>;
+
+/// The variable-base half of a payee's outputs under `tx_secret` (see [`PayeeDerivation`]).
+fn payee_derivation(tx_secret: &[u8; 32], payee: &Payee) -> Result<PayeeDerivation, KeyError> {
+    // The derivation is 8·r·view in every case; a subaddress only adds its key r·spend.
+    let derivation = keys::generate_key_derivation(&payee.view, tx_secret)?;
+    let subaddress_tx_key = if payee.subaddress {
+        Some(
+            (keys::scalar(tx_secret)? * keys::point(&payee.spend)?)
+                .compress()
+                .0,
+        )
+    } else {
+        None
+    };
+    Ok(PayeeDerivation {
+        derivation,
+        subaddress_tx_key,
+    })
+}
+
+/// The derivation of every payee's output, in order: `derive_output(r, payee, i)` for each `i`.
+/// What `memo` knows is taken from it; the rest is derived on up to `available_parallelism`
+/// scoped threads when at least [`PARALLEL_MIN_PAYEES`] outputs are not in the memo, each
+/// thread taking one contiguous chunk of them, and recorded in `memo`. The result is the same
+/// list whatever the memo and the threads (each entry depends on its own inputs only), so every
+/// node computes the same outputs; a chunk whose thread cannot be started or fails is derived on
+/// the calling thread instead. Why threads: a share of a window with 200 payees costs 18 ms of
+/// derivations, which the store's single writer pays for every share of a sync it has no memo
+/// for.
 fn derive_all(
     tx_secret: &[u8; 32],
     payees: &[(Payee, u64)],
-) -> Vec<Result<keys::DerivedOutput, KeyError>> {
-    let derive = |i: usize, payee: &Payee| {
-        // derive_output's derivation is 8·r·view in every case; the subaddress flag only adds
-        // the per-output key r·spend.
-        keys::derive_output(
-            tx_secret,
-            &payee.spend,
-            &payee.view,
-            payee.subaddress,
+    memo: Option<&DerivationMemo>,
+) -> Vec<Derived> {
+    let known = match memo {
+        Some(m) => m.lookup(tx_secret, payees),
+        None => vec![Known::Nothing; payees.len()],
+    };
+    let derive = |i: usize| -> Derived {
+        let (payee, _) = &payees[i];
+        let d = match known[i] {
+            Known::Output(d, o) => return Ok((d, o)),
+            Known::Derivation(d) => d,
+            Known::Nothing => payee_derivation(tx_secret, payee)?,
+        };
+        let o = keys::output_from_derivation(
+            &d.derivation,
             i as u64,
-        )
+            &payee.spend,
+            d.subaddress_tx_key,
+        )?;
+        Ok((d, o))
     };
-    let serial = |from: usize, part: &[(Payee, u64)]| -> Vec<_> {
-        part.iter()
-            .enumerate()
-            .map(|(j, (payee, _))| derive(from + j, payee))
-            .collect()
-    };
-    let threads = if payees.len() < PARALLEL_MIN_PAYEES {
+    // Everything but a remembered output costs at least a fixed-base multiplication (~30 us);
+    // a payee the memo does not know costs ~90 us.
+    let cold: Vec<usize> = (0..payees.len())
+        .filter(|&i| !matches!(known[i], Known::Output(..)))
+        .collect();
+    let threads = if cold.len() < PARALLEL_MIN_PAYEES {
         1
     } else {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(payees.len() / (PARALLEL_MIN_PAYEES / 2))
+            .min(cold.len() / (PARALLEL_MIN_PAYEES / 2))
     };
-    if threads <= 1 {
-        return serial(0, payees);
-    }
-    let chunk = payees.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        // The calling thread takes the first chunk itself; the others get a thread each.
-        let mut parts = payees.chunks(chunk).enumerate();
-        let first = parts.next();
-        let spawned: Vec<_> = parts
-            .map(|(c, part)| {
-                let from = c * chunk;
-                let handle = std::thread::Builder::new()
-                    .name("monero-derive".into())
-                    .spawn_scoped(scope, move || serial(from, part));
-                (from, part, handle)
-            })
-            .collect();
-        let mut all = first.map_or_else(Vec::new, |(_, part)| serial(0, part));
-        all.reserve(payees.len());
-        for (from, part, handle) in spawned {
-            match handle.map(|h| h.join()) {
-                Ok(Ok(derived)) => all.extend(derived),
-                // No thread (resources) or a failed one: the same chunk, here.
-                _ => all.extend(serial(from, part)),
+    let mut all: Vec<Option<Derived>> = vec![None; payees.len()];
+    if threads > 1 {
+        let chunk = cold.len().div_ceil(threads);
+        let serial = |part: &[usize]| -> Vec<Derived> { part.iter().map(|&i| derive(i)).collect() };
+        std::thread::scope(|scope| {
+            // The calling thread takes the first chunk itself; the others get a thread each.
+            let mut parts = cold.chunks(chunk);
+            let first = parts.next();
+            let spawned: Vec<_> = parts
+                .map(|part| {
+                    let handle = std::thread::Builder::new()
+                        .name("monero-derive".into())
+                        .spawn_scoped(scope, move || serial(part));
+                    (part, handle)
+                })
+                .collect();
+            let mut done = Vec::with_capacity(threads);
+            if let Some(part) = first {
+                done.push((part, serial(part)));
             }
-        }
-        all
-    })
+            for (part, handle) in spawned {
+                match handle.map(|h| h.join()) {
+                    Ok(Ok(derived)) => done.push((part, derived)),
+                    // No thread (resources) or a failed one: the same chunk, here.
+                    _ => done.push((part, serial(part))),
+                }
+            }
+            for (part, derived) in done {
+                for (&i, d) in part.iter().zip(derived) {
+                    all[i] = Some(d);
+                }
+            }
+        });
+    }
+    let all: Vec<Derived> = all
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| d.unwrap_or_else(|| derive(i)))
+        .collect();
+    if let Some(m) = memo {
+        m.record(tx_secret, payees, &all);
+    }
+    all
 }
 
 /// Whether `tx_public`, `additional` and `outputs` are exactly what [`payout_outputs`] gives for
@@ -193,10 +250,23 @@ pub fn payouts_match(
     additional: &[Hash32],
     outputs: &[TxOut],
 ) -> bool {
+    payouts_match_with(tx_secret, payees, tx_public, additional, outputs, None)
+}
+
+/// [`payouts_match`] with a [`DerivationMemo`]: the same answer, with the curve work the memo
+/// already holds skipped.
+pub fn payouts_match_with(
+    tx_secret: &[u8; 32],
+    payees: &[(Payee, u64)],
+    tx_public: &Hash32,
+    additional: &[Hash32],
+    outputs: &[TxOut],
+    memo: Option<&DerivationMemo>,
+) -> bool {
     if outputs.len() != payees.len() {
         return false;
     }
-    match payout_outputs(tx_secret, payees) {
+    match payout_outputs_with(tx_secret, payees, memo) {
         Ok(p) => p.tx_public == *tx_public && p.additional == additional && p.outputs == outputs,
         Err(_) => false,
     }
@@ -394,6 +464,92 @@ mod tests {
             payout_outputs(&[0xff; 32], &payees),
             Err(KeyError::InvalidScalar)
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Whatever sequence of transaction keys and payee lists a memo has seen, it gives the
+        /// outputs derived without one (the memo is only a cache: consensus must not depend on
+        /// what a node happened to check before).
+        #[test]
+        fn a_memo_never_changes_outputs(
+            steps in proptest::collection::vec(
+                (0u8..3, proptest::collection::vec((0u8..12, proptest::prelude::any::<bool>()), 0..8)),
+                1..6,
+            )
+        ) {
+            let memo = DerivationMemo::default();
+            for (key, list) in steps {
+                let r = hash_to_scalar(&[b'k', key]).to_bytes();
+                let payees: Vec<(Payee, u64)> = list
+                    .iter()
+                    .map(|&(w, sub)| (wallet(w, sub).payee, 1_000 + w as u64))
+                    .collect();
+                proptest::prop_assert_eq!(
+                    payout_outputs_with(&r, &payees, Some(&memo)),
+                    payout_outputs(&r, &payees)
+                );
+            }
+        }
+    }
+
+    /// A memo changes no output: cold, warm, with the list shifted by a new payee (outputs
+    /// moved to other positions: derivations reused, outputs derived again), with an invalid
+    /// payee (an error, nothing recorded for it), and under another transaction key.
+    #[test]
+    fn a_memo_gives_the_outputs_derived_without_one() {
+        let r = tx_secret();
+        let memo = DerivationMemo::default();
+        let n = 2 * PARALLEL_MIN_PAYEES + 3;
+        let mut payees: Vec<(Payee, u64)> = (0..n)
+            .map(|i| (wallet(i as u8, i % 5 == 2).payee, 500 + i as u64))
+            .collect();
+        let fresh = payout_outputs(&r, &payees).unwrap();
+        assert_eq!(
+            payout_outputs_with(&r, &payees, Some(&memo)).unwrap(),
+            fresh
+        );
+        assert!(memo
+            .lookup(&r, &payees)
+            .iter()
+            .all(|k| matches!(k, Known::Output(..))));
+        // Warm: every output from the memo.
+        assert_eq!(
+            payout_outputs_with(&r, &payees, Some(&memo)).unwrap(),
+            fresh
+        );
+        // A payee enters at the front: all the others move one position.
+        payees.insert(0, (wallet(200, true).payee, 77));
+        let known = memo.lookup(&r, &payees);
+        assert_eq!(known[0], Known::Nothing);
+        assert!(known[1..].iter().all(|k| matches!(k, Known::Derivation(_))));
+        assert_eq!(
+            payout_outputs_with(&r, &payees, Some(&memo)).unwrap(),
+            payout_outputs(&r, &payees).unwrap()
+        );
+        // Another key: nothing known, same outputs as without a memo.
+        let r2 = hash_to_scalar(b"another parent").to_bytes();
+        assert_eq!(
+            payout_outputs_with(&r2, &payees, Some(&memo)).unwrap(),
+            payout_outputs(&r2, &payees).unwrap()
+        );
+        // An invalid view key: the same error with a warm memo, and it is not remembered.
+        let mut bad = payees.clone();
+        bad[5].0.view = [0xff; 32];
+        assert_eq!(
+            payout_outputs_with(&r, &bad, Some(&memo)),
+            Err(KeyError::InvalidPoint)
+        );
+        assert_eq!(memo.lookup(&r, &bad)[5], Known::Nothing);
+        let p = payout_outputs(&r, &payees).unwrap();
+        assert!(payouts_match_with(
+            &r,
+            &payees,
+            &p.tx_public,
+            &p.additional,
+            &p.outputs,
+            Some(&memo)
+        ));
     }
 
     /// Long payee lists are derived on several threads; the outputs are exactly the ones one

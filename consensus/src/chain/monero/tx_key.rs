@@ -10,15 +10,23 @@
 //! Keccak of a domain string, the sidechain seed and the Monero parent id, retried with a counter
 //! until the reduced scalar is non-zero).
 //!
-//! Here: `r = Hs("otedama/monero-tx-key" || consensus_id || side_commitment || prev_id)`, with
-//! `Hs` Keccak-256 reduced modulo the group order `l`:
+//! Here: `r = Hs("otedama/monero-tx-key" || consensus_id || prev_id)`, with `Hs` Keccak-256
+//! reduced modulo the group order `l`:
 //!
 //! * `consensus_id` separates pools (two pools paying the same miner on the same parent never
 //!   share a key);
-//! * `side_commitment` is the share's commitment to its side data (its place in the sharechain,
-//!   hence its payouts), so two shares of one pool differ;
 //! * `prev_id` is the Monero block the candidate builds on, so a share re-mined on a new parent
-//!   gets a new key.
+//!   gets a new key, and no two blocks of the main chain ever have the same key.
+//!
+//! Every share of the pool built on one Monero parent has the same `r`. That repeats no
+//! one-time key on chain: all those shares are candidates for the same height (the child of
+//! `prev_id`), and the main chain has one block per height, so at most one of them is ever a
+//! block whose outputs count. It is also what makes checking a window cheap: the curve work of a
+//! payee under `r` is shared by the ~12 shares of one parent
+//! ([`derivation_memo`](super::derivation_memo)). An earlier rule also hashed the share's side
+//! commitment, giving every share its own `r` and every check all its curve work again, for no
+//! protection the parent does not already give. Monero P2Pool's key (`get_tx_keys`) has the same
+//! two inputs: its sidechain's consensus seed and the Monero parent.
 //!
 //! Zero is not a usable secret key (`R = 0·G` is the identity, and every derivation would be the
 //! identity too). A reduced Keccak output is zero with probability `1/l ≈ 2^-252`, so this never
@@ -37,15 +45,10 @@ pub const TX_KEY_DOMAIN: &[u8] = b"otedama/monero-tx-key";
 
 /// The deterministic transaction secret key of a share's miner transaction: a non-zero scalar
 /// below `l`, as 32 little-endian bytes (see the module doc).
-pub fn tx_secret_key(
-    consensus_id: &[u8; 32],
-    side_commitment: &[u8; 32],
-    prev_id: &Hash32,
-) -> [u8; 32] {
-    let mut preimage = Vec::with_capacity(TX_KEY_DOMAIN.len() + 3 * 32 + 1);
+pub fn tx_secret_key(consensus_id: &[u8; 32], prev_id: &Hash32) -> [u8; 32] {
+    let mut preimage = Vec::with_capacity(TX_KEY_DOMAIN.len() + 2 * 32 + 1);
     preimage.extend_from_slice(TX_KEY_DOMAIN);
     preimage.extend_from_slice(consensus_id);
-    preimage.extend_from_slice(side_commitment);
     preimage.extend_from_slice(prev_id);
     non_zero_scalar(preimage, hash_to_scalar)
 }
@@ -76,50 +79,43 @@ mod tests {
     use super::super::keys::{scalar, secret_key_to_public_key};
     use super::*;
 
-    fn inputs() -> ([u8; 32], [u8; 32], Hash32) {
-        ([1; 32], [2; 32], [3; 32])
+    fn inputs() -> ([u8; 32], Hash32) {
+        ([1; 32], [3; 32])
     }
 
     #[test]
     fn deterministic_reduced_and_non_zero() {
-        let (c, s, p) = inputs();
-        let k = tx_secret_key(&c, &s, &p);
-        assert_eq!(k, tx_secret_key(&c, &s, &p));
+        let (c, p) = inputs();
+        let k = tx_secret_key(&c, &p);
+        assert_eq!(k, tx_secret_key(&c, &p));
         assert_ne!(k, [0; 32]);
         // A valid secret key: reduced, so it has a public key.
         assert!(scalar(&k).is_ok());
         assert!(secret_key_to_public_key(&k).is_ok());
         // It is Hs of the documented preimage.
-        let pre = [TX_KEY_DOMAIN, &c[..], &s[..], &p[..]].concat();
+        let pre = [TX_KEY_DOMAIN, &c[..], &p[..]].concat();
         assert_eq!(k, hash_to_scalar(&pre).to_bytes());
     }
 
     #[test]
     fn every_input_byte_matters() {
-        let (c, s, p) = inputs();
-        let k = tx_secret_key(&c, &s, &p);
+        let (c, p) = inputs();
+        let k = tx_secret_key(&c, &p);
         let mut seen = std::collections::HashSet::new();
         seen.insert(k);
         for i in 0..32 {
             for bit in [0x01u8, 0x80] {
                 let mut c2 = c;
                 c2[i] ^= bit;
-                let mut s2 = s;
-                s2[i] ^= bit;
                 let mut p2 = p;
                 p2[i] ^= bit;
-                for k2 in [
-                    tx_secret_key(&c2, &s, &p),
-                    tx_secret_key(&c, &s2, &p),
-                    tx_secret_key(&c, &s, &p2),
-                ] {
+                for k2 in [tx_secret_key(&c2, &p), tx_secret_key(&c, &p2)] {
                     assert!(seen.insert(k2), "byte {i} bit {bit:#x} gave a repeated key");
                 }
             }
         }
-        // The three inputs are not interchangeable.
-        assert_ne!(tx_secret_key(&s, &c, &p), k);
-        assert_ne!(tx_secret_key(&c, &p, &s), k);
+        // The two inputs are not interchangeable.
+        assert_ne!(tx_secret_key(&p, &c), k);
     }
 
     #[test]
