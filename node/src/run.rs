@@ -212,13 +212,16 @@ pub async fn run(
         stop_workers,
         prehash,
     } = front;
-    let traffic_rx = match prehash {
+    let (traffic_rx, control_rx) = match prehash {
         Some(link) => {
-            let (rx, task) = crate::prehash::spawn(traffic_rx, link, NET_QUEUE);
+            let (traffic, task) = crate::prehash::spawn(traffic_rx, link.clone(), NET_QUEUE);
             tasks.adopt("pre-verification", task);
-            rx
+            let (control, task) =
+                crate::prehash::spawn_unbounded(control_rx, link, Some(sync_rx.clone()));
+            tasks.adopt("pre-verification (sync)", task);
+            (traffic, control)
         }
-        None => traffic_rx,
+        None => (traffic_rx, control_rx),
     };
 
     // The API: queries go to the sharechain task, which stays the store's only owner.
