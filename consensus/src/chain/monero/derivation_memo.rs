@@ -122,24 +122,19 @@ impl DerivationMemo {
             .collect()
     }
 
-    /// Remembers `derived[i]` for `payees[i]` at position `i` under `tx_secret` (entries that
-    /// are errors are skipped). The key becomes the most recently used; the least recently used
-    /// beyond [`MEMO_TX_KEYS`] is dropped.
-    pub fn record<E>(
+    /// Remembers each `(position, payee, derived)` under `tx_secret`. The key becomes the most
+    /// recently used; the least recently used beyond [`MEMO_TX_KEYS`] is dropped.
+    pub fn record<'a>(
         &self,
         tx_secret: &Hash32,
-        payees: &[(Payee, u64)],
-        derived: &[Result<(PayeeDerivation, DerivedOutput), E>],
+        entries: impl IntoIterator<Item = (u64, &'a Payee, &'a (PayeeDerivation, DerivedOutput))>,
     ) {
         let mut keys = self.lock();
         let mut k = match keys.iter().position(|k| k.tx_secret == *tx_secret) {
             Some(at) => keys.remove(at).unwrap_or_else(|| KeyMemo::new(tx_secret)),
             None => KeyMemo::new(tx_secret),
         };
-        for (i, ((payee, _), d)) in payees.iter().zip(derived).enumerate() {
-            let Ok((derivation, output)) = d else {
-                continue;
-            };
+        for (i, payee, (derivation, output)) in entries {
             if k.derivations.len() >= MEMO_PAYEES_PER_KEY || k.outputs.len() >= MEMO_OUTPUTS_PER_KEY
             {
                 // Derivations and outputs are emptied together, so an output in the memo
@@ -148,7 +143,7 @@ impl DerivationMemo {
                 k.outputs.clear();
             }
             k.derivations.insert(*payee, *derivation);
-            k.outputs.insert((*payee, i as u64), *output);
+            k.outputs.insert((*payee, i), *output);
         }
         keys.push_back(k);
         while keys.len() > MEMO_TX_KEYS {
@@ -187,6 +182,23 @@ mod tests {
         )
     }
 
+    /// Records `derived[i]` for `list[i]` at position `i`, skipping errors, as `derive_all`
+    /// does.
+    fn record(
+        memo: &DerivationMemo,
+        r: &Hash32,
+        list: &[(Payee, u64)],
+        derived: &[Result<(PayeeDerivation, DerivedOutput), ()>],
+    ) {
+        memo.record(
+            r,
+            list.iter()
+                .zip(derived)
+                .enumerate()
+                .filter_map(|(i, ((p, _), d))| Some((i as u64, p, d.as_ref().ok()?))),
+        );
+    }
+
     fn entry(n: u8) -> Result<(PayeeDerivation, DerivedOutput), ()> {
         Ok((
             PayeeDerivation {
@@ -207,7 +219,7 @@ mod tests {
         let (r, other) = ([1; 32], [2; 32]);
         let list = [payee(1), payee(2)];
         assert_eq!(memo.lookup(&r, &list), vec![Known::Nothing; 2]);
-        memo.record(&r, &list, &[entry(1), Err(())]);
+        record(&memo, &r, &list, &[entry(1), Err(())]);
         let known = memo.lookup(&r, &list);
         let (d1, o1) = entry(1).unwrap();
         assert_eq!(known, vec![Known::Output(d1, o1), Known::Nothing]);
@@ -225,11 +237,11 @@ mod tests {
         let memo = DerivationMemo::default();
         let list = [payee(1)];
         for k in 0..MEMO_TX_KEYS as u8 {
-            memo.record(&[k; 32], &list, &[entry(1)]);
+            record(&memo, &[k; 32], &list, &[entry(1)]);
         }
         // Key 0 used again: key 1 is now the least recently used and goes first.
         assert!(matches!(memo.lookup(&[0; 32], &list)[0], Known::Output(..)));
-        memo.record(&[0xee; 32], &list, &[entry(1)]);
+        record(&memo, &[0xee; 32], &list, &[entry(1)]);
         assert_eq!(memo.tx_keys(), MEMO_TX_KEYS);
         assert!(matches!(memo.lookup(&[0; 32], &list)[0], Known::Output(..)));
         assert_eq!(memo.lookup(&[1; 32], &list)[0], Known::Nothing);
@@ -242,7 +254,7 @@ mod tests {
         // One payee at more positions than the limit allows.
         let list: Vec<_> = (0..MEMO_OUTPUTS_PER_KEY + 10).map(|_| payee(3)).collect();
         let derived: Vec<_> = list.iter().map(|_| entry(3)).collect();
-        memo.record(&r, &list, &derived);
+        record(&memo, &r, &list, &derived);
         let known = memo.lookup(&r, &list);
         let outputs = known
             .iter()
@@ -257,7 +269,7 @@ mod tests {
     #[test]
     fn a_copy_starts_empty() {
         let memo = DerivationMemo::default();
-        memo.record(&[1; 32], &[payee(1)], &[entry(1)]);
+        record(&memo, &[1; 32], &[payee(1)], &[entry(1)]);
         assert_eq!(memo.clone().tx_keys(), 0);
         assert_eq!(memo.tx_keys(), 1);
     }

@@ -162,14 +162,26 @@ pub fn derive_output(
     is_subaddress: bool,
     index: u64,
 ) -> Result<DerivedOutput, KeyError> {
+    let (derivation, subaddress_tx_key) =
+        payee_derivation(tx_secret, spend_public, view_public, is_subaddress)?;
+    output_from_derivation(&derivation, index, spend_public, subaddress_tx_key)
+}
+
+/// The index-free half of [`derive_output`], its two variable-base multiplications: the
+/// derivation `8·r·view` (in every case) and, for a subaddress, its transaction key `r·spend`.
+pub fn payee_derivation(
+    tx_secret: &[u8; 32],
+    spend_public: &[u8; 32],
+    view_public: &[u8; 32],
+    is_subaddress: bool,
+) -> Result<(Hash32, Option<Hash32>), KeyError> {
     let derivation = generate_key_derivation(view_public, tx_secret)?;
     let subaddress_tx_key = if is_subaddress {
-        let r = scalar(tx_secret)?;
-        Some((r * point(spend_public)?).compress().0)
+        Some((scalar(tx_secret)? * point(spend_public)?).compress().0)
     } else {
         None
     };
-    output_from_derivation(&derivation, index, spend_public, subaddress_tx_key)
+    Ok((derivation, subaddress_tx_key))
 }
 
 /// [`derive_output`] from its two variable-base multiplications already done: the derivation

@@ -131,25 +131,6 @@ pub const PARALLEL_MIN_PAYEES: usize = 32;
 
 type Derived = Result<(PayeeDerivation, keys::DerivedOutput), KeyError>;
 
-/// The variable-base half of a payee's outputs under `tx_secret` (see [`PayeeDerivation`]).
-fn payee_derivation(tx_secret: &[u8; 32], payee: &Payee) -> Result<PayeeDerivation, KeyError> {
-    // The derivation is 8·r·view in every case; a subaddress only adds its key r·spend.
-    let derivation = keys::generate_key_derivation(&payee.view, tx_secret)?;
-    let subaddress_tx_key = if payee.subaddress {
-        Some(
-            (keys::scalar(tx_secret)? * keys::point(&payee.spend)?)
-                .compress()
-                .0,
-        )
-    } else {
-        None
-    };
-    Ok(PayeeDerivation {
-        derivation,
-        subaddress_tx_key,
-    })
-}
-
 /// The derivation of every payee's output, in order: `derive_output(r, payee, i)` for each `i`.
 /// What `memo` knows is taken from it; the rest is derived on up to `available_parallelism`
 /// scoped threads when at least [`PARALLEL_MIN_PAYEES`] outputs are not in the memo, each
@@ -173,7 +154,14 @@ fn derive_all(
         let d = match known[i] {
             Known::Output(d, o) => return Ok((d, o)),
             Known::Derivation(d) => d,
-            Known::Nothing => payee_derivation(tx_secret, payee)?,
+            Known::Nothing => {
+                let (derivation, subaddress_tx_key) =
+                    keys::payee_derivation(tx_secret, &payee.spend, &payee.view, payee.subaddress)?;
+                PayeeDerivation {
+                    derivation,
+                    subaddress_tx_key,
+                }
+            }
         };
         let o = keys::output_from_derivation(
             &d.derivation,
@@ -235,7 +223,14 @@ fn derive_all(
         .map(|(i, d)| d.unwrap_or_else(|| derive(i)))
         .collect();
     if let Some(m) = memo {
-        m.record(tx_secret, payees, &all);
+        // What came from the memo is there already: only the new work is recorded.
+        m.record(
+            tx_secret,
+            cold.iter().filter_map(|&i| {
+                let d = all[i].as_ref().ok()?;
+                Some((i as u64, &payees[i].0, d))
+            }),
+        );
     }
     all
 }
