@@ -4,6 +4,7 @@
 
 use crate::api::{ChainCounters, ChainQuery, ChainSummary};
 use crate::p2p::address_book::{self, MAX_ADDRESS_BOOK};
+use crate::p2p::forwarded::ForwardedForms;
 use crate::p2p::handlers::{
     get_base, get_headers, get_shares, gossip_block, gossip_monero_block, gossip_share,
 };
@@ -120,6 +121,8 @@ struct Runner {
     parent_tips: crate::relay_policy::ParentTips,
     held: HashMap<ShareHash, Vec<Held>>,
     held_count: usize,
+    /// The forms of shares whose messages we let gossipsub forward (each at most once).
+    forwarded: ForwardedForms,
     /// Valid-looking shares whose timestamp is ahead of our clock, retried every tick.
     future: std::collections::VecDeque<(Share, Instant)>,
     /// Sync moved our best tip: gossip it once sync is idle, so peers that only talk to us
@@ -150,6 +153,7 @@ impl ChainTask {
             parent_tips: Default::default(),
             held: HashMap::new(),
             held_count: 0,
+            forwarded: ForwardedForms::default(),
             future: Default::default(),
             announce_tip: false,
             last_probe: Instant::now(),
@@ -553,12 +557,28 @@ impl Runner {
                     acceptance,
                 }];
                 if let (Acceptance::Accept, Some(share)) = (acceptance, &result.share) {
+                    self.forwarded.insert(share.id(), topic);
                     cmds.extend(republish(share, topic));
                 }
                 if let Some(offence) = offence {
                     cmds.push(SwarmCommand::Penalise { peer, offence });
                 }
                 self.send(cmds);
+            }
+            // The other form of a share we accepted (or a copy gossipsub forgot): forwarded
+            // the first time we see this form, when the share is one we relay at all.
+            gossip_share::Verdict::Known { id } => {
+                let acceptance = if not_relayed.is_none() && self.forwarded.insert(id, topic) {
+                    debug!(%peer, %id, ?topic, "forwarding the other form of a known share");
+                    Acceptance::Accept
+                } else {
+                    Acceptance::Ignore
+                };
+                self.send([SwarmCommand::Validation {
+                    msg_id,
+                    source: peer,
+                    acceptance,
+                }]);
             }
             gossip_share::Verdict::Held { id, missing } => {
                 self.hold_or_ignore(id, msg_id, peer, topic, not_relayed.is_some());
@@ -787,6 +807,9 @@ impl Runner {
                         .into_iter()
                         .filter(|t| held.iter().any(|h| h.topic == *t))
                         .collect();
+                    for t in &topics {
+                        self.forwarded.insert(*id, *t);
+                    }
                     let share = self.t.chain.store().share(id).ok().flatten();
                     let others: Vec<SwarmCommand> = share
                         .iter()

@@ -11,6 +11,7 @@
 
 pub mod address_book;
 pub mod behaviour;
+pub mod forwarded;
 pub mod gossip;
 pub mod handlers;
 pub mod identity;
@@ -175,7 +176,7 @@ pub const GOSSIP_COMPACT_SHARE: u8 = 3;
 /// Gossipsub delivers each topic's messages to that topic's subscribers only, so the
 /// subscription is the capability: no handshake, no per-peer state, and a peer that changes
 /// its mind re-subscribes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ShareTopic {
     Full,
     Compact,

@@ -32,6 +32,12 @@ pub enum Verdict {
     },
     /// Valid so far but `missing` (parent or uncle) is unknown: hold the message, fetch it.
     Held { id: ShareHash, missing: ShareHash },
+    /// A share we hold, and the message is its canonical form on this topic: the other form of
+    /// a share in flight (each form travels on its own topic), or a copy of a message gossipsub
+    /// has forgotten. Nothing to judge and no penalty; the sharechain task forwards each form
+    /// of a share once ([`crate::p2p::forwarded`]), since gossipsub refuses our own publish of
+    /// a form whose author's copy already reached us.
+    Known { id: ShareHash },
 }
 
 /// Gossiped shares more than this many heights below our best tip are neither stored nor
@@ -101,12 +107,24 @@ pub fn handle_compact(
         }
     };
     let id = c.id();
-    // Known (stored, or waiting for its parent): nothing to rebuild or fetch.
-    if too_deep_height(chain, c.side.height)
-        || chain.state().contains(&id)
-        || chain.orphans().contains(&id)
-    {
+    // Far behind, or waiting for its parent: nothing to rebuild or fetch.
+    if too_deep_height(chain, c.side.height) || chain.orphans().contains(&id) {
         return Ok(CompactResult::Done(ignored()));
+    }
+    // Stored: the message is known if it is the compact form we would send ourselves (the
+    // id does not commit to the compact encoding's own fields, so compare the bytes).
+    if chain.state().contains(&id) {
+        let stored = chain.store().share(&id)?;
+        return Ok(CompactResult::Done(match stored {
+            Some(share) if gossip::encode_compact(&share).as_deref() == Some(data) => {
+                GossipResult {
+                    share: Some(share),
+                    outcomes: vec![],
+                    verdict: Verdict::Known { id },
+                }
+            }
+            _ => ignored(),
+        }));
     }
     // What is provably wrong whatever the outputs (proof of work, commitment, target) is
     // judged now, as for a full share; only what needs our window can be our view's fault.
@@ -167,6 +185,12 @@ pub fn handle_share(
                 offence: None,
             },
         },
+        // Stored (not an orphan waiting for its parent) and byte for byte what we hold.
+        Some(InsertOutcome::Duplicate { id })
+            if chain.store().share(id)?.as_ref() == Some(&share) =>
+        {
+            Verdict::Known { id: *id }
+        }
         Some(InsertOutcome::Duplicate { .. }) | None => Verdict::Done {
             acceptance: Acceptance::Ignore,
             offence: None,
@@ -346,11 +370,27 @@ mod tests {
             }
         );
         assert_eq!(b.best().unwrap().id, s.id());
-        // The same message again: known, ignored, free.
+        // The same message again: known, not rebuilt, free (forwarded at most once a form,
+        // which the sharechain task decides).
         let CompactResult::Done(r) = handle_compact(&mut b, &msg, T0 + 200).unwrap() else {
             panic!("a known share is not rebuilt again")
         };
-        assert!(ignored_without_penalty(&r));
+        assert_eq!(r.verdict, Verdict::Known { id: s.id() });
+        // Its full form, which the author also published: the same share, known.
+        let r = handle(&mut b, &gossip::encode(&s), T0 + 200).unwrap();
+        assert_eq!(r.verdict, Verdict::Known { id: s.id() });
+        assert!(matches!(r.outcomes[..], [InsertOutcome::Duplicate { .. }]));
+        // A compact message with the id of a known share but other bytes is no form of ours:
+        // ignored, free.
+        let mut other = otedama_consensus::share::compact::compact(&s).unwrap();
+        other.reward += 1;
+        let mut odd = vec![crate::p2p::GOSSIP_COMPACT_SHARE];
+        odd.extend_from_slice(&other.encode());
+        assert_eq!(odd.len(), msg.len());
+        let CompactResult::Done(r) = handle_compact(&mut b, &odd, T0 + 200).unwrap() else {
+            panic!("a known id is not rebuilt again")
+        };
+        assert!(ignored_without_penalty(&r), "{:?}", r.verdict);
         // A compact share without its proof of work is invalid whatever our window says.
         let mut c = otedama_consensus::share::compact::compact(&s).unwrap();
         c.side.software_version += 1;
