@@ -112,11 +112,13 @@ struct Timing {
     mode_fast_at: Option<Duration>,
 }
 
-/// Polls `b` every 100 ms from `started` until its best share is `tip`.
+/// Polls `b` every 100 ms from `started` until its best share is `tip`. Only B's log from byte
+/// `log_from` on is this run's (a restarted node appends to the log of its first run).
 fn wait_synced(
     b: &NodeProc,
     started: Instant,
     api_up: Duration,
+    log_from: usize,
     tip: &str,
     limit: Duration,
 ) -> Timing {
@@ -145,7 +147,11 @@ fn wait_synced(
         {
             t.first_share = Some(el);
         }
-        if t.mode_fast_at.is_none() && b.log_text().contains("RandomX dataset ready") {
+        if t.mode_fast_at.is_none()
+            && b.log_text()
+                .get(log_from..)
+                .is_some_and(|l| l.contains("RandomX dataset ready"))
+        {
             t.mode_fast_at = Some(el);
         }
         if s["best_share"]["id"].as_str() == Some(tip) {
@@ -401,7 +407,7 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
         &[&["--peer", a.multiaddr().as_str()][..], &log_flags()[..]].concat(),
     );
     let api_up = started.elapsed();
-    let first = wait_synced(&b, started, api_up, &tip, Duration::from_secs(900));
+    let first = wait_synced(&b, started, api_up, 0, &tip, Duration::from_secs(900));
     eprintln!(
         "=== {n} shares, {:.1} payees/share, fresh B (default --randomx-verify auto) ===",
         payouts as f64 / n as f64
@@ -426,7 +432,14 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
         let started = Instant::now();
         b.restart();
         let api_up = started.elapsed();
-        let second = wait_synced(&b, started, api_up, &tip, Duration::from_secs(600));
+        let second = wait_synced(
+            &b,
+            started,
+            api_up,
+            log_before,
+            &tip,
+            Duration::from_secs(600),
+        );
         report("restarted B (saved dataset)", &second, &b);
         let log = b.log_text();
         for l in log_lines(log.get(log_before..).unwrap_or(""), "dataset") {
@@ -463,7 +476,14 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
         let started = Instant::now();
         c.call_privileged("addpeer", json!({"address": a.multiaddr()}))
             .expect("addpeer");
-        let third = wait_synced(&c, started, Duration::ZERO, &tip, Duration::from_secs(600));
+        let third = wait_synced(
+            &c,
+            started,
+            Duration::ZERO,
+            0,
+            &tip,
+            Duration::from_secs(600),
+        );
         report("C in fast mode before its peer (from addpeer)", &third, &c);
         eprintln!("load after C: {}", uptime());
     }
