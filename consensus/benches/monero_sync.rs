@@ -14,14 +14,13 @@
 
 use otedama_consensus::chain::monero::derivation_memo::DerivationMemo;
 use otedama_consensus::chain::monero::hash::{keccak256_concat, Hash32};
-use otedama_consensus::chain::monero::keys;
-use otedama_consensus::chain::monero::payee::Payee;
 use otedama_consensus::chain_view::ChainView;
 use otedama_consensus::monero_builder::{
     build_monero_share, grind_monero, MoneroShareInput, MoneroTemplate,
 };
 use otedama_consensus::pow::{PowError, PowHasher, PowInput};
 use otedama_consensus::pplns::WindowWeights;
+use otedama_consensus::testkit::monero_wallet_script;
 use otedama_consensus::validation::{check_contextual, check_stateless};
 use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset};
 use otedama_consensus::{Share, ShareHash, ShareInfo};
@@ -62,25 +61,6 @@ impl ChainView for NoMemo<'_> {
     }
 }
 
-fn wallet(i: usize) -> PayoutScript {
-    let seed = (i as u32).to_le_bytes();
-    let spend = keys::hash_to_scalar(&[&seed[..], b"spend"].concat()).to_bytes();
-    let view = keys::hash_to_scalar(&spend).to_bytes();
-    let spend_pub = keys::secret_key_to_public_key(&spend).expect("key");
-    let payee = if i % 4 == 3 {
-        let (d, c) = keys::subaddress_keys(&view, &spend_pub, 0, 1).expect("subaddress");
-        Payee::new(d, c, true)
-    } else {
-        Payee::new(
-            spend_pub,
-            keys::secret_key_to_public_key(&view).expect("key"),
-            false,
-        )
-    }
-    .expect("payee");
-    PayoutScript::new(&payee.to_bytes())
-}
-
 fn template(n: u64) -> MoneroTemplate {
     let height = 3_000_000 + n / SHARES_PER_PARENT;
     MoneroTemplate {
@@ -97,7 +77,7 @@ fn template(n: u64) -> MoneroTemplate {
 
 /// The chain's shares in order (built with the builder's memo, so building is quick too).
 fn build_chain(pool: &PoolParams, shares: u64, wallets: usize) -> Vec<Share> {
-    let wallets: Vec<PayoutScript> = (0..wallets).map(wallet).collect();
+    let wallets: Vec<PayoutScript> = (0..wallets).map(monero_wallet_script).collect();
     let mut chain = MemoryChain::default();
     let mut parent = None;
     let mut out = Vec::with_capacity(shares as usize);

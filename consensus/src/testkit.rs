@@ -164,3 +164,27 @@ pub fn monero_payee(seed: &[u8], subaddress: bool) -> crate::chain::monero::paye
     crate::chain::monero::payee::Payee::new(public(&spend), public(&view), subaddress)
         .expect("a canonical point")
 }
+
+/// Wallet `i` of a simulated Monero pool, as a share pays it: every fourth a real subaddress
+/// (account 0, index 1, its keys derived as a wallet derives them), the rest standard addresses.
+/// Deterministic, so the sync bench (`benches/monero_sync.rs`) and the node-to-node sync
+/// measurement (`node/tests/monero_sync_timing.rs`) build the same kind of chain.
+pub fn monero_wallet_script(i: usize) -> PayoutScript {
+    use crate::chain::monero::{keys, payee::Payee};
+    let seed = (i as u32).to_le_bytes();
+    let spend = keys::hash_to_scalar(&[&seed[..], b"spend"].concat()).to_bytes();
+    let view = keys::hash_to_scalar(&spend).to_bytes();
+    let spend_pub = keys::secret_key_to_public_key(&spend).expect("key");
+    let payee = if i % 4 == 3 {
+        let (d, c) = keys::subaddress_keys(&view, &spend_pub, 0, 1).expect("subaddress");
+        Payee::new(d, c, true)
+    } else {
+        Payee::new(
+            spend_pub,
+            keys::secret_key_to_public_key(&view).expect("key"),
+            false,
+        )
+    }
+    .expect("payee");
+    PayoutScript::new(&payee.to_bytes())
+}

@@ -19,11 +19,11 @@ use otedama_consensus::chain::monero::address::{Address, AddressKind, Network};
 use otedama_consensus::chain::monero::block::Block;
 use otedama_consensus::chain::monero::hash::keccak256_concat;
 use otedama_consensus::chain::monero::keys;
-use otedama_consensus::chain::monero::payee::Payee;
 use otedama_consensus::monero_builder::{
     build_monero_share, grind_monero, MoneroShareInput, MoneroTemplate,
 };
 use otedama_consensus::pow::PowHasher;
+use otedama_consensus::testkit::monero_wallet_script;
 use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset, Share};
 use otedama_mining::randomx_pow::{DatasetPolicy, RandomXConfig, RandomXHasher};
 use otedama_sharechain::Sharechain;
@@ -67,26 +67,6 @@ fn node_address(name: &str) -> String {
         view_public: keys::secret_key_to_public_key(&view).expect("view key"),
     }
     .to_string()
-}
-
-/// Wallet `i` as a share pays it (every fourth a subaddress), as in consensus/benches/monero_sync.rs.
-fn wallet(i: usize) -> PayoutScript {
-    let seed = (i as u32).to_le_bytes();
-    let spend = keys::hash_to_scalar(&[&seed[..], b"spend"].concat()).to_bytes();
-    let view = keys::hash_to_scalar(&spend).to_bytes();
-    let spend_pub = keys::secret_key_to_public_key(&spend).expect("key");
-    let payee = if i % 4 == 3 {
-        let (d, c) = keys::subaddress_keys(&view, &spend_pub, 0, 1).expect("subaddress");
-        Payee::new(d, c, true)
-    } else {
-        Payee::new(
-            spend_pub,
-            keys::secret_key_to_public_key(&view).expect("key"),
-            false,
-        )
-    }
-    .expect("payee");
-    PayoutScript::new(&payee.to_bytes())
 }
 
 /// `OTEDAMA_SYNC_LOG_LEVEL` (e.g. `info,otedama_node::prehash=debug`) as B's and C's `--log-level`.
@@ -288,7 +268,7 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
 
     // The chain.
     let t = Instant::now();
-    let wallets: Vec<PayoutScript> = (0..WALLETS).map(wallet).collect();
+    let wallets: Vec<PayoutScript> = (0..WALLETS).map(monero_wallet_script).collect();
     let t0 = unix_now() - 10 * n - 60;
     let mut view = MemoryChain::default();
     let mut parent = None;
