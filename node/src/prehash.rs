@@ -4,8 +4,9 @@
 //! validation then finds each hash in the memo instead of spending a RandomX hash (50 ms in
 //! light mode) per share on its own thread.
 //!
-//! The stage decides nothing: every event is forwarded unchanged and in order, whatever the
-//! bytes are; shares that do not decode or use a seed the hasher does not hold are simply not
+//! The stage decides nothing: every event is forwarded unchanged, and shares in the order they
+//! came, whatever the bytes are (on the control channel peer events may pass answers that wait,
+//! see [`spawn_unbounded`]); shares that do not decode or use a seed the hasher does not hold are simply not
 //! hashed ahead, and the writer refuses them as before. Two stages run: one on the gossip
 //! channel and one on the control channel, where the answers to sync's requests arrive. The one
 //! thing a stage may do is wait: at start-up, until the hasher holds its first seed
@@ -18,6 +19,7 @@ use otedama_consensus::pow::PowInput;
 use otedama_consensus::Share;
 use otedama_mining::monero::MoneroBoard;
 use otedama_mining::randomx_pow::{HashMode, RandomXHasher, PREHASH_MAX_WAIT};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -186,6 +188,12 @@ pub fn spawn(
 /// service never waits on it, and what it carries is bounded by sync's requests in flight.
 /// `sync` is sync's published progress: with at least `prehash_wait_min` shares still to come
 /// and the dataset being built, the stage waits for the dataset.
+///
+/// Only answers wait: they leave in the order they came. Peer events (connects, disconnects,
+/// bans, addresses, failed dials) carry nothing to hash and pass at once, even past answers
+/// held for the seed or the dataset, so the writer keeps its view of the peers current through
+/// a wait of up to a minute. An answer that a peer's disconnect overtook is one sync no longer
+/// waits for: it requeued the ids to another peer and drops the answer (`SyncState::on_shares`).
 pub fn spawn_unbounded(
     mut input: mpsc::UnboundedReceiver<NetEvent>,
     link: PrehashLink,
@@ -198,14 +206,63 @@ pub fn spawn_unbounded(
         sync,
     };
     let task = tokio::spawn(async move {
-        while let Some(ev) = input.recv().await {
-            stage.hash_ahead(&ev).await;
-            if tx.send(ev).is_err() {
+        // Answers behind the one being hashed, in order; what `input` has is bounded by
+        // sync's requests in flight, so this is too.
+        let mut answers: VecDeque<NetEvent> = VecDeque::new();
+        let mut open = true;
+        loop {
+            let head = match answers.pop_front() {
+                Some(ev) => ev,
+                None if open => match input.recv().await {
+                    Some(ev) if waits_in_order(&ev) => ev,
+                    Some(ev) => {
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    None => return,
+                },
+                None => return,
+            };
+            {
+                let hashing = stage.hash_ahead(&head);
+                tokio::pin!(hashing);
+                loop {
+                    tokio::select! {
+                        _ = &mut hashing => break,
+                        ev = input.recv(), if open => match ev {
+                            Some(ev) if waits_in_order(&ev) => answers.push_back(ev),
+                            Some(ev) => {
+                                if tx.send(ev).is_err() {
+                                    return;
+                                }
+                            }
+                            None => open = false,
+                        },
+                    }
+                }
+            }
+            if tx.send(head).is_err() {
                 return;
             }
         }
     });
     (rx, task)
+}
+
+/// Whether a control event keeps its place behind the answers before it: every answer does
+/// (sync reads headers before the shares they name), peer events do not.
+fn waits_in_order(ev: &NetEvent) -> bool {
+    match ev {
+        NetEvent::Response { .. } | NetEvent::Gossip { .. } | NetEvent::Request { .. } => true,
+        NetEvent::PeerConnected { .. }
+        | NetEvent::PeerDisconnected { .. }
+        | NetEvent::PeerAddrs { .. }
+        | NetEvent::DialFailed { .. }
+        | NetEvent::Banned { .. }
+        | NetEvent::Unbanned { .. } => false,
+    }
 }
 
 #[cfg(test)]
@@ -318,6 +375,30 @@ mod tests {
             }),
         };
         tx.send(answer).expect("stage running");
+        // An answer behind it keeps its place; peer events do not wait behind answers.
+        let (p1, p2) = (libp2p::PeerId::random(), libp2p::PeerId::random());
+        let headers = NetEvent::Response {
+            peer: p1,
+            request: crate::p2p::wire::Request::GetBase,
+            result: Ok(Response::Busy),
+        };
+        tx.send(headers).expect("stage running");
+        tx.send(NetEvent::PeerConnected { peer: p1 })
+            .expect("stage running");
+        tx.send(NetEvent::PeerDisconnected { peer: p2 })
+            .expect("stage running");
+        for want in [p1, p2] {
+            let ev = tokio::time::timeout(Duration::from_secs(10), out.recv())
+                .await
+                .expect("a peer event passes the held answer")
+                .expect("stage running");
+            match ev {
+                NetEvent::PeerConnected { peer } | NetEvent::PeerDisconnected { peer } => {
+                    assert_eq!(peer, want, "peer events in their order")
+                }
+                other => panic!("{other:?} left before the peer events"),
+            }
+        }
         // No seed: the answer is held (the stage waits up to SEED_WAIT, a minute).
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(out.try_recv().is_err(), "held until the seed is known");
@@ -331,8 +412,28 @@ mod tests {
             .expect("forwarded once the seed is there")
             .expect("stage running");
         assert!(
-            matches!(ev, NetEvent::Response { .. }),
-            "forwarded unchanged"
+            matches!(
+                ev,
+                NetEvent::Response {
+                    result: Ok(Response::Shares { .. }),
+                    ..
+                }
+            ),
+            "forwarded unchanged, first"
+        );
+        let ev = tokio::time::timeout(Duration::from_secs(10), out.recv())
+            .await
+            .expect("the answer behind it follows")
+            .expect("stage running");
+        assert!(
+            matches!(
+                ev,
+                NetEvent::Response {
+                    result: Ok(Response::Busy),
+                    ..
+                }
+            ),
+            "answers keep their order"
         );
         // Hashed by the stage, before anything asked for it: the writer will find it.
         let stats = hasher.stats();
