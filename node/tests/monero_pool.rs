@@ -138,12 +138,30 @@ fn a_monero_node_with_a_rig_and_its_cpu_worker_finds_blocks_that_pay_the_split()
             })
             .unwrap_or_default()
     };
+    // What each confirmed block pays the rig, read from monerod once per block.
+    let rig_pay = std::cell::RefCell::new(std::collections::HashMap::<String, u64>::new());
+    let pays_rig = |b: &Value| {
+        let id = b["hash"].as_str().unwrap_or_default().to_string();
+        let mut known = rig_pay.borrow_mut();
+        let paid = *known
+            .entry(id.clone())
+            .or_insert_with(|| paid_to(&monerod_block(&daemon, &id), &rig_wallet).0);
+        paid > 0
+    };
     // The worker's 2 GiB dataset alone took about 150 s on one thread of a loaded machine.
+    // Done once both miners' shares are in the chain, the rig has read an accepted submit, and
+    // a confirmed block pays the rig: blocks found before the rig's first share cannot, and
+    // the rig reads the node's answer up to half a second after the share is in the chain.
     let done = eventually(Duration::from_secs(540), || {
         let p = payees(&node);
-        p.contains(&node_wallet.address.to_string())
+        if !(p.contains(&node_wallet.address.to_string())
             && p.contains(&rig_wallet.address.to_string())
-            && confirmed(&node).len() >= 2
+            && rig.accepted() > 0)
+        {
+            return false;
+        }
+        let found = confirmed(&node);
+        found.len() >= 2 && found.iter().any(pays_rig)
     });
     let c = &rig.counters;
     assert!(

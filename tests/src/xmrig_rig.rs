@@ -5,7 +5,6 @@
 //! Written from xmrig's published protocol, independently of the server: it decodes the
 //! compact `target` the way xmrig does and submits only nonces whose hash meets it.
 
-use otedama_consensus::chain::monero::difficulty::meets_difficulty;
 use otedama_randomx::{Cache, Flags, LargePages, Vm};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -31,27 +30,39 @@ pub struct XmrigRig {
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
-/// The difficulty xmrig reads from a job's `target`: 8 hex digits are a little-endian u32 `t`
-/// with difficulty `(2^32 - 1) / t`, 16 hex digits a little-endian u64 with `(2^64 - 1) / t`.
-pub fn target_difficulty(target: &str) -> Option<u128> {
+/// The 64-bit target xmrig reads from a job's `target` (its `Job::setTarget`): 8 hex digits are
+/// a little-endian u32 `t`, which xmrig turns into a difficulty and back,
+/// `(2^64 - 1) / ((2^32 - 1) / t)`; 16 hex digits are the little-endian u64 itself. A result
+/// meets it when the hash's top 64 bits (bytes 24..32, little-endian) are below it. Written from
+/// xmrig's published behaviour, not from the node's code, so the two check each other.
+pub fn target_t64(target: &str) -> Option<u64> {
     let bytes = hex::decode(target).ok()?;
     match bytes.len() {
         4 => {
             let t = u32::from_le_bytes(bytes.try_into().ok()?);
-            (t != 0).then(|| u128::from(u32::MAX / t))
+            let difficulty = u64::from(u32::MAX).checked_div(u64::from(t))?;
+            u64::MAX.checked_div(difficulty)
         }
         8 => {
             let t = u64::from_le_bytes(bytes.try_into().ok()?);
-            (t != 0).then(|| u128::from(u64::MAX / t))
+            (t != 0).then_some(t)
         }
         _ => None,
     }
 }
 
+/// Whether `hash` meets the 64-bit target `t64` as xmrig checks a result before it submits.
+pub fn meets_t64(hash: &[u8; 32], t64: u64) -> bool {
+    let mut top = [0u8; 8];
+    top.copy_from_slice(&hash[24..32]);
+    u64::from_le_bytes(top) < t64
+}
+
 struct Job {
     id: String,
     blob: Vec<u8>,
-    difficulty: u128,
+    /// What xmrig compares a hash's top 64 bits with.
+    t64: u64,
     seed: [u8; 32],
 }
 
@@ -69,7 +80,7 @@ fn job_of(v: &Value) -> Result<Job, String> {
     Ok(Job {
         id: field("job_id")?,
         blob: hex::decode(field("blob")?).map_err(|e| e.to_string())?,
-        difficulty: target_difficulty(&target).ok_or_else(|| format!("bad target {target}"))?,
+        t64: target_t64(&target).ok_or_else(|| format!("bad target {target}"))?,
         seed,
     })
 }
@@ -208,7 +219,7 @@ fn mine(port: u16, login: &str, stop: &AtomicBool, counters: &RigCounters) -> Re
             };
             slot.copy_from_slice(&nonce.to_le_bytes());
             let hash = machine.hash(&blob);
-            if meets_difficulty(&hash, j.difficulty) {
+            if meets_t64(&hash, j.t64) {
                 send(
                     json!({"id": next_id, "jsonrpc": "2.0", "method": "submit", "params": {
                     "id": session, "job_id": j.id, "nonce": hex::encode(nonce.to_le_bytes()),
@@ -220,4 +231,35 @@ fn mine(port: u16, login: &str, stop: &AtomicBool, counters: &RigCounters) -> Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_read_as_xmrig_reads_them() {
+        // Difficulty 5000 in the short form: 0x000d1b71 = (2^32 - 1) / 5000.
+        assert_eq!(target_t64("711b0d00"), Some(u64::MAX / 5000));
+        // The easiest short target is difficulty 1: every hash.
+        assert_eq!(target_t64("ffffffff"), Some(u64::MAX));
+        // The long form is the target itself; zero and odd lengths are refused.
+        assert_eq!(target_t64("0100000000000080"), Some(0x8000_0000_0000_0001));
+        assert_eq!(target_t64("0000000000000000"), None);
+        assert_eq!(target_t64("00000000"), None);
+        assert_eq!(target_t64("abc"), None);
+    }
+
+    #[test]
+    fn a_result_meets_the_target_when_its_top_64_bits_are_below_it() {
+        let mut hash = [0xff; 32];
+        hash[24..32].copy_from_slice(&41u64.to_le_bytes());
+        assert!(meets_t64(&hash, 42));
+        assert!(!meets_t64(&hash, 41), "equal is not below");
+        // A 1.5 difficulty target in the long form: a hash just above it misses, although a
+        // difficulty check rounded down to 1 would take it (what the rig did before).
+        let t64 = (u64::MAX / 3) * 2;
+        hash[24..32].copy_from_slice(&t64.to_le_bytes());
+        assert!(!meets_t64(&hash, t64));
+    }
 }
