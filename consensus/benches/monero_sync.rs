@@ -15,14 +15,12 @@
 use otedama_consensus::chain::monero::derivation_memo::DerivationMemo;
 use otedama_consensus::chain::monero::hash::{keccak256_concat, Hash32};
 use otedama_consensus::chain_view::ChainView;
-use otedama_consensus::monero_builder::{
-    build_monero_share, grind_monero, MoneroShareInput, MoneroTemplate,
-};
+use otedama_consensus::monero_builder::MoneroTemplate;
 use otedama_consensus::pow::{PowError, PowHasher, PowInput};
 use otedama_consensus::pplns::WindowWeights;
-use otedama_consensus::testkit::monero_wallet_script;
+use otedama_consensus::testkit::monero_pool_chain;
 use otedama_consensus::validation::{check_contextual, check_stateless};
-use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset};
+use otedama_consensus::{Chain, MemoryChain, PoolParams, Preset};
 use otedama_consensus::{Share, ShareHash, ShareInfo};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -77,38 +75,7 @@ fn template(n: u64) -> MoneroTemplate {
 
 /// The chain's shares in order (built with the builder's memo, so building is quick too).
 fn build_chain(pool: &PoolParams, shares: u64, wallets: usize) -> Vec<Share> {
-    let wallets: Vec<PayoutScript> = (0..wallets).map(monero_wallet_script).collect();
-    let mut chain = MemoryChain::default();
-    let mut parent = None;
-    let mut out = Vec::with_capacity(shares as usize);
-    for n in 0..shares {
-        // A fixed pseudo-random miner per share (xorshift of n): uneven, like real luck.
-        let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
-        x ^= x >> 29;
-        let who = &wallets[(x % wallets.len() as u64) as usize];
-        let t = template(n);
-        let share = build_monero_share(
-            pool,
-            &chain,
-            &MoneroShareInput {
-                parent,
-                uncles: vec![],
-                payout_script: who.clone(),
-                now: T0 + 10 * n,
-                software_version: 1,
-                template: &t,
-                extra_nonce: &n.to_le_bytes(),
-            },
-        )
-        .expect("built");
-        let share = grind_monero(share, &StandInPow).expect("ground");
-        let info = chain
-            .validate_and_insert_with(pool, &share, T0 + 10 * n, &StandInPow)
-            .unwrap_or_else(|e| panic!("share {n} refused: {e}"));
-        parent = Some(info.id);
-        out.push(share);
-    }
-    out
+    monero_pool_chain(pool, shares, wallets, T0, template, &StandInPow)
 }
 
 /// What one pass over the chain cost.

@@ -188,3 +188,51 @@ pub fn monero_wallet_script(i: usize) -> PayoutScript {
     .expect("payee");
     PayoutScript::new(&payee.to_bytes())
 }
+
+/// A Monero sharechain of `count` shares as a pool of `wallets` miners makes it: share `n` at
+/// `t0 + 10 n` on `template(n)`, by wallet [`monero_wallet_script`] of a fixed pseudo-random
+/// draw (uneven, like real luck), each ground and inserted with `pow`. The sync bench and the
+/// node-to-node sync measurement both build theirs here, so they measure the same chain.
+pub fn monero_pool_chain(
+    pool: &PoolParams,
+    count: u64,
+    wallets: usize,
+    t0: u64,
+    template: impl Fn(u64) -> crate::monero_builder::MoneroTemplate,
+    pow: &dyn crate::pow::PowHasher,
+) -> Vec<Share> {
+    use crate::monero_builder::{build_monero_share, grind_monero, MoneroShareInput};
+    let wallets: Vec<PayoutScript> = (0..wallets.max(1)).map(monero_wallet_script).collect();
+    let mut chain = crate::MemoryChain::default();
+    let mut parent = None;
+    let mut out = Vec::with_capacity(count as usize);
+    for n in 0..count {
+        // Xorshift of n: the same miners in every run.
+        let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
+        x ^= x >> 29;
+        let who = &wallets[(x % wallets.len() as u64) as usize];
+        let t = template(n);
+        let now = t0 + 10 * n;
+        let share = build_monero_share(
+            pool,
+            &chain,
+            &MoneroShareInput {
+                parent,
+                uncles: vec![],
+                payout_script: who.clone(),
+                now,
+                software_version: 1,
+                template: &t,
+                extra_nonce: &n.to_le_bytes(),
+            },
+        )
+        .expect("built");
+        let share = grind_monero(share, pow).expect("ground");
+        let info = chain
+            .validate_and_insert_with(pool, &share, now, pow)
+            .unwrap_or_else(|e| panic!("share {n} refused: {e}"));
+        parent = Some(info.id);
+        out.push(share);
+    }
+    out
+}

@@ -6,8 +6,8 @@
 //!
 //! The stage decides nothing: every event is forwarded unchanged, and shares in the order they
 //! came, whatever the bytes are (on the control channel peer events may pass answers that wait,
-//! see [`spawn_unbounded`]); shares that do not decode or use a seed the hasher does not hold are simply not
-//! hashed ahead, and the writer refuses them as before. Two stages run: one on the gossip
+//! see [`spawn_unbounded`]); shares that do not decode or use a seed the hasher does not hold
+//! are simply not hashed ahead, and the writer refuses them as before. Two stages run: one on the gossip
 //! channel and one on the control channel, where the answers to sync's requests arrive. The one
 //! thing a stage may do is wait: at start-up, until the hasher holds its first seed
 //! ([`SEED_WAIT`]), since nothing could validate a Monero share before.
@@ -301,17 +301,12 @@ mod tests {
     /// A Monero share of a one-share chain under `seed` (not ground: the stage hashes whatever
     /// it is given; validity is the writer's business).
     fn monero_share(seed: [u8; 32]) -> otedama_consensus::Share {
-        use otedama_consensus::chain::monero::keys;
-        use otedama_consensus::chain::monero::payee::Payee;
         use otedama_consensus::monero_builder::{
             build_monero_share, MoneroShareInput, MoneroTemplate,
         };
         use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset};
         let pool = PoolParams::preset(Chain::MoneroRegtest, Preset::Main);
-        let key = |b: &[u8]| {
-            keys::secret_key_to_public_key(&keys::hash_to_scalar(b).to_bytes()).expect("key")
-        };
-        let payee = Payee::new(key(b"spend"), key(b"view"), false).expect("payee");
+        let payee = otedama_consensus::testkit::monero_payee(b"prehash", false);
         let template = MoneroTemplate {
             major_version: 16,
             minor_version: 16,

@@ -19,12 +19,10 @@ use otedama_consensus::chain::monero::address::{Address, AddressKind, Network};
 use otedama_consensus::chain::monero::block::Block;
 use otedama_consensus::chain::monero::hash::keccak256_concat;
 use otedama_consensus::chain::monero::keys;
-use otedama_consensus::monero_builder::{
-    build_monero_share, grind_monero, MoneroShareInput, MoneroTemplate,
-};
+use otedama_consensus::monero_builder::MoneroTemplate;
 use otedama_consensus::pow::PowHasher;
-use otedama_consensus::testkit::monero_wallet_script;
-use otedama_consensus::{Chain, MemoryChain, PayoutScript, PoolParams, Preset, Share};
+use otedama_consensus::testkit::monero_pool_chain;
+use otedama_consensus::{Chain, PoolParams, Preset};
 use otedama_mining::randomx_pow::{DatasetPolicy, RandomXConfig, RandomXHasher};
 use otedama_sharechain::Sharechain;
 use otedama_tests::monerod::{available, Monerod};
@@ -268,16 +266,11 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
 
     // The chain.
     let t = Instant::now();
-    let wallets: Vec<PayoutScript> = (0..WALLETS).map(monero_wallet_script).collect();
     let t0 = unix_now() - 10 * n - 60;
-    let mut view = MemoryChain::default();
-    let mut parent = None;
-    let mut shares: Vec<Share> = Vec::with_capacity(n as usize);
-    let mut payouts = 0usize;
-    for i in 0..n {
+    let template = |i: u64| {
         let k = i / SHARES_PER_PARENT;
         let height = height0 + k;
-        let template = MoneroTemplate {
+        MoneroTemplate {
             major_version: real.header.major_version,
             minor_version: real.header.minor_version,
             timestamp: t0 + 10 * i,
@@ -290,41 +283,14 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
             seed_hash: seed,
             tx_hashes: vec![],
             reward,
-        };
-        let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
-        x ^= x >> 29;
-        let who = &wallets[(x % WALLETS as u64) as usize];
-        let share = build_monero_share(
-            &pool,
-            &view,
-            &MoneroShareInput {
-                parent,
-                uncles: vec![],
-                payout_script: who.clone(),
-                now: t0 + 10 * i,
-                software_version: 1,
-                template: &template,
-                extra_nonce: &i.to_le_bytes(),
-            },
-        )
-        .expect("built");
-        let share = grind_monero(share, &*hasher).expect("ground");
-        let info = view
-            .validate_and_insert_with(&pool, &share, t0 + 10 * i, &*hasher)
-            .unwrap_or_else(|e| panic!("share {i} refused: {e}"));
-        if let Some(c) = share.candidate.as_monero() {
-            payouts += c.miner_tx.outputs.len();
         }
-        parent = Some(info.id);
-        shares.push(share);
-        if i % 500 == 499 {
-            eprintln!(
-                "  built {} shares, {:.1} s",
-                i + 1,
-                t.elapsed().as_secs_f64()
-            );
-        }
-    }
+    };
+    let shares = monero_pool_chain(&pool, n, WALLETS, t0, template, &*hasher);
+    let payouts: usize = shares
+        .iter()
+        .filter_map(|s| s.candidate.as_monero())
+        .map(|c| c.miner_tx.outputs.len())
+        .sum();
     let tip = shares.last().expect("shares").id().to_string();
     eprintln!(
         "chain: {n} shares, {WALLETS} wallets, {:.1} miner-tx outputs per share (avg), last share {:.1} per share; built in {:.1} s",
@@ -357,7 +323,6 @@ fn measure_a_fresh_node_syncing_4320_monero_shares_from_one_peer() {
     let stats = hasher.stats();
     eprintln!("test hasher: {stats:?}");
     drop(hasher);
-    drop(view);
 
     let a = NodeProc::start_in(
         &bin(),

@@ -41,14 +41,6 @@ impl ForwardedForms {
         }
         true
     }
-
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -70,7 +62,7 @@ mod tests {
         assert!(!f.insert(id(1), ShareTopic::Compact));
         assert!(!f.insert(id(1), ShareTopic::Full));
         assert!(f.insert(id(2), ShareTopic::Full));
-        assert_eq!(f.len(), 3);
+        assert_eq!(f.order.len(), 3);
     }
 
     #[test]
@@ -79,13 +71,13 @@ mod tests {
         for n in 0..(MAX_FORWARDED_FORMS as u32 + 10) {
             assert!(f.insert(id(n), ShareTopic::Full));
         }
-        assert_eq!(f.len(), MAX_FORWARDED_FORMS);
+        assert_eq!(f.order.len(), MAX_FORWARDED_FORMS);
         assert_eq!(f.seen.len(), MAX_FORWARDED_FORMS);
         // The first ten were forgotten; the next one is still known.
         assert!(!f.insert(id(10), ShareTopic::Full));
         assert!(f.insert(id(0), ShareTopic::Full));
         // Remembering it again forgot the oldest then.
         assert!(f.insert(id(10), ShareTopic::Full));
-        assert_eq!(f.len(), MAX_FORWARDED_FORMS);
+        assert_eq!(f.order.len(), MAX_FORWARDED_FORMS);
     }
 }
