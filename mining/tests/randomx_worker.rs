@@ -572,7 +572,7 @@ fn bench_randomx() {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
     let seconds = env("OTEDAMA_BENCH_SECONDS").unwrap_or(20.0);
     let threads = env("OTEDAMA_BENCH_THREADS").map(|t| t as usize);
-    otedama_mining::workers::randomx::bench::cli(threads, seconds).unwrap();
+    otedama_mining::workers::randomx::bench::cli(threads, seconds, None).unwrap();
 }
 
 /// The pool behind the template: its three transactions, whose fees (with the tail emission:

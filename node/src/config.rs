@@ -266,6 +266,12 @@ pub enum Command {
         /// Seconds per measure.
         #[arg(long, value_name = "S", default_value_t = 3.0)]
         seconds: f64,
+        /// With --algo randomx: also measure the worker against this xmrig binary's offline
+        /// benchmark (`--bench`) on the same threads, the two taking turns in slices (xmrig
+        /// paused while the worker hashes); prints `randomx-xmrig ... baseline=XMRIG`. Give
+        /// --seconds 60 or more: each side gets that long in 6 slices.
+        #[arg(long, value_name = "PATH")]
+        xmrig: Option<PathBuf>,
     },
 }
 

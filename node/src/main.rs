@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         algo,
         threads,
         seconds,
+        xmrig,
     }) = &args.command
     {
         if let Some(list) = args.gpu.as_deref().or(file.gpu.as_deref()) {
@@ -50,7 +51,12 @@ fn main() -> ExitCode {
                 }
             };
         }
-        return match otedama_mining::workers::bench::cli(algo.as_deref(), *threads, *seconds) {
+        return match otedama_mining::workers::bench::cli(
+            algo.as_deref(),
+            *threads,
+            *seconds,
+            xmrig.as_deref(),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => config_error(e),
         };

@@ -353,9 +353,17 @@ pub fn bench_args(
 ///
 /// `--algo randomx` (never part of the default) runs [`super::randomx::bench`]: 2 GiB of
 /// dataset and its initialisation first.
-pub fn cli(algo: Option<&str>, threads: Option<usize>, seconds: f64) -> Result<(), String> {
+pub fn cli(
+    algo: Option<&str>,
+    threads: Option<usize>,
+    seconds: f64,
+    xmrig: Option<&std::path::Path>,
+) -> Result<(), String> {
     if algo == Some("randomx") {
-        return super::randomx::bench::cli(threads, seconds);
+        return super::randomx::bench::cli(threads, seconds, xmrig);
+    }
+    if xmrig.is_some() {
+        return Err("--xmrig compares the RandomX worker: it needs --algo randomx".into());
     }
     let (algos, threads, dur) = bench_args(algo, threads, seconds)?;
     for pow in algos {

@@ -10,12 +10,17 @@
 //!   threads), on 1 and on N threads, taking turns in four slices each so that load from other
 //!   processes weighs on both alike; `randomx-scaling` compares N threads with 1.
 //! * `randomx-memory`: the process's resident memory and its peak.
+//! * `randomx-xmrig` (with `--xmrig PATH` only): the workers' loop against that xmrig binary's
+//!   offline benchmark on the same threads, the two taking turns in slices
+//!   ([`super::xmrig_compare`]): `baseline=` is xmrig.
 
 use super::super::bench::{bench_args, on_threads, watching_others, Measure};
 use super::super::RateUnit;
+use super::xmrig_compare::Xmrig;
 use super::{NonceScan, ScanEnd, BATCH};
 use otedama_consensus::work::{Target, Work};
 use otedama_randomx::{Cache, Dataset, DatasetBuilder, Flags, LargePages, Pages, Vm};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,33 +33,60 @@ fn blob(thread: usize) -> Vec<u8> {
 }
 const NONCE_AT: usize = 39;
 
-/// Hashes per second of the workers' loop on `threads` threads over `dataset`, with the main
-/// preset's share floor as the target (hits are rare, as on a real pool).
+/// Hashes per second of the workers' loop on `threads` threads over `dataset`.
 pub fn worker_loop_rate(dataset: &Arc<Dataset>, threads: usize, dur: Duration) -> f64 {
-    let target = Target::from_work(Work(1_000_000));
     let dataset = dataset.clone();
     on_threads(threads, dur, move |i, deadline| {
-        let Ok(mut vm) = Vm::fast(dataset.clone()) else {
-            return 0;
-        };
-        let Some(mut scan) = NonceScan::new(blob(i), NONCE_AT) else {
-            return 0;
-        };
-        let stop = AtomicBool::new(false);
-        let mut hashes = 0u64;
-        while Instant::now() < deadline {
-            let end = scan.scan(
-                &mut vm,
-                &target,
-                (Instant::now() + BATCH).min(deadline),
-                &mut hashes,
-                || !stop.load(Ordering::Relaxed),
-            );
-            if end == ScanEnd::Exhausted {
-                break;
-            }
+        match Vm::fast(dataset.clone()) {
+            Ok(mut vm) => scan_until(&mut vm, i, deadline),
+            Err(_) => 0,
         }
-        hashes
+    })
+}
+
+/// The workers' loop on machine `vm` as thread `i` of a measure, until `deadline`: its hashes.
+fn scan_until(vm: &mut Vm, i: usize, deadline: Instant) -> u64 {
+    // The main preset's share floor as the target: hits are rare, as on a real pool.
+    let target = Target::from_work(Work(1_000_000));
+    let Some(mut scan) = NonceScan::new(blob(i), NONCE_AT) else {
+        return 0;
+    };
+    let stop = AtomicBool::new(false);
+    let mut hashes = 0u64;
+    while Instant::now() < deadline {
+        let end = scan.scan(
+            vm,
+            &target,
+            (Instant::now() + BATCH).min(deadline),
+            &mut hashes,
+            || !stop.load(Ordering::Relaxed),
+        );
+        if end == ScanEnd::Exhausted {
+            break;
+        }
+    }
+    hashes
+}
+
+/// [`worker_loop_rate`] on machines made beforehand, one thread each, kept across measures as
+/// a miner keeps them (their scratchpads keep the pages they got when they were made).
+fn worker_loop_rate_on(vms: &mut [Vm], dur: Duration) -> f64 {
+    let barrier = std::sync::Barrier::new(vms.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = vms
+            .iter_mut()
+            .enumerate()
+            .map(|(i, vm)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let n = scan_until(vm, i, start + dur);
+                    n as f64 / start.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).sum()
     })
 }
 
@@ -135,7 +167,12 @@ fn note_others(label: &str, threads: usize, others: Option<f64>) {
 }
 
 /// Every measure of `otedama-node bench --algo randomx`, as lines, to `out`.
-pub fn run(threads: usize, dur: Duration, mut out: impl FnMut(&str)) -> Result<(), String> {
+pub fn run(
+    threads: usize,
+    dur: Duration,
+    xmrig: Option<&Path>,
+    mut out: impl FnMut(&str),
+) -> Result<(), String> {
     let threads = threads.max(1);
     let flags = Flags::recommended();
     let seed = [0x5eu8; 32];
@@ -203,14 +240,73 @@ pub fn run(threads: usize, dur: Duration, mut out: impl FnMut(&str)) -> Result<(
             peak >> 20
         ));
     }
+    if let Some(path) = xmrig {
+        let (rates, others) = watching_others(|| against_xmrig(&dataset, path, threads, dur));
+        let (rate, baseline) = rates?;
+        let m = Measure {
+            label: "randomx-xmrig".into(),
+            threads,
+            rate,
+            baseline,
+            unit: RateUnit::Hashes,
+            other_cores: others,
+        };
+        out(&m.to_string());
+    }
     Ok(())
+}
+
+/// Slices of each side in the comparison with xmrig (ABBA...): more than the other baselines'
+/// four, since the host's drift, not the loop, is what a long slice would measure.
+const XMRIG_ROUNDS: u32 = 6;
+
+/// The workers' loop and xmrig's benchmark, `dur` each, in alternating slices on `threads`
+/// threads: (workers' rate, xmrig's rate). xmrig's dataset is built first, with ours idle.
+fn against_xmrig(
+    dataset: &Arc<Dataset>,
+    path: &Path,
+    threads: usize,
+    dur: Duration,
+) -> Result<(f64, f64), String> {
+    // Our machines are made before xmrig starts, so that its reservation of large pages (as
+    // root it reserves what it needs) cannot leave our scratchpads the small ones.
+    let mut vms = (0..threads)
+        .map(|_| Vm::fast(dataset.clone()))
+        .collect::<Result<Vec<Vm>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut x = Xmrig::start(path, threads)?;
+    let slice = dur / XMRIG_ROUNDS;
+    let (mut ours, mut theirs, mut counted) = (0.0, 0.0, 0u32);
+    for k in 0..XMRIG_ROUNDS {
+        let mut xmrig_slice = || x.slice(slice);
+        let (a, b) = if k % 2 == 0 {
+            let a = worker_loop_rate_on(&mut vms, slice);
+            (a, xmrig_slice())
+        } else {
+            let b = xmrig_slice();
+            (worker_loop_rate_on(&mut vms, slice), b)
+        };
+        // A slice without two progress lines (too short a slice) is left out on both sides,
+        // so the two averages keep the same slices.
+        if let Some(b) = b? {
+            ours += a;
+            theirs += b;
+            counted += 1;
+        }
+    }
+    if counted == 0 {
+        return Err(
+            "xmrig printed no benchmark progress in its slices (use --seconds 30 or more)".into(),
+        );
+    }
+    Ok((ours / f64::from(counted), theirs / f64::from(counted)))
 }
 
 /// `otedama-node bench --algo randomx [--threads N] [--seconds S]`: prints every line to
 /// stdout, and to stderr a note for measures other processes disturbed.
-pub fn cli(threads: Option<usize>, seconds: f64) -> Result<(), String> {
+pub fn cli(threads: Option<usize>, seconds: f64, xmrig: Option<&Path>) -> Result<(), String> {
     let (_, threads, dur) = bench_args(None, threads, seconds)?;
-    run(threads, dur, |l| {
+    run(threads, dur, xmrig, |l| {
         use std::io::Write;
         let mut o = std::io::stdout().lock();
         let _ = writeln!(o, "{l}");

@@ -41,6 +41,7 @@
 
 pub mod bench;
 mod seeds;
+mod xmrig_compare;
 
 use super::{lower_priority, random_u64, RateUnit, ThreadStats, WorkerStats, AFTER_SHARE_WAIT};
 use crate::job::{FoundShare, WorkEpoch};
