@@ -33,15 +33,13 @@ fn blob(thread: usize) -> Vec<u8> {
 }
 const NONCE_AT: usize = 39;
 
-/// Hashes per second of the workers' loop on `threads` threads over `dataset`.
+/// Hashes per second of the workers' loop on `threads` threads over `dataset`, each thread on a
+/// machine made before the clock starts (a machine that cannot be made counts as 0 H/s).
 pub fn worker_loop_rate(dataset: &Arc<Dataset>, threads: usize, dur: Duration) -> f64 {
-    let dataset = dataset.clone();
-    on_threads(threads, dur, move |i, deadline| {
-        match Vm::fast(dataset.clone()) {
-            Ok(mut vm) => scan_until(&mut vm, i, deadline),
-            Err(_) => 0,
-        }
-    })
+    let mut vms: Vec<Vm> = (0..threads)
+        .filter_map(|_| Vm::fast(dataset.clone()).ok())
+        .collect();
+    worker_loop_rate_on(&mut vms, dur)
 }
 
 /// The workers' loop on machine `vm` as thread `i` of a measure, until `deadline`: its hashes.
@@ -68,8 +66,9 @@ fn scan_until(vm: &mut Vm, i: usize, deadline: Instant) -> u64 {
     hashes
 }
 
-/// [`worker_loop_rate`] on machines made beforehand, one thread each, kept across measures as
-/// a miner keeps them (their scratchpads keep the pages they got when they were made).
+/// The workers' loop on the given machines, one thread each, for `dur`: the sum of the threads'
+/// hashes per second. Machines can be kept across measures, as a miner keeps them (their
+/// scratchpads keep the pages they got when they were made).
 fn worker_loop_rate_on(vms: &mut [Vm], dur: Duration) -> f64 {
     let barrier = std::sync::Barrier::new(vms.len());
     std::thread::scope(|s| {
@@ -278,17 +277,16 @@ fn against_xmrig(
     let slice = dur / XMRIG_ROUNDS;
     let (mut ours, mut theirs, mut counted) = (0.0, 0.0, 0u32);
     for k in 0..XMRIG_ROUNDS {
-        let mut xmrig_slice = || x.slice(slice);
         let (a, b) = if k % 2 == 0 {
             let a = worker_loop_rate_on(&mut vms, slice);
-            (a, xmrig_slice())
+            (a, x.slice(slice)?)
         } else {
-            let b = xmrig_slice();
+            let b = x.slice(slice)?;
             (worker_loop_rate_on(&mut vms, slice), b)
         };
         // A slice without two progress lines (too short a slice) is left out on both sides,
         // so the two averages keep the same slices.
-        if let Some(b) = b? {
+        if let Some(b) = b {
             ours += a;
             theirs += b;
             counted += 1;
